@@ -1,0 +1,110 @@
+// Package access carries who is calling and what they may see through a
+// request's context. Authentication (fhir/auth) puts a Principal in the
+// context; every endpoint (read, search, history, export, operations) asks
+// the same Principal, so scoping rules live in one place.
+package access
+
+import (
+	"context"
+	"strings"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	ClientID string
+	// Scopes are SMART scopes such as "system/*.read", "system/Patient.rs",
+	// "system/Observation.cud".
+	Scopes []string
+	// Organization binds a provider client to an organization (NPI or TIN
+	// identifier, "system|value"); empty for payer/system clients.
+	Organization string
+	// Patients, when non-nil, limits the caller to these patient ids (and
+	// the resources in their compartments). It is resolved per request from
+	// the active attribution lists of Organization.
+	Patients PatientSet
+}
+
+// PatientSet answers whether a patient is visible to the caller.
+type PatientSet interface {
+	Contains(patientID string) bool
+}
+
+// Unrestricted is the principal used when auth is disabled (loopback only).
+var unrestricted = Principal{ClientID: "anonymous", Scopes: []string{"system/*.*"}}
+
+// Anonymous returns the principal for servers started with --auth none.
+func Anonymous() *Principal {
+	p := unrestricted
+	p.Scopes = append([]string(nil), unrestricted.Scopes...)
+	return &p
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// FromContext returns the caller, or nil when the request is unauthenticated.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(ctxKey{}).(*Principal)
+	return p
+}
+
+// Interaction classes used for scope checks (SMART v1 read/write and v2
+// c/r/u/d/s letters).
+const (
+	Read   = 'r' // read, vread, history
+	Search = 's'
+	Create = 'c'
+	Update = 'u'
+	Delete = 'd'
+)
+
+// Allows reports whether the principal's scopes permit interaction on typ.
+// It accepts SMART v1 (".read", ".write", ".*") and v2 (".rs", ".cud",
+// ".cruds") scope suffixes, for the "system" context only.
+func (p *Principal) Allows(typ string, interaction rune) bool {
+	if p == nil {
+		return false
+	}
+	for _, s := range p.Scopes {
+		ctx, rest, ok := strings.Cut(s, "/")
+		if !ok || ctx != "system" {
+			continue
+		}
+		rt, perm, ok := strings.Cut(rest, ".")
+		if !ok || (rt != "*" && rt != typ) {
+			continue
+		}
+		if i := strings.IndexByte(perm, '?'); i >= 0 {
+			perm = perm[:i]
+		}
+		switch perm {
+		case "*":
+			return true
+		case "read":
+			if interaction == Read || interaction == Search {
+				return true
+			}
+		case "write":
+			if interaction == Create || interaction == Update || interaction == Delete {
+				return true
+			}
+		default:
+			if strings.ContainsRune(perm, interaction) && strings.Trim(perm, "cruds") == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SeesPatient reports whether the caller may see data of patientID.
+func (p *Principal) SeesPatient(patientID string) bool {
+	if p == nil {
+		return false
+	}
+	return p.Patients == nil || p.Patients.Contains(patientID)
+}
