@@ -1,0 +1,632 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/equitas/equitas/bulk/job"
+	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/store"
+)
+
+// Kind is the job kind of exports.
+const Kind = "export"
+
+// PatientResolver returns the patients an organization-bound client may
+// see (its members on active attribution lists). Without one, such clients
+// see no patient data.
+type PatientResolver func(ctx context.Context, organization string) (access.PatientSet, error)
+
+// GroupMembers returns the member patient ids of a Group as of the
+// snapshot; the default reads Group.member.entity from the resource.
+type GroupMembers func(ctx context.Context, snap store.Snapshot, groupID string) ([]string, error)
+
+// Options configure the exporter.
+type Options struct {
+	MaxFileBytes int64 // split files at this size (default 64 MiB)
+	Patients     PatientResolver
+	Members      GroupMembers
+	// CompartmentTypes are the types served at Patient/Group level when
+	// _type is absent.
+	CompartmentTypes []string
+}
+
+// Exporter runs export jobs against a store.
+type Exporter struct {
+	st   store.Store
+	opts Options
+}
+
+// New returns an exporter; register its Run with a job.Manager under Kind.
+func New(st store.Store, opts Options) *Exporter {
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = 64 << 20
+	}
+	if opts.Members == nil {
+		opts.Members = ResourceMembers
+	}
+	if len(opts.CompartmentTypes) == 0 {
+		opts.CompartmentTypes = DefaultCompartmentTypes
+	}
+	return &Exporter{st: st, opts: opts}
+}
+
+// DefaultCompartmentTypes are the Patient-compartment types exported at
+// Patient and Group level when _type is absent.
+var DefaultCompartmentTypes = []string{
+	"Patient", "AllergyIntolerance", "CarePlan", "CareTeam", "Claim", "Communication", "Condition",
+	"Coverage", "Device", "DiagnosticReport", "DocumentReference", "Encounter", "ExplanationOfBenefit",
+	"Goal", "Immunization", "MedicationAdministration", "MedicationDispense", "MedicationRequest",
+	"MedicationStatement", "Observation", "Procedure", "Provenance", "QuestionnaireResponse",
+	"RelatedPerson", "ServiceRequest",
+}
+
+// Manifest is the completion manifest of Bulk Data 2.0.0.
+type Manifest struct {
+	TransactionTime     string       `json:"transactionTime"`
+	Request             string       `json:"request"`
+	RequiresAccessToken bool         `json:"requiresAccessToken"`
+	Output              []OutputFile `json:"output"`
+	Deleted             []OutputFile `json:"deleted,omitempty"`
+	Error               []OutputFile `json:"error"`
+}
+
+// OutputFile is one manifest entry.
+type OutputFile struct {
+	Type  string `json:"type"`
+	URL   string `json:"url"`
+	Count int    `json:"count"`
+}
+
+// Run is the job.Run of exports.
+func (e *Exporter) Run(ctx context.Context, rec *job.Record, dir string, progress func(string)) ([]byte, error) {
+	var p Params
+	if err := json.Unmarshal(rec.Params, &p); err != nil {
+		return nil, fmt.Errorf("export: params: %w", err)
+	}
+	snap, err := e.st.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export: snapshot: %w", err)
+	}
+	defer snap.Close()
+	rec.TransactionTime = snap.Time().UTC()
+
+	run := &run{e: e, p: &p, snap: snap, files: newFileSet(dir, e.opts.MaxFileBytes), progress: progress}
+	for _, ig := range p.Ignored {
+		run.warn("informational", "not-supported", "ignored "+ig)
+	}
+	if err := run.do(ctx); err != nil {
+		run.files.close()
+		return nil, err
+	}
+	if err := run.files.close(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	m := Manifest{
+		TransactionTime:     rec.TransactionTime.Format(time.RFC3339Nano),
+		Request:             rec.Request,
+		RequiresAccessToken: p.RequiresAccessToken,
+		Output:              []OutputFile{},
+		Error:               []OutputFile{},
+	}
+	for _, f := range run.files.done {
+		of := OutputFile{Type: f.typ, URL: p.FileBase + "/" + f.name, Count: f.count}
+		switch f.kind {
+		case kindOutput:
+			m.Output = append(m.Output, of)
+		case kindDeleted:
+			m.Deleted = append(m.Deleted, of)
+		case kindError:
+			m.Error = append(m.Error, of)
+		}
+	}
+	return json.Marshal(m)
+}
+
+type run struct {
+	e        *Exporter
+	p        *Params
+	snap     store.Snapshot
+	files    *fileSet
+	progress func(string)
+	filters  map[string]map[string]bool // type -> ids matching any _typeFilter query
+	visible  access.PatientSet
+	written  int
+}
+
+func (r *run) do(ctx context.Context) error {
+	principal := &access.Principal{ClientID: r.p.ClientID, Scopes: r.p.Scopes, Organization: r.p.Organization}
+	if r.p.Organization != "" {
+		if r.p.Level == System {
+			return &ParamError{Param: "level", Reason: "organization-bound clients export through Patient or Group level"}
+		}
+		if r.e.opts.Patients == nil {
+			r.visible = emptySet{}
+		} else {
+			set, err := r.e.opts.Patients(ctx, r.p.Organization)
+			if err != nil {
+				return fmt.Errorf("export: resolving visible patients: %w", err)
+			}
+			r.visible = set
+		}
+	}
+	types, err := r.types(ctx, principal)
+	if err != nil {
+		return err
+	}
+	if err := r.loadFilters(ctx); err != nil {
+		return err
+	}
+	switch r.p.Level {
+	case System:
+		return r.system(ctx, types)
+	default:
+		return r.patients(ctx, types)
+	}
+}
+
+// types resolves the exported types and drops those the client's scopes do
+// not allow (noted in the error file, as the spec permits).
+func (r *run) types(ctx context.Context, p *access.Principal) ([]string, error) {
+	var types []string
+	switch {
+	case len(r.p.Types) > 0:
+		types = r.p.Types
+	case r.p.Level == System:
+		counts, err := r.e.st.Counts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		for t := range counts {
+			types = append(types, t)
+		}
+		sort.Strings(types)
+	default:
+		types = r.e.opts.CompartmentTypes
+	}
+	var allowed []string
+	for _, t := range types {
+		if p.Allows(t, access.Read) {
+			allowed = append(allowed, t)
+		} else {
+			r.warn("warning", "forbidden", "resource type "+t+" is outside the client's scopes and was not exported")
+		}
+	}
+	return allowed, nil
+}
+
+func (r *run) loadFilters(ctx context.Context) error {
+	if len(r.p.TypeFilters) == 0 {
+		return nil
+	}
+	r.filters = map[string]map[string]bool{}
+	for typ, queries := range r.p.TypeFilters {
+		ids := map[string]bool{}
+		for _, q := range queries {
+			vals, err := url.ParseQuery(q)
+			if err != nil {
+				return &ParamError{Param: "_typeFilter", Reason: err.Error()}
+			}
+			sq := store.Query{Type: typ, Count: 1000}
+			for name, vs := range vals {
+				n, mod, _ := strings.Cut(name, ":")
+				for _, v := range vs {
+					sq.Params = append(sq.Params, store.Param{Name: n, Modifier: mod, Values: strings.Split(v, ",")})
+				}
+			}
+			for {
+				res, err := r.snap.Search(ctx, sq)
+				var pe *store.ParamError
+				if errors.As(err, &pe) {
+					return &ParamError{Param: "_typeFilter", Reason: pe.Error()}
+				}
+				if err != nil {
+					return fmt.Errorf("export: _typeFilter %s?%s: %w", typ, q, err)
+				}
+				for _, res := range res.Resources {
+					ids[res.ID] = true
+				}
+				if res.NextCursor == "" {
+					break
+				}
+				sq.Cursor = res.NextCursor
+			}
+		}
+		r.filters[typ] = ids
+	}
+	return nil
+}
+
+func (r *run) keep(res *store.Resource) bool {
+	if res.Deleted {
+		return false
+	}
+	if !r.p.Since.IsZero() && !res.LastUpdated.After(r.p.Since) {
+		return false
+	}
+	if !r.p.Until.IsZero() && res.LastUpdated.After(r.p.Until) {
+		return false
+	}
+	if ids, ok := r.filters[res.Type]; ok && !ids[res.ID] {
+		return false
+	}
+	return true
+}
+
+func (r *run) write(res *store.Resource) error {
+	body := res.Body
+	if els := elementsFor(r.p.Elements, res.Type); els != nil {
+		var err error
+		if body, err = subset(body, res.Type, els); err != nil {
+			return fmt.Errorf("export: _elements on %s/%s: %w", res.Type, res.ID, err)
+		}
+	}
+	r.written++
+	if r.written%10000 == 0 {
+		r.progress(fmt.Sprintf("%d resources written", r.written))
+	}
+	return r.files.add(kindOutput, res.Type, body)
+}
+
+func (r *run) system(ctx context.Context, types []string) error {
+	for i, t := range types {
+		r.progress(fmt.Sprintf("exporting %s (%d of %d types)", t, i+1, len(types)))
+		err := r.snap.Scan(ctx, t, r.p.Since, func(res *store.Resource) error {
+			if !r.keep(res) {
+				return nil
+			}
+			return r.write(res)
+		})
+		if err != nil {
+			return fmt.Errorf("export: scan %s: %w", t, err)
+		}
+	}
+	if !r.p.Since.IsZero() {
+		return r.deleted(ctx, types)
+	}
+	return nil
+}
+
+// deleted lists resources deleted after _since (and before the snapshot)
+// as transaction Bundles of DELETE entries.
+func (r *run) deleted(ctx context.Context, types []string) error {
+	for _, t := range types {
+		versions, err := r.e.st.History(ctx, store.HistoryQuery{Type: t, Since: r.p.Since, Count: -1})
+		if err != nil {
+			return fmt.Errorf("export: deleted %s: %w", t, err)
+		}
+		seen := map[string]bool{}
+		for _, v := range versions { // newest first
+			if seen[v.ID] || v.LastUpdated.After(r.snap.Time()) {
+				continue
+			}
+			seen[v.ID] = true
+			if !v.Deleted {
+				continue
+			}
+			b, _ := json.Marshal(map[string]any{
+				"resourceType": "Bundle", "type": "transaction",
+				"entry": []any{map[string]any{"request": map[string]string{"method": "DELETE", "url": t + "/" + v.ID}}},
+			})
+			if err := r.files.add(kindDeleted, "Bundle", b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *run) patients(ctx context.Context, types []string) error {
+	var ids []string
+	switch r.p.Level {
+	case Group:
+		members, err := r.e.opts.Members(ctx, r.snap, r.p.GroupID)
+		if err != nil {
+			return err
+		}
+		ids = members
+	case Patient:
+		err := r.snap.Scan(ctx, "Patient", time.Time{}, func(res *store.Resource) error {
+			ids = append(ids, res.ID)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("export: scan patients: %w", err)
+		}
+	}
+	if len(r.p.Patients) > 0 {
+		in := map[string]bool{}
+		for _, id := range ids {
+			in[id] = true
+		}
+		ids = ids[:0]
+		for _, id := range r.p.Patients {
+			if !in[id] {
+				r.warn("error", "not-found", "Patient/"+id+" is not on this server or not in the group; it was not exported")
+				continue
+			}
+			ids = append(ids, id)
+		}
+	}
+	want := map[string]bool{}
+	for _, t := range types {
+		want[t] = true
+	}
+	for i, id := range ids {
+		if r.visible != nil && !r.visible.Contains(id) {
+			continue
+		}
+		if i%1000 == 0 {
+			r.progress(fmt.Sprintf("%d of %d patients", i, len(ids)))
+		}
+		err := r.snap.Compartment(ctx, id, types, func(res *store.Resource) error {
+			if !want[res.Type] || !r.keep(res) {
+				return nil
+			}
+			return r.write(res)
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("export: compartment of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (r *run) warn(severity, code, msg string) {
+	b, _ := json.Marshal(map[string]any{
+		"resourceType": "OperationOutcome",
+		"issue":        []any{map[string]string{"severity": severity, "code": code, "diagnostics": msg}},
+	})
+	_ = r.files.add(kindError, "OperationOutcome", b)
+}
+
+// ResourceMembers reads active members from Group.member (members marked
+// inactive or whose period has ended are left out).
+func ResourceMembers(ctx context.Context, snap store.Snapshot, groupID string) ([]string, error) {
+	g, err := snap.Read(ctx, "Group", groupID)
+	if err != nil {
+		return nil, fmt.Errorf("export: group %s: %w", groupID, err)
+	}
+	now := snap.Time()
+	var ids []string
+	for _, m := range gjson.GetBytes(g.Body, "member").Array() {
+		if m.Get("inactive").Bool() {
+			continue
+		}
+		if end := m.Get("period.end").String(); end != "" {
+			if t, err := time.Parse(time.RFC3339, end); err == nil && t.Before(now) {
+				continue
+			}
+			if t, err := time.Parse("2006-01-02", end); err == nil && t.AddDate(0, 0, 1).Before(now) {
+				continue
+			}
+		}
+		if id, ok := strings.CutPrefix(m.Get("entity.reference").String(), "Patient/"); ok && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+type emptySet struct{}
+
+func (emptySet) Contains(string) bool { return false }
+
+// mandatory lists top-level elements with min cardinality 1 in R4 that
+// _elements must keep; a trailing "[x]" marks a choice element.
+var mandatory = map[string][]string{
+	"Observation":          {"status", "code"},
+	"Encounter":            {"status", "class"},
+	"Condition":            {"subject"},
+	"Procedure":            {"status", "subject"},
+	"MedicationRequest":    {"status", "intent", "medication[x]", "subject"},
+	"Immunization":         {"status", "vaccineCode", "patient", "occurrence[x]"},
+	"ServiceRequest":       {"status", "intent", "subject"},
+	"Claim":                {"status", "type", "use", "patient", "created", "provider", "priority", "insurance"},
+	"ExplanationOfBenefit": {"status", "type", "use", "patient", "created", "insurer", "provider", "outcome", "insurance"},
+	"Coverage":             {"status", "beneficiary", "payor"},
+	"Group":                {"type", "actual"},
+	"Provenance":           {"target", "recorded", "agent"},
+	"AllergyIntolerance":   {"patient"},
+	"DiagnosticReport":     {"status", "code"},
+	"DocumentReference":    {"status", "content"},
+	"CarePlan":             {"status", "intent", "subject"},
+	"Goal":                 {"lifecycleStatus", "description", "subject"},
+	"MeasureReport":        {"status", "type", "measure", "period"},
+	"Device":               {},
+	"RelatedPerson":        {"patient"},
+}
+
+func elementsFor(elements []string, typ string) []string {
+	if len(elements) == 0 {
+		return nil
+	}
+	var out []string
+	for _, e := range elements {
+		t, el, qualified := strings.Cut(e, ".")
+		switch {
+		case !qualified:
+			out = append(out, t)
+		case t == typ:
+			out = append(out, el)
+		}
+	}
+	if out == nil {
+		// Elements were listed only for other types: this type is exported whole.
+		return nil
+	}
+	out = append(out, "resourceType", "id", "meta")
+	return append(out, mandatory[typ]...)
+}
+
+func subset(body []byte, typ string, keep []string) ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	n := 0
+	var ferr error
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		if !matchElement(k.Str, keep) {
+			return true
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		kb, err := json.Marshal(k.Str)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.WriteString(v.Raw)
+		return true
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	b.WriteByte('}')
+	out, err := sjson.SetBytes([]byte(b.String()), "meta.tag.-1", map[string]string{
+		"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED",
+		"display": "subsetted",
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// matchElement matches an element name, including primitive extensions
+// (_birthDate) and choice types (value matches valueQuantity).
+func matchElement(key string, keep []string) bool {
+	key = strings.TrimPrefix(key, "_")
+	for _, k := range keep {
+		base, _ := strings.CutSuffix(k, "[x]")
+		if key == base {
+			return true
+		}
+		// A choice element may be named without its type suffix.
+		if rest, ok := strings.CutPrefix(key, base); ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+type fileKind int
+
+const (
+	kindOutput fileKind = iota
+	kindDeleted
+	kindError
+)
+
+type openFile struct {
+	kind  fileKind
+	typ   string
+	name  string
+	n     int // part number
+	count int
+	bytes int64
+	f     *os.File
+	w     *bufio.Writer
+}
+
+// fileSet writes NDJSON files per kind and type, splitting at a size.
+type fileSet struct {
+	dir   string
+	max   int64
+	open  map[string]*openFile
+	parts map[string]int
+	done  []*openFile
+}
+
+func newFileSet(dir string, max int64) *fileSet {
+	return &fileSet{dir: dir, max: max, open: map[string]*openFile{}, parts: map[string]int{}}
+}
+
+func (fs *fileSet) add(kind fileKind, typ string, line []byte) error {
+	key := fmt.Sprintf("%d/%s", kind, typ)
+	f := fs.open[key]
+	if f != nil && f.bytes > 0 && f.bytes+int64(len(line))+1 > fs.max {
+		if err := fs.finish(f); err != nil {
+			return err
+		}
+		delete(fs.open, key)
+		f = nil
+	}
+	if f == nil {
+		fs.parts[key]++
+		prefix := map[fileKind]string{kindOutput: "", kindDeleted: "deleted-", kindError: "error-"}[kind]
+		name := fmt.Sprintf("%s%s-%d.ndjson", prefix, typ, fs.parts[key])
+		osf, err := os.Create(filepath.Join(fs.dir, name))
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		f = &openFile{kind: kind, typ: typ, name: name, n: fs.parts[key], f: osf, w: bufio.NewWriterSize(osf, 256<<10)}
+		fs.open[key] = f
+	}
+	if _, err := f.w.Write(line); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := f.w.WriteByte('\n'); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	f.bytes += int64(len(line)) + 1
+	f.count++
+	return nil
+}
+
+func (fs *fileSet) finish(f *openFile) error {
+	if err := f.w.Flush(); err != nil {
+		f.f.Close()
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := f.f.Sync(); err != nil {
+		f.f.Close()
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := f.f.Close(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	fs.done = append(fs.done, f)
+	return nil
+}
+
+func (fs *fileSet) close() error {
+	keys := make([]string, 0, len(fs.open))
+	for k := range fs.open {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var first error
+	for _, k := range keys {
+		if err := fs.finish(fs.open[k]); err != nil && first == nil {
+			first = err
+		}
+		delete(fs.open, k)
+	}
+	sort.SliceStable(fs.done, func(i, j int) bool {
+		a, b := fs.done[i], fs.done[j]
+		if a.kind != b.kind {
+			return a.kind < b.kind
+		}
+		if a.typ != b.typ {
+			return a.typ < b.typ
+		}
+		return a.n < b.n
+	})
+	return first
+}
