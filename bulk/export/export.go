@@ -122,7 +122,7 @@ func (e *Exporter) Run(ctx context.Context, rec *job.Record, dir string, progres
 		Error:               []OutputFile{},
 	}
 	for _, f := range run.files.done {
-		of := OutputFile{Type: f.typ, URL: p.FileBase + "/" + f.name, Count: f.count}
+		of := OutputFile{Type: f.typ, URL: p.FileBase + "/" + rec.ID + "/" + f.name, Count: f.count}
 		switch f.kind {
 		case kindOutput:
 			m.Output = append(m.Output, of)

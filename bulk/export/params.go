@@ -51,8 +51,8 @@ type Params struct {
 	ClientID     string   `json:"clientId"`
 	Scopes       []string `json:"scopes"`
 	Organization string   `json:"organization,omitempty"`
-	// FileBase is the absolute URL prefix of the job's files, e.g.
-	// https://host/fhir/bulkfiles/<job>; set when the job is submitted.
+	// FileBase is the absolute URL prefix of job files, e.g.
+	// https://host/fhir/bulkfiles; a file's URL is FileBase/<job>/<name>.
 	FileBase            string `json:"fileBase"`
 	RequiresAccessToken bool   `json:"requiresAccessToken"`
 }
