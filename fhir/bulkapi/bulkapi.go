@@ -1,0 +1,304 @@
+// Package bulkapi is the HTTP face of Bulk Data $export: kick-off at the
+// system, Patient and Group levels, status polling, cancellation and file
+// download, following the FHIR asynchronous request pattern. The work is
+// done by bulk/export jobs run by a bulk/job.Manager.
+package bulkapi
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/equitas/equitas/bulk/export"
+	"github.com/equitas/equitas/bulk/job"
+	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/outcome"
+	"github.com/equitas/equitas/store"
+)
+
+// Handler serves the export endpoints.
+type Handler struct {
+	st   store.Store
+	jobs *job.Manager
+	// Base is the absolute FHIR base URL, e.g. http://127.0.0.1:8080/fhir.
+	Base string
+	// RequiresAccessToken is true when the server runs SMART auth: status
+	// and files then need the token of the client that started the job.
+	RequiresAccessToken bool
+	maxBody             int64
+}
+
+// New returns the export endpoints over jobs, which must have the export
+// runner registered under export.Kind.
+func New(st store.Store, jobs *job.Manager, base string, requiresToken bool) *Handler {
+	return &Handler{st: st, jobs: jobs, Base: strings.TrimRight(base, "/"), RequiresAccessToken: requiresToken, maxBody: 1 << 20}
+}
+
+// Routes mounts the status and file endpoints under the FHIR base router
+// (kick-off handlers are registered as operations).
+func (h *Handler) Routes(r chi.Router) {
+	r.Get("/bulkstatus/{job}", h.Status)
+	r.Delete("/bulkstatus/{job}", h.Cancel)
+	r.Get("/bulkfiles/{job}/{file}", h.File)
+}
+
+// Kickoff returns the handler of $export at one level. For Group level
+// the group id is the chi URL parameter "id".
+func (h *Handler) Kickoff(level export.Level) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h.kickoff(w, r, level, nil)
+	}
+}
+
+// KickoffWith is Kickoff with a hook that checks or completes the parsed
+// parameters (e.g. $davinci-data-export's exportType and minimum types).
+func (h *Handler) KickoffWith(level export.Level, check func(*export.Params, map[string][]string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h.kickoff(w, r, level, check)
+	}
+}
+
+func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.Level, check func(*export.Params, map[string][]string) error) {
+	principal := access.FromContext(r.Context())
+	if principal == nil {
+		outcome.Error(w, http.StatusUnauthorized, "login", "authentication required")
+		return
+	}
+	prefer := parsePrefer(r.Header.Values("Prefer"))
+	if a := r.Header.Get("Accept"); a != "" && !acceptsFHIRJSON(a) {
+		outcome.Error(w, http.StatusNotAcceptable, "not-supported", "Accept must be application/fhir+json")
+		return
+	}
+	k := export.Kickoff{Level: level, Lenient: prefer["handling"] == "lenient", IsPOST: r.Method == http.MethodPost}
+	if level == export.Group {
+		k.GroupID = chi.URLParam(r, "id")
+	}
+	if r.Method == http.MethodPost {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+		if err != nil {
+			outcome.Error(w, http.StatusRequestEntityTooLarge, "too-costly", "kick-off body too large")
+			return
+		}
+		if k.Values, err = export.ParametersBody(body); err != nil {
+			outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
+			return
+		}
+		for n, vs := range r.URL.Query() {
+			for _, v := range vs {
+				k.Values.Add(n, v)
+			}
+		}
+	} else {
+		k.Values = r.URL.Query()
+	}
+	delete(k.Values, "_format")
+	p, err := export.Parse(k)
+	var pe *export.ParamError
+	if errors.As(err, &pe) {
+		outcome.Error(w, http.StatusBadRequest, "not-supported", pe.Error())
+		return
+	}
+	if err != nil {
+		outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	if check != nil {
+		if err := check(p, k.Values); err != nil {
+			outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
+			return
+		}
+	}
+	// Types outside the client's scopes fail at kick-off (SMART: "a request
+	// for types outside the scope SHOULD fail").
+	for _, t := range p.Types {
+		if !principal.Allows(t, access.Read) {
+			outcome.Error(w, http.StatusForbidden, "forbidden", "scope does not allow reading "+t)
+			return
+		}
+	}
+	if len(p.Types) == 0 && !principal.Allows("Patient", access.Read) && level != export.System {
+		outcome.Error(w, http.StatusForbidden, "forbidden", "scope does not allow reading Patient data")
+		return
+	}
+	if principal.Organization != "" && level == export.System {
+		outcome.Error(w, http.StatusForbidden, "forbidden", "organization-bound clients export at Patient or Group level")
+		return
+	}
+	if level == export.Group {
+		if _, err := h.st.Read(r.Context(), "Group", k.GroupID); err != nil {
+			outcome.Error(w, http.StatusNotFound, "not-found", "Group/"+k.GroupID+" not found")
+			return
+		}
+	}
+	p.ClientID, p.Scopes, p.Organization = principal.ClientID, principal.Scopes, principal.Organization
+	p.RequiresAccessToken = h.RequiresAccessToken
+	request := h.absolute(r)
+	rec, err := h.submit(r.Context(), principal.ClientID, request, p)
+	if errors.Is(err, job.ErrTooManyJobs) {
+		w.Header().Set("Retry-After", "60")
+		outcome.Error(w, http.StatusTooManyRequests, "throttled", "an export started by this client is still in progress")
+		return
+	}
+	if err != nil {
+		outcome.Error(w, http.StatusInternalServerError, "exception", "could not start the export")
+		return
+	}
+	w.Header().Set("Content-Location", h.Base+"/bulkstatus/"+rec.ID)
+	outcome.Write(w, http.StatusAccepted, outcome.New("information", "informational", "export accepted"))
+}
+
+func (h *Handler) submit(ctx context.Context, owner, request string, p *export.Params) (*job.Record, error) {
+	p.FileBase = h.Base + "/bulkfiles"
+	return h.jobs.Submit(ctx, export.Kind, owner, request, p)
+}
+
+func (h *Handler) absolute(r *http.Request) string {
+	// The manifest's request is the kick-off URL; r.URL.Path already
+	// contains the /fhir prefix the base ends with.
+	base := h.Base
+	if i := strings.Index(base, "://"); i >= 0 {
+		if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
+			base = base[:i+3+j]
+		}
+	}
+	u := base + r.URL.Path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	return u
+}
+
+// owned returns the job if the caller may see it; other clients' jobs are
+// reported as not found.
+func (h *Handler) owned(w http.ResponseWriter, r *http.Request) (*job.Record, bool) {
+	principal := access.FromContext(r.Context())
+	rec, err := h.jobs.Get(r.Context(), chi.URLParam(r, "job"))
+	if errors.Is(err, job.ErrNotFound) || (err == nil && (principal == nil || (h.RequiresAccessToken && rec.Owner != principal.ClientID))) {
+		outcome.Error(w, http.StatusNotFound, "not-found", "no such export job (it may have been cancelled or expired)")
+		return nil, false
+	}
+	if err != nil {
+		outcome.Error(w, http.StatusServiceUnavailable, "transient", "could not read the job status; retry")
+		return nil, false
+	}
+	if rec.Kind != export.Kind {
+		outcome.Error(w, http.StatusNotFound, "not-found", "no such export job")
+		return nil, false
+	}
+	return rec, true
+}
+
+// Status answers a poll of the status URL.
+func (h *Handler) Status(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.owned(w, r); !ok {
+		return
+	}
+	rec, err := h.jobs.Poll(r.Context(), chi.URLParam(r, "job"))
+	retry := strconv.Itoa(max(1, int(h.jobs.MinPoll().Seconds())))
+	switch {
+	case errors.Is(err, job.ErrPollTooSoon):
+		w.Header().Set("Retry-After", retry)
+		outcome.Error(w, http.StatusTooManyRequests, "throttled", "polled too frequently; wait Retry-After seconds")
+		return
+	case err != nil:
+		outcome.Error(w, http.StatusServiceUnavailable, "transient", "could not read the job status; retry")
+		return
+	}
+	switch rec.State {
+	case job.Completed:
+		w.Header().Set("Expires", rec.ExpiresAt.UTC().Format(http.TimeFormat))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(rec.Result)
+	case job.Failed:
+		outcome.Error(w, http.StatusInternalServerError, "exception", "export failed: "+rec.Error)
+	default:
+		w.Header().Set("Retry-After", retry)
+		p := rec.Progress
+		if p == "" {
+			p = string(rec.State)
+		}
+		w.Header().Set("X-Progress", p)
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// Cancel deletes a job: 202, then status polls answer 404.
+func (h *Handler) Cancel(w http.ResponseWriter, r *http.Request) {
+	rec, ok := h.owned(w, r)
+	if !ok {
+		return
+	}
+	if err := h.jobs.Cancel(r.Context(), rec.ID); err != nil && !errors.Is(err, job.ErrNotFound) {
+		outcome.Error(w, http.StatusInternalServerError, "exception", "could not cancel the job")
+		return
+	}
+	outcome.Write(w, http.StatusAccepted, outcome.New("information", "informational", "export job deleted"))
+}
+
+var fileName = regexp.MustCompile(`^[A-Za-z-]+-[0-9]+\.ndjson$`)
+
+// File streams one output file.
+func (h *Handler) File(w http.ResponseWriter, r *http.Request) {
+	rec, ok := h.owned(w, r)
+	if !ok {
+		return
+	}
+	name := chi.URLParam(r, "file")
+	if rec.State != job.Completed || !fileName.MatchString(name) {
+		outcome.Error(w, http.StatusNotFound, "not-found", "no such file")
+		return
+	}
+	f, err := os.Open(filepath.Join(h.jobs.Dir(rec.ID), name))
+	if err != nil {
+		outcome.Error(w, http.StatusNotFound, "not-found", "no such file (it may have expired)")
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/fhir+ndjson")
+	w.Header().Set("Expires", rec.ExpiresAt.UTC().Format(http.TimeFormat))
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Vary", "Accept-Encoding")
+		gz := gzip.NewWriter(w)
+		_, _ = io.Copy(gz, f)
+		_ = gz.Close()
+		return
+	}
+	if st, err := f.Stat(); err == nil {
+		w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+		w.Header().Set("Last-Modified", st.ModTime().UTC().Format(http.TimeFormat))
+	}
+	_, _ = io.Copy(w, f)
+}
+
+func parsePrefer(values []string) map[string]string {
+	out := map[string]string{}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+			out[strings.ToLower(k)] = strings.Trim(val, `"`)
+		}
+	}
+	return out
+}
+
+func acceptsFHIRJSON(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		switch mt {
+		case "application/fhir+json", "application/json", "application/json+fhir", "*/*", "application/*":
+			return true
+		}
+	}
+	return false
+}
