@@ -1,0 +1,563 @@
+package searchparam
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/equitas/equitas/store"
+)
+
+// MaxTerm bounds the length of one index term; longer values are cut and
+// matches re-checked against the resource.
+const MaxTerm = 256
+
+// Terms returns the index terms of extracted values. Terms never contain a
+// NUL byte, so a store can use NUL as a key separator. Parameters without
+// an index (number, quantity, composite) give no terms.
+func Terms(def Def, vals []Value) []string {
+	var out []string
+	add := func(t string) {
+		out = append(out, cut(t))
+	}
+	for _, v := range vals {
+		switch def.Type {
+		case Token:
+			if v.Code != "" {
+				add("c" + v.Code)
+				add("s" + v.System + "|" + v.Code)
+			}
+			if v.Text != "" {
+				add("T" + Fold(v.Text))
+			}
+		case String:
+			add("v" + v.Str)
+		case Reference:
+			add("r" + v.Str)
+			if _, id, ok := strings.Cut(v.Str, "/"); ok && !strings.HasPrefix(v.Str, "urn:") {
+				add("i" + id)
+			}
+		case Date:
+			add("l" + DateKey(v.Lo))
+			add("h" + DateKey(v.Hi))
+		case URI:
+			add("u" + v.Str)
+		}
+	}
+	return dedupe(out)
+}
+
+func cut(t string) string {
+	t = strings.ReplaceAll(t, "\x00", " ")
+	if len(t) > MaxTerm {
+		t = t[:MaxTerm]
+	}
+	return t
+}
+
+func dedupe(in []string) []string {
+	if len(in) < 2 {
+		return in
+	}
+	seen := make(map[string]bool, len(in))
+	out := in[:0]
+	for _, t := range in {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// DateKey encodes a Unix-microsecond time as 16 hex digits that sort like
+// the times.
+func DateKey(t int64) string {
+	return fmt.Sprintf("%016x", uint64(t)^(1<<63))
+}
+
+// Range is a run of index terms [From, To) of one parameter; when Contains
+// is set only terms containing it qualify. A term is followed by NUL in
+// the key, so an exact term t is the range [t+"\x00", t+"\x01").
+type Range struct {
+	From, To string
+	Contains string
+}
+
+func exact(t string) Range {
+	t = cut(t)
+	if len(t) == MaxTerm { // cut: the stored term may be longer than the query
+		return Range{From: t, To: t + "\xff"}
+	}
+	return Range{From: t + "\x00", To: t + "\x01"}
+}
+
+func prefix(t string) Range {
+	t = cut(t)
+	return Range{From: t, To: t + "\xff"}
+}
+
+// Criterion is one parsed search parameter occurrence.
+type Criterion struct {
+	Def      Def
+	Modifier string
+	missing  int // 0 = not :missing, 1 = missing=true, 2 = missing=false
+	values   []query
+}
+
+// query is one parsed search value.
+type query struct {
+	prefix       string // date/number/quantity comparator
+	system, code string // token; code also the reference id or the uri
+	hasSystem    bool
+	str          string // folded string / :text
+	ref          string // reference "Type/id" or bare id
+	lo, hi       int64  // date range
+	num, half    float64
+	parts        []query // composite
+}
+
+// resultParams are FHIR result parameters; the REST layer handles them, so
+// a Query that still carries one ignores it rather than failing.
+var resultParams = map[string]bool{
+	"_count": true, "_sort": true, "_total": true, "_include": true, "_revinclude": true,
+	"_elements": true, "_summary": true, "_format": true, "_pretty": true, "_contained": true,
+	"_containedType": true,
+}
+
+// IsResultParam reports whether name is a FHIR result parameter (_count,
+// _sort, _include, ...) rather than a filter.
+func IsResultParam(name string) bool { return resultParams[name] }
+
+// Parse validates one parameter occurrence against the registry; errors
+// are *store.ParamError.
+func Parse(resourceType string, p store.Param) (*Criterion, error) {
+	def, ok := Lookup(resourceType, p.Name)
+	if !ok {
+		return nil, &store.ParamError{Param: p.Name, Reason: "unknown search parameter for " + resourceType}
+	}
+	c := &Criterion{Def: def, Modifier: p.Modifier}
+	perr := func(format string, args ...any) error {
+		name := p.Name
+		if p.Modifier != "" {
+			name += ":" + p.Modifier
+		}
+		return &store.ParamError{Param: name, Reason: fmt.Sprintf(format, args...)}
+	}
+	if len(p.Values) == 0 {
+		return nil, perr("no value")
+	}
+	if p.Modifier == "missing" {
+		if len(p.Values) != 1 || (p.Values[0] != "true" && p.Values[0] != "false") {
+			return nil, perr("value must be true or false")
+		}
+		c.missing = 1
+		if p.Values[0] == "false" {
+			c.missing = 2
+		}
+		return c, nil
+	}
+	if err := c.checkModifier(); err != nil {
+		return nil, perr("%v", err)
+	}
+	for _, raw := range p.Values {
+		if raw == "" {
+			return nil, perr("empty value")
+		}
+		q, err := c.parseValue(raw)
+		if err != nil {
+			return nil, perr("%q: %v", raw, err)
+		}
+		c.values = append(c.values, q)
+	}
+	return c, nil
+}
+
+func (c *Criterion) checkModifier() error {
+	m := c.Modifier
+	if m == "" {
+		return nil
+	}
+	ok := false
+	switch c.Def.Type {
+	case Token:
+		ok = m == "not" || m == "text"
+	case String:
+		ok = m == "exact" || m == "contains"
+	case URI:
+		ok = m == "below"
+	case Reference:
+		// A type modifier (subject:Patient=123).
+		ok = m != "" && m[0] >= 'A' && m[0] <= 'Z' && (len(c.Def.Targets) == 0 || targetOK(c.Def.Targets, m+"/x"))
+	}
+	if !ok {
+		return fmt.Errorf("modifier :%s is not supported for a %s parameter", m, c.Def.Type)
+	}
+	return nil
+}
+
+func splitPrefix(raw string) (string, string) {
+	if len(raw) > 2 {
+		switch raw[:2] {
+		case "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap":
+			return raw[:2], raw[2:]
+		}
+	}
+	return "eq", raw
+}
+
+func (c *Criterion) parseValue(raw string) (query, error) {
+	switch c.Def.Type {
+	case Token:
+		return parseToken(raw, c.Modifier == "text"), nil
+	case String:
+		return query{str: Fold(raw), code: raw}, nil
+	case URI:
+		return query{code: raw}, nil
+	case Reference:
+		if c.Modifier != "" {
+			if strings.Contains(raw, "/") {
+				return query{}, fmt.Errorf("a type modifier takes a bare id")
+			}
+			raw = c.Modifier + "/" + raw
+		}
+		if strings.HasPrefix(raw, "urn:") {
+			return query{ref: raw}, nil
+		}
+		if !strings.Contains(raw, "/") {
+			if len(c.Def.Targets) == 1 {
+				return query{ref: c.Def.Targets[0] + "/" + raw}, nil
+			}
+			return query{code: raw}, nil // bare id, any target type
+		}
+		ref := NormalizeReference(raw)
+		if ref == "" {
+			return query{}, fmt.Errorf("not a reference")
+		}
+		if !targetOK(c.Def.Targets, ref) {
+			return query{}, fmt.Errorf("%s is not a target type of this parameter", strings.Split(ref, "/")[0])
+		}
+		return query{ref: ref}, nil
+	case Date:
+		pfx, v := splitPrefix(raw)
+		lo, hi, ok := ParseDate(v)
+		if !ok {
+			return query{}, fmt.Errorf("not a FHIR date, dateTime or instant")
+		}
+		return query{prefix: pfx, lo: lo, hi: hi}, nil
+	case Number, Quantity:
+		pfx, v := splitPrefix(raw)
+		numStr, unit, hasUnit := strings.Cut(v, "|")
+		n, err := strconv.ParseFloat(numStr, 64)
+		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+			return query{}, fmt.Errorf("not a number")
+		}
+		q := query{prefix: pfx, num: n, half: halfUnit(numStr)}
+		if hasUnit {
+			if c.Def.Type == Number {
+				return query{}, fmt.Errorf("a number takes no unit")
+			}
+			sys, code, ok := strings.Cut(unit, "|")
+			if !ok {
+				code, sys = sys, ""
+			}
+			q.system, q.code, q.hasSystem = sys, code, sys != ""
+		}
+		return q, nil
+	case Composite:
+		a, b, ok := strings.Cut(raw, "$")
+		if !ok || a == "" || b == "" {
+			return query{}, fmt.Errorf("a composite value is code$value")
+		}
+		return query{parts: []query{parseToken(a, false), parseToken(b, false)}}, nil
+	}
+	return query{}, fmt.Errorf("parameter type %s is not searchable", c.Def.Type)
+}
+
+func parseToken(raw string, text bool) query {
+	if text {
+		return query{str: Fold(raw)}
+	}
+	sys, code, ok := strings.Cut(raw, "|")
+	if !ok {
+		return query{code: raw}
+	}
+	return query{system: sys, code: code, hasSystem: true}
+}
+
+// halfUnit is half the unit of the last significant digit of a number as
+// written (FHIR number equality is by implied precision).
+func halfUnit(s string) float64 {
+	s = strings.TrimLeft(s, "+-")
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	e := 0
+	if exp != "" {
+		e, _ = strconv.Atoi(exp)
+	}
+	dec := 0
+	if _, frac, ok := strings.Cut(mant, "."); ok {
+		dec = len(frac)
+	}
+	return 0.5 * math.Pow(10, float64(e-dec))
+}
+
+// IDs returns the ids of an _id criterion without modifier.
+func (c *Criterion) IDs() ([]string, bool) {
+	if c.Def.Name != "_id" || c.Modifier != "" || c.missing != 0 {
+		return nil, false
+	}
+	out := make([]string, len(c.values))
+	for i, v := range c.values {
+		out[i] = v.code
+		if v.hasSystem {
+			out[i] = v.system + "|" + v.code // never an id: matches nothing
+		}
+	}
+	return out, true
+}
+
+// Ranges returns the index term ranges whose union holds every match of
+// the criterion (a superset: Match decides). ok is false when the
+// criterion cannot use the index (:missing, :not, ne, number, quantity,
+// composite).
+func (c *Criterion) Ranges() (rs []Range, ok bool) {
+	if c.missing != 0 || c.Modifier == "not" {
+		return nil, false
+	}
+	for _, q := range c.values {
+		switch c.Def.Type {
+		case Token:
+			switch {
+			case c.Modifier == "text":
+				rs = append(rs, Range{From: "T", To: "T\xff", Contains: q.str})
+			case !q.hasSystem:
+				rs = append(rs, exact("c"+q.code))
+			case q.code == "":
+				rs = append(rs, prefix("s"+q.system+"|"))
+			default:
+				rs = append(rs, exact("s"+q.system+"|"+q.code))
+			}
+		case String:
+			switch c.Modifier {
+			case "contains":
+				rs = append(rs, Range{From: "v", To: "v\xff", Contains: cut(q.str)})
+			default:
+				rs = append(rs, prefix("v"+q.str))
+			}
+		case URI:
+			if c.Modifier == "below" {
+				rs = append(rs, prefix("u"+q.code))
+			} else {
+				rs = append(rs, exact("u"+q.code))
+			}
+		case Reference:
+			if q.ref != "" {
+				rs = append(rs, exact("r"+q.ref))
+			} else {
+				rs = append(rs, exact("i"+q.code))
+			}
+		case Date:
+			slo, shi := q.lo, q.hi
+			switch q.prefix {
+			case "eq":
+				rs = append(rs, Range{From: "l" + DateKey(slo), To: "l" + DateKey(shi)})
+			case "gt":
+				rs = append(rs, Range{From: "h" + DateKey(shi+1), To: "h\xff"})
+			case "ge":
+				rs = append(rs, Range{From: "h" + DateKey(shi+1), To: "h\xff"},
+					Range{From: "l" + DateKey(slo), To: "l" + DateKey(shi)})
+			case "lt":
+				rs = append(rs, Range{From: "l", To: "l" + DateKey(slo)})
+			case "le":
+				rs = append(rs, Range{From: "l", To: "l" + DateKey(shi)})
+			case "sa":
+				rs = append(rs, Range{From: "l" + DateKey(shi), To: "l\xff"})
+			case "eb":
+				rs = append(rs, Range{From: "h", To: "h" + DateKey(slo+1)})
+			default:
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	return rs, true
+}
+
+// Match reports whether a resource body satisfies the criterion.
+func (c *Criterion) Match(body []byte) bool {
+	vals := Extract(c.Def, body)
+	switch c.missing {
+	case 1:
+		return len(vals) == 0
+	case 2:
+		return len(vals) > 0
+	}
+	if c.Modifier == "not" {
+		// Spec: resources that have no value matching any of the values.
+		for _, q := range c.values {
+			for _, v := range vals {
+				if c.matchOne(q, v) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, q := range c.values {
+		for _, v := range vals {
+			if c.matchOne(q, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *Criterion) matchOne(q query, v Value) bool {
+	switch c.Def.Type {
+	case Token:
+		if c.Modifier == "text" {
+			t := Fold(v.Text)
+			return t != "" && (strings.HasPrefix(t, q.str) || strings.Contains(t, " "+q.str))
+		}
+		return matchToken(q, v)
+	case String:
+		switch c.Modifier {
+		case "exact":
+			return v.Raw == q.code
+		case "contains":
+			return strings.Contains(v.Str, q.str)
+		}
+		return strings.HasPrefix(v.Str, q.str)
+	case URI:
+		if c.Modifier == "below" {
+			return strings.HasPrefix(v.Str, q.code)
+		}
+		return v.Str == q.code
+	case Reference:
+		if q.ref != "" {
+			return v.Str == q.ref
+		}
+		_, id, _ := strings.Cut(v.Str, "/")
+		return id == q.code
+	case Date:
+		return matchDate(q.prefix, q.lo, q.hi, v.Lo, v.Hi)
+	case Number, Quantity:
+		if !v.HasNum {
+			return false
+		}
+		if q.code != "" && !(v.Code == q.code || (!q.hasSystem && v.Text == q.code)) {
+			return false
+		}
+		if q.hasSystem && v.System != q.system {
+			return false
+		}
+		return matchNumber(q.prefix, q.num, q.half, v.Num)
+	case Composite:
+		return len(v.Parts) == 2 && matchToken(q.parts[0], v.Parts[0]) && matchToken(q.parts[1], v.Parts[1])
+	}
+	return false
+}
+
+func matchToken(q query, v Value) bool {
+	if !q.hasSystem {
+		return v.Code == q.code
+	}
+	if q.code == "" {
+		return v.System == q.system
+	}
+	return v.System == q.system && v.Code == q.code
+}
+
+// matchDate applies the prefix table of FHIR R4 §3.1.1.4.2 to the search
+// range [slo, shi) and the target range [lo, hi).
+func matchDate(prefix string, slo, shi, lo, hi int64) bool {
+	eq := lo >= slo && hi <= shi
+	switch prefix {
+	case "eq":
+		return eq
+	case "ne":
+		return !eq
+	case "gt":
+		return hi > shi
+	case "lt":
+		return lo < slo
+	case "ge":
+		return hi > shi || eq
+	case "le":
+		return lo < slo || eq
+	case "sa":
+		return lo >= shi
+	case "eb":
+		return hi <= slo
+	case "ap":
+		// Approximately: overlaps the search range widened by 10% of the
+		// distance from now, at least a day (the spec leaves it open).
+		w := (shi - slo) / 10
+		if w < 86400*1e6 {
+			w = 86400 * 1e6
+		}
+		return lo < shi+w && hi > slo-w
+	}
+	return false
+}
+
+func matchNumber(prefix string, n, half, v float64) bool {
+	switch prefix {
+	case "eq":
+		return v >= n-half && v < n+half
+	case "ne":
+		return v < n-half || v >= n+half
+	case "gt", "sa":
+		return v > n
+	case "lt", "eb":
+		return v < n
+	case "ge":
+		return v >= n
+	case "le":
+		return v <= n
+	case "ap":
+		d := math.Abs(n) / 10
+		return v >= n-d && v <= n+d
+	}
+	return false
+}
+
+// SortKey returns a string that orders resources by a sortable parameter
+// (date, string, token, uri, number, reference): the smallest value
+// ascending, the largest descending. ok is false when the resource has no
+// value.
+func SortKey(def Def, body []byte, descending bool) (key string, ok bool) {
+	vals := Extract(def, body)
+	for _, v := range vals {
+		var k string
+		switch def.Type {
+		case Date:
+			if descending {
+				k = DateKey(v.Hi)
+			} else {
+				k = DateKey(v.Lo)
+			}
+		case String, URI, Reference:
+			k = v.Str
+		case Token:
+			k = v.Code
+		case Number, Quantity:
+			u := math.Float64bits(v.Num)
+			if v.Num < 0 {
+				u = ^u
+			} else {
+				u |= 1 << 63
+			}
+			k = fmt.Sprintf("%016x", u)
+		default:
+			return "", false
+		}
+		if !ok || (descending && k > key) || (!descending && k < key) {
+			key, ok = k, true
+		}
+	}
+	return key, ok
+}
