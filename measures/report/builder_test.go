@@ -58,7 +58,7 @@ func TestSummaryCountsScoreStrataAndSDE(t *testing.T) {
 	def := proportionDef(measure.BooleanBasis)
 	opts := Options{Period: Period{Start: "2025-01-01", End: "2025-12-31"}, Date: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Reporter: "Organization/o1"}
 	agg := NewSummary(def, opts)
-	agg.Add(patient(def, "p1", male, true, true, false, true))   // numerator
+	agg.Add(patient(def, "p1", male, true, true, false, true))    // numerator
 	agg.Add(patient(def, "p2", female, true, true, false, false)) // denominator only
 	agg.Add(patient(def, "p3", female, true, true, true, true))   // excluded: numerator does not count
 	agg.Add(patient(def, "p4", male, false, true, false, true))   // not in IP: nothing counts
