@@ -1,0 +1,203 @@
+package conformance
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// newUUID returns a random RFC 4122 version 4 UUID for urn:uuid fullUrls.
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// entry builds a Bundle.entry.
+func entry(fullURL string, resource map[string]any, method, url string) map[string]any {
+	e := map[string]any{"request": map[string]any{"method": method, "url": url}}
+	if fullURL != "" {
+		e["fullUrl"] = fullURL
+	}
+	if resource != nil {
+		e["resource"] = resource
+	}
+	return e
+}
+
+func bundle(typ string, entries ...map[string]any) map[string]any {
+	list := make([]any, len(entries))
+	for i, e := range entries {
+		list[i] = e
+	}
+	return map[string]any{"resourceType": "Bundle", "type": typ, "entry": list}
+}
+
+// statusCode reads the leading number of Bundle.entry.response.status
+// ("201 Created" -> 201).
+func statusCode(s string) int {
+	n, _ := strconv.Atoi(strings.Fields(s + " ")[0])
+	return n
+}
+
+// idFromLocation returns the id in "[base/]Type/id[/_history/v]".
+func idFromLocation(loc, typ string) string {
+	i := strings.Index(loc, typ+"/")
+	if i < 0 {
+		return ""
+	}
+	rest := loc[i+len(typ)+1:]
+	if j := strings.Index(rest, "/"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+func checkBundles(t *testing.T, c *client, run runID) {
+	t.Run("transaction rewrites urn:uuid references to the new ids", func(t *testing.T) {
+		family := run.family("TxOk")
+		pURN, eURN, oURN := "urn:uuid:"+newUUID(), "urn:uuid:"+newUUID(), "urn:uuid:"+newUUID()
+		putID := run.id("tx-put")
+		obs := minimalResource("Observation", "placeholder")
+		obs["subject"] = map[string]any{"reference": pURN}
+		obs["encounter"] = map[string]any{"reference": eURN}
+		enc := minimalResource("Encounter", "placeholder")
+		enc["subject"] = map[string]any{"reference": pURN}
+		put := patient(family, "Put")
+		put["id"] = putID
+		// The Observation comes first: references may point forward.
+		tx := bundle("transaction",
+			entry(oURN, obs, "POST", "Observation"),
+			entry(pURN, patient(family, "Tx"), "POST", "Patient"),
+			entry(eURN, enc, "POST", "Encounter"),
+			entry("", put, "PUT", "Patient/"+putID),
+		)
+		r := c.do(t, http.MethodPost, "", tx)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		require.Equal(t, "transaction-response", r.get("type").String(), "%s", r)
+		entries := r.get("entry").Array()
+		require.Len(t, entries, 4, "one response entry per request entry: %s", r)
+		types := []string{"Observation", "Patient", "Encounter", "Patient"}
+		ids := make([]string, 4)
+		for i, e := range entries {
+			assert.Equal(t, http.StatusCreated, statusCode(e.Get("response.status").String()), "entry %d: %s", i, e.Raw)
+			loc := e.Get("response.location").String()
+			ids[i] = idFromLocation(loc, types[i])
+			require.NotEmpty(t, ids[i], "entry %d location %q", i, loc)
+		}
+		assert.Equal(t, putID, ids[3], "PUT keeps the client id")
+		got := c.read(t, "Observation", ids[0])
+		assert.Equal(t, "Patient/"+ids[1], got.Get("subject.reference").String(), "subject not rewritten")
+		assert.Equal(t, "Encounter/"+ids[2], got.Get("encounter.reference").String(), "encounter not rewritten")
+		assert.Equal(t, "Patient/"+ids[1], c.read(t, "Encounter", ids[2]).Get("subject.reference").String())
+		matches, _ := c.searchAll(t, "Observation?subject=Patient/"+ids[1])
+		assert.Equal(t, []string{ids[0]}, matches, "search by the rewritten reference")
+	})
+
+	stale := c.create(t, patient(run.family("TxStale"), "V1"))
+	staleID := stale.Get("id").String()
+	staleBody := patient(run.family("TxStale"), "V2")
+	staleBody["id"] = staleID
+	c.put(t, staleBody)
+
+	rollbacks := []struct {
+		name  string
+		bad   map[string]any // the entry that must fail
+		wants []int
+	}{
+		{
+			name: "missing required element",
+			bad: entry("urn:uuid:"+newUUID(), map[string]any{
+				"resourceType": "Observation",
+				"code":         map[string]any{"text": "no status"},
+			}, "POST", "Observation"),
+			wants: []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
+		},
+		{
+			name: "stale ifMatch",
+			bad: func() map[string]any {
+				e := entry("", staleBody, "PUT", "Patient/"+staleID)
+				e["request"].(map[string]any)["ifMatch"] = weak("1")
+				return e
+			}(),
+			wants: []int{http.StatusConflict, http.StatusPreconditionFailed},
+		},
+		{
+			name:  "unknown resource type",
+			bad:   entry("", map[string]any{"resourceType": "NotAType"}, "POST", "NotAType"),
+			wants: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
+		},
+		{
+			name:  "malformed request url",
+			bad:   entry("", nil, "DELETE", ""),
+			wants: []int{http.StatusBadRequest, http.StatusNotFound},
+		},
+	}
+	for i, tc := range rollbacks {
+		t.Run("transaction with an invalid entry writes nothing/"+tc.name, func(t *testing.T) {
+			family := run.family(fmt.Sprintf("TxBad%d", i))
+			tx := bundle("transaction",
+				entry("urn:uuid:"+newUUID(), patient(family, "Good"), "POST", "Patient"),
+				entry("", patient(family, "Put"), "POST", "Patient"),
+				tc.bad,
+			)
+			r := c.do(t, http.MethodPost, "", tx)
+			requireOutcome(t, r, tc.wants...)
+			matches, _ := c.searchAll(t, "Patient?family="+family)
+			assert.Empty(t, matches, "a failed transaction wrote resources")
+			assert.Equal(t, "2", c.read(t, "Patient", staleID).Get("meta.versionId").String(), "a failed transaction changed Patient/%s", staleID)
+		})
+	}
+
+	t.Run("transaction delete entry removes the resource", func(t *testing.T) {
+		family := run.family("TxDel")
+		victim := c.create(t, patient(family, "Victim")).Get("id").String()
+		r := c.do(t, http.MethodPost, "", bundle("transaction",
+			entry("", nil, "DELETE", "Patient/"+victim),
+			entry("urn:uuid:"+newUUID(), patient(family, "New"), "POST", "Patient"),
+		))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		requireOutcome(t, c.do(t, http.MethodGet, "Patient/"+victim, nil), http.StatusGone)
+		matches, _ := c.searchAll(t, "Patient?family="+family)
+		assert.Len(t, matches, 1)
+	})
+
+	t.Run("batch answers each entry on its own", func(t *testing.T) {
+		family := run.family("Batch")
+		b := bundle("batch",
+			entry("urn:uuid:"+newUUID(), patient(family, "Good"), "POST", "Patient"),
+			entry("urn:uuid:"+newUUID(), map[string]any{"resourceType": "Observation", "code": map[string]any{"text": "no status"}}, "POST", "Observation"),
+			entry("", nil, "GET", "Patient/"+run.id("absent")),
+			entry("", nil, "GET", "Patient/"+staleID),
+		)
+		r := c.do(t, http.MethodPost, "", b)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		require.Equal(t, "batch-response", r.get("type").String(), "%s", r)
+		entries := r.get("entry").Array()
+		require.Len(t, entries, 4, "%s", r)
+
+		assert.Equal(t, http.StatusCreated, statusCode(entries[0].Get("response.status").String()), "good create: %s", entries[0].Raw)
+		bad := statusCode(entries[1].Get("response.status").String())
+		assert.Contains(t, []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, bad, "invalid create: %s", entries[1].Raw)
+		assert.Equal(t, "OperationOutcome", entries[1].Get("response.outcome.resourceType").String(), "failed entry carries an OperationOutcome: %s", entries[1].Raw)
+		assert.Equal(t, http.StatusNotFound, statusCode(entries[2].Get("response.status").String()), "read of an absent id: %s", entries[2].Raw)
+		assert.Equal(t, http.StatusOK, statusCode(entries[3].Get("response.status").String()), "read: %s", entries[3].Raw)
+		assert.Equal(t, staleID, entries[3].Get("resource.id").String(), "read entry returns the resource: %s", entries[3].Raw)
+
+		matches, _ := c.searchAll(t, "Patient?family="+family)
+		assert.Len(t, matches, 1, "the good entry of the batch was written")
+	})
+
+	t.Run("bundle of another type is rejected", func(t *testing.T) {
+		r := c.do(t, http.MethodPost, "", bundle("collection", entry("", patient(run.family("Coll")), "POST", "Patient")))
+		requireOutcome(t, r, http.StatusBadRequest, http.StatusUnprocessableEntity)
+	})
+}

@@ -1,0 +1,110 @@
+package conformance
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+)
+
+// identified builds a Patient carrying one identifier.
+func identified(family, system, value string) map[string]any {
+	p := patient(family)
+	p["identifier"] = []any{map[string]any{"system": system, "value": value}}
+	return p
+}
+
+func checkConditional(t *testing.T, c *client, run runID) {
+	family := run.family("Cond")
+	sys := run.system("cond")
+	query := func(value string) string { return "identifier=" + url.QueryEscape(sys+"|"+value) }
+
+	t.Run("conditional create twice makes one resource", func(t *testing.T) {
+		body := identified(family, sys, "once")
+		r1 := c.do(t, http.MethodPost, "Patient", body, header{"If-None-Exist", query("once")})
+		require.Equal(t, http.StatusCreated, r1.Status, "first: %s", r1)
+		id := c.bodyOrLocation(t, r1).Get("id").String()
+		r2 := c.do(t, http.MethodPost, "Patient", body, header{"If-None-Exist", query("once")})
+		require.Equal(t, http.StatusOK, r2.Status, "second: %s", r2)
+		if len(r2.Body) > 0 {
+			assert.Equal(t, id, r2.get("id").String(), "second answer names another resource")
+		}
+		matches, _ := c.searchAll(t, "Patient?"+query("once"))
+		assert.Equal(t, []string{id}, matches)
+		assert.Equal(t, "1", c.read(t, "Patient", id).Get("meta.versionId").String(), "the match was modified")
+	})
+
+	t.Run("conditional create with several matches is 412", func(t *testing.T) {
+		c.create(t, identified(family, sys, "dup"))
+		c.create(t, identified(family, sys, "dup"))
+		r := c.do(t, http.MethodPost, "Patient", identified(family, sys, "dup"), header{"If-None-Exist", query("dup")})
+		requireOutcome(t, r, http.StatusPreconditionFailed)
+		matches, _ := c.searchAll(t, "Patient?"+query("dup"))
+		assert.Len(t, matches, 2)
+	})
+
+	t.Run("concurrent conditional creates make one resource", func(t *testing.T) {
+		const n = 8
+		statuses := make([]int, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				r, err := c.try(t.Context(), http.MethodPost, "Patient", identified(family, sys, "race"), header{"If-None-Exist", query("race")})
+				errs[i] = err
+				if err == nil {
+					statuses[i] = r.Status
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		created := 0
+		for _, s := range statuses {
+			assert.Contains(t, []int{http.StatusOK, http.StatusCreated}, s, "statuses %v", statuses)
+			if s == http.StatusCreated {
+				created++
+			}
+		}
+		assert.Equal(t, 1, created, "statuses %v", statuses)
+		matches, _ := c.searchAll(t, "Patient?"+query("race"))
+		assert.Len(t, matches, 1, "resources matching the condition")
+	})
+
+	t.Run("conditional update creates then updates the match", func(t *testing.T) {
+		body := identified(family, sys, "cu")
+		r1 := c.do(t, http.MethodPut, "Patient?"+query("cu"), body)
+		require.Equal(t, http.StatusCreated, r1.Status, "no match creates: %s", r1)
+		id := c.bodyOrLocation(t, r1).Get("id").String()
+		body["name"] = []any{map[string]any{"family": family, "given": []any{"Updated"}}}
+		r2 := c.do(t, http.MethodPut, "Patient?"+query("cu"), body)
+		require.Equal(t, http.StatusOK, r2.Status, "one match updates: %s", r2)
+		got := c.read(t, "Patient", id)
+		assert.Equal(t, "2", got.Get("meta.versionId").String())
+		assert.Equal(t, "Updated", got.Get("name.0.given.0").String())
+		matches, _ := c.searchAll(t, "Patient?"+query("cu"))
+		assert.Equal(t, []string{id}, matches)
+	})
+
+	t.Run("conditional update with several matches is 412", func(t *testing.T) {
+		c.create(t, identified(family, sys, "cudup"))
+		c.create(t, identified(family, sys, "cudup"))
+		r := c.do(t, http.MethodPut, "Patient?"+query("cudup"), identified(family, sys, "cudup"))
+		requireOutcome(t, r, http.StatusPreconditionFailed)
+		matches, _ := c.searchAll(t, "Patient?"+query("cudup"))
+		for _, id := range matches {
+			assert.Equal(t, "1", gjson.Get(c.read(t, "Patient", id).Raw, "meta.versionId").String(), "a match was updated")
+		}
+	})
+}

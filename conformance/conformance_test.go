@@ -1,0 +1,332 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+)
+
+// TestConformance runs the suite against EQUITAS_URL (the server root, e.g.
+// http://127.0.0.1:8080) when set, otherwise against a freshly built
+// `equitas serve` on an empty data directory.
+func TestConformance(t *testing.T) {
+	root := os.Getenv("EQUITAS_URL")
+	if root == "" {
+		srv := startServer(t, equitasBinary(t), t.TempDir())
+		defer srv.stop(t)
+		root = srv.root
+	}
+	root = strings.TrimRight(root, "/")
+	t.Run("operational", func(t *testing.T) { RunOperational(t, root) })
+	t.Run("fhir", func(t *testing.T) { Run(t, root+"/fhir") })
+}
+
+// TestCrashRecovery kills the server with SIGKILL right after acknowledged
+// writes (and again while writes are in flight), restarts it on the same
+// data directory, and requires every acknowledged write to be there with
+// its version, in reads, vreads and search.
+func TestCrashRecovery(t *testing.T) {
+	if os.Getenv("EQUITAS_URL") != "" {
+		t.Skip("crash recovery needs a server this test starts; EQUITAS_URL is set")
+	}
+	bin := equitasBinary(t)
+	data := t.TempDir()
+	run := newRunID()
+	family := run.family("Crash")
+	acked := newAckLog()
+
+	// Cycle 1: sequential creates, updates and deletes, killed right after
+	// the last acknowledgement.
+	srv := startServer(t, bin, data)
+	c := newClient(srv.root + "/fhir")
+	var ids []string
+	for i := range 30 {
+		r := c.create(t, patient(family, fmt.Sprintf("Seq%d", i)))
+		ids = append(ids, r.Get("id").String())
+		acked.put(r.Get("id").String(), r.Get("meta.versionId").String())
+	}
+	for i, id := range ids {
+		switch i % 5 {
+		case 1, 2:
+			for range 2 {
+				body := patient(family, fmt.Sprintf("Upd%d", i))
+				body["id"] = id
+				r := c.put(t, body)
+				acked.put(id, r.Get("meta.versionId").String())
+			}
+		case 3:
+			dr := c.do(t, http.MethodDelete, "Patient/"+id, nil)
+			require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, dr.Status, "%s", dr)
+			acked.delete(id)
+		}
+	}
+	srv.kill(t)
+
+	// Cycle 2: restart, check, then concurrent writers killed mid-flight.
+	srv = startServer(t, bin, data)
+	c = newClient(srv.root + "/fhir")
+	acked.verify(t, c, family)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				r, err := c.try(ctx, http.MethodPost, "Patient", patient(family, fmt.Sprintf("W%dN%d", w, i)))
+				if err != nil || r.Status != http.StatusCreated {
+					continue // unacknowledged: no promise to check
+				}
+				res := gjson.ParseBytes(r.Body)
+				acked.put(res.Get("id").String(), res.Get("meta.versionId").String())
+			}
+		}()
+	}
+	for acked.len() < 30+60 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.kill(t) // writes are in flight
+	cancel()
+	wg.Wait()
+
+	// Cycle 3: everything acknowledged before either kill is there.
+	srv = startServer(t, bin, data)
+	defer srv.stop(t)
+	acked.verify(t, newClient(srv.root+"/fhir"), family)
+}
+
+// ackLog records what the server acknowledged: the version per id, or that
+// the id was deleted.
+type ackLog struct {
+	mu       sync.Mutex
+	versions map[string]string
+	deleted  map[string]bool
+}
+
+func newAckLog() *ackLog {
+	return &ackLog{versions: map[string]string{}, deleted: map[string]bool{}}
+}
+
+func (a *ackLog) put(id, version string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.versions[id] = version
+	delete(a.deleted, id)
+}
+
+func (a *ackLog) delete(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.versions, id)
+	a.deleted[id] = true
+}
+
+func (a *ackLog) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.versions) + len(a.deleted)
+}
+
+func (a *ackLog) verify(t *testing.T, c *client, family string) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.Run(fmt.Sprintf("after restart %d acknowledged writes are durable", len(a.versions)+len(a.deleted)), func(t *testing.T) {
+		for id, v := range a.versions {
+			r := c.do(t, http.MethodGet, "Patient/"+id, nil)
+			if !assert.Equal(t, http.StatusOK, r.Status, "acknowledged Patient/%s lost: %s", id, r) {
+				continue
+			}
+			assert.Equal(t, v, r.get("meta.versionId").String(), "Patient/%s version", id)
+			vr := c.do(t, http.MethodGet, "Patient/"+id+"/_history/"+v, nil)
+			assert.Equal(t, http.StatusOK, vr.Status, "vread: %s", vr)
+		}
+		for id := range a.deleted {
+			r := c.do(t, http.MethodGet, "Patient/"+id, nil)
+			assert.Equal(t, http.StatusGone, r.Status, "acknowledged delete of Patient/%s lost: %s", id, r)
+		}
+		found, _ := c.searchAll(t, "Patient?family="+family+"&_count=200")
+		inSearch := map[string]bool{}
+		for _, id := range found {
+			inSearch[id] = true
+		}
+		for id := range a.versions {
+			assert.True(t, inSearch[id], "Patient/%s readable but missing from search after restart", id)
+		}
+		for id := range a.deleted {
+			assert.False(t, inSearch[id], "deleted Patient/%s still found by search after restart", id)
+		}
+	})
+}
+
+// server is an `equitas serve` subprocess.
+type server struct {
+	cmd  *exec.Cmd
+	root string
+	out  *lockedBuffer
+	done chan error
+}
+
+// startServer starts `equitas serve` on a free loopback port and waits for
+// /healthz; the server's output is logged when the test fails.
+func startServer(t *testing.T, bin, data string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	out := &lockedBuffer{}
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", data)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start(), "start %s", bin)
+	s := &server{cmd: cmd, root: "http://" + addr, out: out, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("equitas serve output:\n%s", out.tail(8<<10))
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			require.FailNowf(t, "equitas serve exited before becoming healthy", "%v\n%s", err, out.tail(8<<10))
+		default:
+		}
+		res, err := hc.Get(s.root + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "equitas serve not healthy after 30s:\n%s", out.tail(8<<10))
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and requires a clean exit within 15 seconds.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		assert.NoError(t, err, "equitas serve exit after SIGTERM:\n%s", s.out.tail(4<<10))
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		assert.Fail(t, "equitas serve ignored SIGTERM for 15s")
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Kill())
+	<-s.done
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// lockedBuffer collects subprocess output written from two pipes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.b.String()
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// binDir holds the binary built for this test process; TestMain creates
+// and removes it.
+var binDir string
+
+// buildEquitas builds the binary once per test process, on first use.
+var buildEquitas = sync.OnceValues(func() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(binDir, "equitas")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/equitas")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/equitas: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// equitasBinary returns the built binary, skipping the test when it cannot
+// be built (a broken build is reported by the packages' own tests).
+func equitasBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildEquitas()
+	if err != nil {
+		t.Skipf("cannot build the equitas binary, conformance not run: %v", err)
+	}
+	return bin
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the package directory")
+		}
+		dir = parent
+	}
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "equitas-conformance-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "conformance: temp dir:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}

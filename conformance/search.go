@@ -1,0 +1,339 @@
+package conformance
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// population maps the labels the search tables use to the ids the server
+// assigned, and back.
+type population struct {
+	ids    map[string]string
+	labels map[string]string
+}
+
+func (p *population) add(label, id string) {
+	p.ids[label] = id
+	p.labels[id] = label
+}
+
+// idsOf translates labels to ids.
+func (p *population) idsOf(labels ...string) []string {
+	out := make([]string, 0, len(labels))
+	for _, l := range labels {
+		out = append(out, p.ids[l])
+	}
+	return out
+}
+
+// labelsOf translates ids to labels for readable failures; ids the suite did
+// not create show as themselves.
+func (p *population) labelsOf(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if l, ok := p.labels[id]; ok {
+			out = append(out, l)
+		} else {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// searchCase is one query with its hand-computed answer.
+type searchCase struct {
+	query string   // without the scope
+	want  []string // labels
+}
+
+func checkSearch(t *testing.T, c *client, run runID) {
+	pop := &population{ids: map[string]string{}, labels: map[string]string{}}
+	fam := run.family("")
+	sys1, sys2 := run.system("mrn"), run.system("ssn")
+
+	// The patient population. Birth dates sit on the year and month
+	// boundaries the date cases probe.
+	patients := []struct {
+		label, family, given, birthDate, gender string
+		identifier                              map[string]any
+	}{
+		{"p1", fam + "berg", "Anna", "2019-12-31", "female", map[string]any{"system": sys1, "value": "A-1"}},
+		{"p2", fam + "bergman", "Annabel", "2020-01-01", "female", map[string]any{"system": sys1, "value": "A-2"}},
+		{"p3", fam + "olsen", "Bob", "2020-02-29", "male", map[string]any{"system": sys2, "value": "A-1"}},
+		{"p4", fam + "olsen", "Bobby", "2020-03-01", "male", map[string]any{"value": "A-1"}},
+		{"p5", fam + "BERGSTROM", "Carl", "2020-03-31", "other", map[string]any{"system": sys2, "value": "B-9"}},
+		{"p6", fam + "ström", "Dana", "2020-04-01", "unknown", map[string]any{"system": sys1, "value": "B-9"}},
+		{"p7", fam + "lund", "Eve", "2020-12-31", "female", nil},
+		{"p8", fam + "lund", "Fay", "2021-01-01", "female", nil},
+		{"p9", fam + "nobirth", "Gus", "", "male", nil},
+	}
+	for _, p := range patients {
+		body := patient(p.family, p.given)
+		body["gender"] = p.gender
+		if p.birthDate != "" {
+			body["birthDate"] = p.birthDate
+		}
+		if p.identifier != nil {
+			body["identifier"] = []any{p.identifier}
+		}
+		pop.add(p.label, c.create(t, body).Get("id").String())
+	}
+
+	loinc, obsCat := "http://loinc.org", "http://terminology.hl7.org/CodeSystem/observation-category"
+	observations := []struct {
+		label, subject, status string
+		code, category         map[string]any
+		effective              map[string]any
+	}{
+		{"o1", "p1", "final", map[string]any{"system": loinc, "code": "8867-4"}, map[string]any{"system": obsCat, "code": "vital-signs"}, map[string]any{"effectiveDateTime": "2020-03-15T10:00:00Z"}},
+		{"o2", "p1", "amended", map[string]any{"system": loinc, "code": "29463-7"}, map[string]any{"system": obsCat, "code": "laboratory"}, map[string]any{"effectiveDateTime": "2020-04-01T00:00:00Z"}},
+		{"o3", "p3", "final", map[string]any{"system": loinc, "code": "8867-4"}, map[string]any{"system": obsCat, "code": "vital-signs"}, map[string]any{"effectiveDateTime": "2019-12-31T23:59:59Z"}},
+		{"o4", "p3", "preliminary", map[string]any{"code": "8867-4"}, nil, map[string]any{"effectiveDateTime": "2021-06-01"}},
+		{"o5", "p2", "cancelled", map[string]any{"system": "http://snomed.info/sct", "code": "8867-4"}, nil, map[string]any{"effectivePeriod": map[string]any{"start": "2020-06-01", "end": "2020-06-30"}}},
+	}
+	for _, o := range observations {
+		body := map[string]any{
+			"resourceType": "Observation",
+			"status":       o.status,
+			"code":         map[string]any{"coding": []any{o.code}},
+			"subject":      map[string]any{"reference": "Patient/" + pop.ids[o.subject]},
+		}
+		if o.category != nil {
+			body["category"] = []any{map[string]any{"coding": []any{o.category}}}
+		}
+		for k, v := range o.effective {
+			body[k] = v
+		}
+		pop.add(o.label, c.create(t, body).Get("id").String())
+	}
+
+	encounters := []struct {
+		label, subject, status string
+		period                 map[string]any
+	}{
+		{"e1", "p1", "finished", map[string]any{"start": "2020-01-01T08:00:00Z", "end": "2020-01-05T12:00:00Z"}},
+		{"e2", "p2", "in-progress", map[string]any{"start": "2020-02-10T09:00:00Z"}},
+	}
+	for _, e := range encounters {
+		body := minimalResource("Encounter", pop.ids[e.subject])
+		body["status"] = e.status
+		body["period"] = e.period
+		pop.add(e.label, c.create(t, body).Get("id").String())
+	}
+
+	id := func(label string) string { return pop.ids[label] }
+	lower, upper := strings.ToLower(fam), strings.ToUpper(fam)
+	groups := []struct {
+		name  string
+		typ   string
+		scope string
+		cases []searchCase
+	}{
+		{"Patient birthdate", "Patient", "family=" + fam, []searchCase{
+			{"birthdate=2020", []string{"p2", "p3", "p4", "p5", "p6", "p7"}},
+			{"birthdate=eq2020", []string{"p2", "p3", "p4", "p5", "p6", "p7"}},
+			{"birthdate=2020-03", []string{"p4", "p5"}},
+			{"birthdate=2020-02-29", []string{"p3"}},
+			{"birthdate=lt2020", []string{"p1"}},
+			{"birthdate=le2020", []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"}},
+			{"birthdate=gt2020", []string{"p8"}},
+			{"birthdate=ge2020", []string{"p2", "p3", "p4", "p5", "p6", "p7", "p8"}},
+			{"birthdate=lt2020-03", []string{"p1", "p2", "p3"}},
+			{"birthdate=le2020-03", []string{"p1", "p2", "p3", "p4", "p5"}},
+			{"birthdate=gt2020-03", []string{"p6", "p7", "p8"}},
+			{"birthdate=ge2020-03", []string{"p4", "p5", "p6", "p7", "p8"}},
+			{"birthdate=lt2020-03-01", []string{"p1", "p2", "p3"}},
+			{"birthdate=gt2020-12-31", []string{"p8"}},
+			{"birthdate=le2019-12-31", []string{"p1"}},
+			{"birthdate=ge2020-03-01&birthdate=le2020-03-31", []string{"p4", "p5"}},
+			{"birthdate=2019-12-31,2021-01-01", []string{"p1", "p8"}},
+		}},
+		{"Patient token", "Patient", "family=" + fam, []searchCase{
+			{"identifier=" + url.QueryEscape(sys1+"|A-1"), []string{"p1"}},
+			{"identifier=A-1", []string{"p1", "p3", "p4"}},
+			{"identifier=" + url.QueryEscape("|A-1"), []string{"p4"}},
+			{"identifier=" + url.QueryEscape(sys2+"|"), []string{"p3", "p5"}},
+			{"identifier=" + url.QueryEscape(sys1+"|B-9,"+sys2+"|B-9"), []string{"p5", "p6"}},
+			{"gender=female", []string{"p1", "p2", "p7", "p8"}},
+			{"gender=" + url.QueryEscape("http://hl7.org/fhir/administrative-gender|male"), []string{"p3", "p4", "p9"}},
+			{"gender=other,unknown", []string{"p5", "p6"}},
+			{"gender=female&birthdate=ge2020", []string{"p2", "p7", "p8"}},
+		}},
+		{"Patient string", "Patient", "family=" + fam, []searchCase{
+			{"family=" + lower + "berg", []string{"p1", "p2", "p5"}},
+			{"family=" + upper + "OLS", []string{"p3", "p4"}},
+			{"family:exact=" + fam + "berg", []string{"p1"}},
+			{"family:exact=" + fam + "Berg", nil},
+			{"family=" + fam + "strom", []string{"p6"}},
+			{"given=ann", []string{"p1", "p2"}},
+			{"given:exact=Anna", []string{"p1"}},
+			{"given=BOB", []string{"p3", "p4"}},
+			{"name=anna", []string{"p1", "p2"}},
+			{"name=" + fam + "lund", []string{"p7", "p8"}},
+		}},
+		{"Patient _id", "Patient", "family=" + fam, []searchCase{
+			{"_id=" + id("p1") + "," + id("p3"), []string{"p1", "p3"}},
+			{"_id=" + id("p9"), []string{"p9"}},
+		}},
+		{"Observation", "Observation", "subject=" + url.QueryEscape(joinRefs("Patient", id("p1"), id("p2"), id("p3"))), []searchCase{
+			{"subject=Patient/" + id("p1"), []string{"o1", "o2"}},
+			{"patient=" + id("p3"), []string{"o3", "o4"}},
+			{"patient=Patient/" + id("p3"), []string{"o3", "o4"}},
+			{"code=" + url.QueryEscape(loinc+"|8867-4"), []string{"o1", "o3"}},
+			{"code=8867-4", []string{"o1", "o3", "o4", "o5"}},
+			{"code=" + url.QueryEscape("|8867-4"), []string{"o4"}},
+			{"code=" + url.QueryEscape(loinc+"|"), []string{"o1", "o2", "o3"}},
+			{"status=final", []string{"o1", "o3"}},
+			{"status=final,amended", []string{"o1", "o2", "o3"}},
+			{"category=vital-signs", []string{"o1", "o3"}},
+			{"category=" + url.QueryEscape(obsCat+"|laboratory"), []string{"o2"}},
+			{"date=2020-03", []string{"o1"}},
+			{"date=2020", []string{"o1", "o2", "o5"}},
+			{"date=lt2020", []string{"o3"}},
+			{"date=ge2020-04-01", []string{"o2", "o4", "o5"}},
+			{"date=lt2020-04-01", []string{"o1", "o3"}},
+			{"date=2020-06", []string{"o5"}},
+			// eq needs the search range to contain the whole period.
+			{"date=2020-06-15", nil},
+			{"date=gt2020-06-15", []string{"o4", "o5"}},
+			{"date=lt2020-06-15", []string{"o1", "o2", "o3", "o5"}},
+			{"date=" + url.QueryEscape("ge2021-06-01T00:00:00Z"), []string{"o4"}},
+			{"code=8867-4&status=final", []string{"o1", "o3"}},
+			{"subject=Patient/" + id("p1") + "&code=" + url.QueryEscape(loinc+"|29463-7"), []string{"o2"}},
+		}},
+		{"Encounter", "Encounter", "patient=" + id("p1") + "," + id("p2"), []searchCase{
+			{"date=2020-01", []string{"e1"}},
+			{"date=ge2020-02", []string{"e2"}},
+			{"date=lt2020-02", []string{"e1"}},
+			{"status=finished", []string{"e1"}},
+			{"subject=Patient/" + id("p2"), []string{"e2"}},
+		}},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.cases {
+				t.Run(tc.query, func(t *testing.T) {
+					q := g.typ + "?" + tc.query + "&" + g.scope
+					got, _ := c.searchAll(t, q)
+					sameSet(t, tc.want, pop.labelsOf(got), "GET %s", q)
+				})
+			}
+		})
+	}
+
+	t.Run("_include", func(t *testing.T) {
+		cases := []struct {
+			query        string
+			want         []string
+			wantIncludes []string
+		}{
+			{"Observation?subject=Patient/" + id("p1") + "&_include=Observation:subject", []string{"o1", "o2"}, []string{"Patient/" + id("p1")}},
+			{"Observation?code=" + url.QueryEscape(loinc+"|8867-4") + "&subject=" + url.QueryEscape(joinRefs("Patient", id("p1"), id("p3"))) + "&_include=Observation:patient",
+				[]string{"o1", "o3"}, []string{"Patient/" + id("p1"), "Patient/" + id("p3")}},
+			{"Observation?subject=Patient/" + id("p1"), []string{"o1", "o2"}, nil},
+			{"Encounter?patient=" + id("p1") + "&_include=Encounter:subject", []string{"e1"}, []string{"Patient/" + id("p1")}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.query, func(t *testing.T) {
+				got, inc := c.searchAll(t, tc.query)
+				sameSet(t, tc.want, pop.labelsOf(got), "matches of GET %s", tc.query)
+				sameSet(t, tc.wantIncludes, inc, "includes of GET %s", tc.query)
+			})
+		}
+	})
+
+	t.Run("_lastUpdated", func(t *testing.T) { checkLastUpdated(t, c, run) })
+	t.Run("_count paging", func(t *testing.T) { checkPaging(t, c, run) })
+}
+
+// checkLastUpdated writes two groups a little over a second apart and
+// searches on second-precision boundaries between them.
+func checkLastUpdated(t *testing.T, c *client, run runID) {
+	family := run.family("LastUpd")
+	var a, b []string
+	var aLast, bFirst time.Time
+	for range 2 {
+		r := c.create(t, patient(family, "A"))
+		a = append(a, r.Get("id").String())
+		aLast = parseInstant(t, r.Get("meta.lastUpdated").String())
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for i := range 2 {
+		r := c.create(t, patient(family, "B"))
+		b = append(b, r.Get("id").String())
+		if i == 0 {
+			bFirst = parseInstant(t, r.Get("meta.lastUpdated").String())
+		}
+	}
+	require.GreaterOrEqual(t, bFirst.Sub(aLast), time.Second, "server clock: groups not a second apart")
+	sec := func(ts time.Time) string { return ts.UTC().Truncate(time.Second).Format(time.RFC3339) }
+	cases := []struct {
+		query string
+		want  []string
+	}{
+		{"_lastUpdated=gt" + sec(aLast), b},
+		{"_lastUpdated=lt" + sec(bFirst), a},
+		{"_lastUpdated=ge" + sec(bFirst), b},
+		{"_lastUpdated=le" + sec(aLast), a},
+	}
+	for _, tc := range cases {
+		t.Run(tc.query, func(t *testing.T) {
+			got, _ := c.searchAll(t, "Patient?family="+family+"&"+tc.query)
+			sameSet(t, tc.want, got, "%s", tc.query)
+		})
+	}
+}
+
+// checkPaging creates 23 matches and walks them 5 at a time.
+func checkPaging(t *testing.T, c *client, run runID) {
+	const n, size = 23, 5
+	family := run.family("Page")
+	var want []string
+	for range n {
+		want = append(want, c.create(t, patient(family)).Get("id").String())
+	}
+
+	t.Run("next links visit every match once", func(t *testing.T) {
+		next := "Patient?family=" + family + "&_count=5"
+		var got []string
+		pages := 0
+		for next != "" {
+			require.Less(t, pages, 2*n, "next links do not end")
+			r := c.do(t, http.MethodGet, next, nil)
+			require.Equal(t, http.StatusOK, r.Status, "page %d: %s", pages, r)
+			if pages == 0 {
+				total := r.get("total")
+				if assert.True(t, total.Exists(), "searchset Bundle.total missing: %s", r) {
+					assert.EqualValues(t, n, total.Int(), "Bundle.total")
+				}
+				assert.NotEmpty(t, linkURL(r, "self"), "self link")
+			}
+			entries := r.get("entry").Array()
+			assert.LessOrEqual(t, len(entries), size, "page %d larger than _count", pages)
+			for _, e := range entries {
+				got = append(got, e.Get("resource.id").String())
+			}
+			pages++
+			next = linkURL(r, "next")
+			if next != "" {
+				next = c.resolve(r.URL, next)
+				assert.NotEmpty(t, entries, "page %d is empty but has a next link", pages)
+			}
+		}
+		sameSet(t, want, got, "ids over all pages")
+		assert.Equal(t, (n+size-1)/size, pages, "page count")
+	})
+
+	t.Run("_count above the total gives one page", func(t *testing.T) {
+		r := c.do(t, http.MethodGet, "Patient?family="+family+"&_count=100", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.Len(t, r.get("entry").Array(), n)
+		assert.Empty(t, linkURL(r, "next"), "next link on the only page")
+	})
+}
