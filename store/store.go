@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -61,6 +62,20 @@ type Write struct {
 	// version; idempotent bulk ingest relies on it.
 	SkipUnchanged bool
 }
+
+// WriteError reports which write of a transaction failed; it wraps the
+// cause (ErrVersionConflict, ErrInvalid, ...), so errors.Is still works.
+type WriteError struct {
+	Index    int // position in Tx.Writes
+	Type, ID string
+	Err      error
+}
+
+func (e *WriteError) Error() string {
+	return "store: write " + strconv.Itoa(e.Index) + " (" + e.Type + "/" + e.ID + "): " + e.Err.Error()
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // Tx is one atomic unit: resource writes plus system key-value changes
 // (value nil = delete), e.g. an ADT message's resources and its dedup key.

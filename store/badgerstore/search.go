@@ -1,0 +1,348 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/equitas/equitas/store"
+	"github.com/equitas/equitas/store/searchparam"
+)
+
+// Paging limits of Search.
+const (
+	DefaultCount = 50
+	MaxCount     = 1000
+	// enoughCandidates stops intersecting index results: checking this many
+	// resources against the remaining parameters is cheaper than scanning
+	// more index ranges.
+	enoughCandidates = 64
+)
+
+type sortSpec struct {
+	def  searchparam.Def
+	desc bool
+}
+
+// sortKey is a match's position: one (present, value) pair per sort
+// parameter, then the id.
+type sortKey struct {
+	Keys []string `json:"k,omitempty"` // "1"+value when present, "0" when absent
+	ID   string   `json:"i"`
+}
+
+func (r *reader) search(ctx context.Context, q store.Query) (*store.SearchResult, error) {
+	if !validType.MatchString(q.Type) {
+		return nil, &store.ParamError{Param: "_type", Reason: fmt.Sprintf("%q is not a resource type", q.Type)}
+	}
+	var crits []*searchparam.Criterion
+	for _, p := range q.Params {
+		if searchparam.IsResultParam(p.Name) {
+			continue
+		}
+		c, err := searchparam.Parse(q.Type, p)
+		if err != nil {
+			return nil, err
+		}
+		crits = append(crits, c)
+	}
+	var sorts []sortSpec
+	for _, sk := range q.Sort {
+		def, ok := searchparam.Lookup(q.Type, sk.Param)
+		if !ok {
+			return nil, &store.ParamError{Param: "_sort", Reason: "unknown parameter " + sk.Param}
+		}
+		switch def.Type {
+		case searchparam.Composite:
+			return nil, &store.ParamError{Param: "_sort", Reason: "cannot sort by " + sk.Param}
+		}
+		sorts = append(sorts, sortSpec{def: def, desc: sk.Descending})
+	}
+	count := q.Count
+	if count <= 0 {
+		count = DefaultCount
+	}
+	count = min(count, MaxCount)
+	var after *sortKey
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		after = &sortKey{}
+		if err != nil || json.Unmarshal(b, after) != nil || len(after.Keys) != len(sorts) {
+			return nil, &store.ParamError{Param: "_cursor", Reason: "invalid or foreign paging cursor"}
+		}
+	}
+
+	cands, err := r.candidates(ctx, q.Type, crits)
+	if err != nil {
+		return nil, err
+	}
+	match := func(res *store.Resource) bool {
+		for _, c := range crits {
+			if !c.Match(res.Body) {
+				return false
+			}
+		}
+		return q.Filter == nil || q.Filter(res)
+	}
+
+	out := &store.SearchResult{Total: -1}
+	if len(sorts) == 0 && !q.Total {
+		// Id order: stream from the cursor and stop after one extra match.
+		var page []*store.Resource
+		more := false
+		visit := func(res *store.Resource) (bool, error) {
+			if !match(res) {
+				return true, nil
+			}
+			if len(page) == count {
+				more = true
+				return false, nil
+			}
+			page = append(page, res)
+			return true, nil
+		}
+		from := ""
+		if after != nil {
+			from = after.ID
+		}
+		if err := r.eachCandidate(ctx, q.Type, cands, from, visit); err != nil {
+			return nil, err
+		}
+		out.Resources = page
+		if more {
+			out.NextCursor = encodeCursor(sortKey{ID: page[len(page)-1].ID})
+		}
+		return out, nil
+	}
+
+	// Sorted or counted: rank every match by its sort key, then load the page.
+	var all []sortKey
+	err = r.eachCandidate(ctx, q.Type, cands, "", func(res *store.Resource) (bool, error) {
+		if !match(res) {
+			return true, nil
+		}
+		k := sortKey{ID: res.ID}
+		for _, s := range sorts {
+			if v, ok := sortValue(s, res); ok {
+				k.Keys = append(k.Keys, "1"+v)
+			} else {
+				k.Keys = append(k.Keys, "0")
+			}
+		}
+		all = append(all, k)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if q.Total {
+		out.Total = len(all)
+	}
+	less := func(a, b *sortKey) bool { return compareKeys(sorts, a, b) < 0 }
+	sort.Slice(all, func(i, j int) bool { return less(&all[i], &all[j]) })
+	start := 0
+	if after != nil {
+		start = sort.Search(len(all), func(i int) bool { return less(after, &all[i]) })
+	}
+	end := min(start+count, len(all))
+	for _, k := range all[start:end] {
+		res, err := r.read(ctx, q.Type, k.ID)
+		if err != nil {
+			return nil, err
+		}
+		out.Resources = append(out.Resources, res)
+	}
+	if end < len(all) {
+		out.NextCursor = encodeCursor(all[end-1])
+	}
+	return out, nil
+}
+
+func sortValue(s sortSpec, res *store.Resource) (string, bool) {
+	if s.def.Name == "_id" {
+		return res.ID, true
+	}
+	return searchparam.SortKey(s.def, res.Body, s.desc)
+}
+
+func compareKeys(sorts []sortSpec, a, b *sortKey) int {
+	for i, s := range sorts {
+		ka, kb := a.Keys[i], b.Keys[i]
+		pa, pb := ka[0] == '1', kb[0] == '1'
+		switch {
+		case pa != pb: // absent values sort last either way
+			if pa {
+				return -1
+			}
+			return 1
+		case ka != kb:
+			c := strings.Compare(ka, kb)
+			if s.desc {
+				c = -c
+			}
+			return c
+		}
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+func encodeCursor(k sortKey) string {
+	b, _ := json.Marshal(k)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// candidates narrows a search with the index: nil means every resource of
+// the type; otherwise a superset of the matches' ids.
+func (r *reader) candidates(ctx context.Context, typ string, crits []*searchparam.Criterion) (map[string]struct{}, error) {
+	var set map[string]struct{}
+	intersect := func(ids map[string]struct{}) {
+		if set == nil {
+			set = ids
+			return
+		}
+		for id := range set {
+			if _, ok := ids[id]; !ok {
+				delete(set, id)
+			}
+		}
+	}
+	for _, c := range crits {
+		if ids, ok := c.IDs(); ok {
+			m := map[string]struct{}{}
+			for _, id := range ids {
+				m[id] = struct{}{}
+			}
+			intersect(m)
+		}
+	}
+	type indexed struct {
+		c    *searchparam.Criterion
+		rs   []searchparam.Range
+		rank int
+	}
+	var todo []indexed
+	for _, c := range crits {
+		rs, ok := c.Ranges()
+		if !ok {
+			continue
+		}
+		rank := 0
+		switch c.Def.Type {
+		case searchparam.URI:
+			rank = 1
+		case searchparam.String:
+			rank = 2
+		case searchparam.Date:
+			rank = 3
+		}
+		if c.Modifier == "text" || c.Modifier == "contains" {
+			rank = 4
+		}
+		todo = append(todo, indexed{c, rs, rank})
+	}
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].rank < todo[j].rank })
+	for _, t := range todo {
+		if set != nil && len(set) <= enoughCandidates {
+			break
+		}
+		ids := map[string]struct{}{}
+		base := prefixKey(pIndex, typ, t.c.Def.Name)
+		for _, rg := range t.rs {
+			from := append(append([]byte{}, base...), rg.From...)
+			to := append(append([]byte{}, base...), rg.To...)
+			contains := []byte(rg.Contains)
+			err := r.rangeScan(ctx, from, to, func(k []byte) (bool, error) {
+				i := bytes.LastIndexByte(k, 0)
+				if len(contains) > 0 && !bytes.Contains(k[len(base):i], contains) {
+					return true, nil
+				}
+				ids[string(k[i+1:])] = struct{}{}
+				return true, nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("badgerstore: index scan %s: %w", t.c.Def.Name, err)
+			}
+		}
+		intersect(ids)
+	}
+	return set, nil
+}
+
+// eachCandidate visits live current resources in id order, starting after
+// the id from (exclusive): the candidate set when given, else all of the
+// type.
+func (r *reader) eachCandidate(ctx context.Context, typ string, cands map[string]struct{}, from string, fn func(*store.Resource) (bool, error)) error {
+	if cands != nil {
+		ids := make([]string, 0, len(cands))
+		for id := range cands {
+			if id > from {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		for i, id := range ids {
+			if i%256 == 255 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			rec, err := r.get(currentKey(typ, id))
+			if err != nil {
+				return err
+			}
+			if rec == nil || rec.deleted {
+				continue
+			}
+			more, err := fn(rec.resource(typ, id))
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	}
+	pfx := prefixKey(pCurrent, typ)
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = pfx
+	opts.PrefetchSize = 64
+	it := r.txn.NewIterator(opts)
+	defer it.Close()
+	seek := pfx
+	if from != "" {
+		seek = append(append([]byte{}, pfx...), from...)
+	}
+	n := 0
+	for it.Seek(seek); it.ValidForPrefix(pfx); it.Next() {
+		if n++; n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		item := it.Item()
+		id := string(item.Key()[len(pfx):])
+		if id <= from {
+			continue
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		if rec.deleted {
+			continue
+		}
+		more, err := fn(rec.resource(typ, id))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
