@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -25,6 +26,8 @@ import (
 // harmless) before the store serves anything.
 
 const stageChunkBytes = 4 << 20
+
+var errSimulatedCrash = errors.New("badgerstore: simulated crash")
 
 func stagedKey(txid, seq uint64) []byte { return key(pStaged, u64(txid), u64(seq)) }
 
@@ -94,15 +97,26 @@ func (s *Store) writeStaged(keys []string, m map[string]mutation) error {
 	if err := wb.Flush(); err != nil {
 		return s.abandonStaged(txid, err)
 	}
+	if s.crashAt == "staged" {
+		return errSimulatedCrash
+	}
 	// 2. commit point
 	if err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(key(pCommitRec, u64(txid)), nil)
 	}); err != nil {
 		return s.abandonStaged(txid, err)
 	}
-	s.log.Info("badgerstore: large transaction committed; applying", "mutations", len(keys), "chunks", seq)
+	if s.crashAt == "committed" {
+		return errSimulatedCrash
+	}
+	s.log.Debug("badgerstore: large transaction committed; applying", "mutations", len(keys), "chunks", seq)
 	// 3. apply
 	s.applyGate.Lock()
+	if s.crashAt == "half-applied" {
+		err := s.applyMutations(keys[:len(keys)/2], m)
+		s.applyGate.Unlock()
+		return errors.Join(errSimulatedCrash, err)
+	}
 	err := s.applyMutations(keys, m)
 	s.applyGate.Unlock()
 	if err != nil {

@@ -71,6 +71,10 @@ type Store struct {
 	maxBatch  int64
 	maxCount  int64
 	txCounter atomic.Uint64
+
+	// crashAt, set only by tests, stops a staged transaction at a named
+	// point ("staged", "committed", "half-applied") as if the process died.
+	crashAt string
 }
 
 var _ store.Store = (*Store)(nil)
