@@ -69,6 +69,19 @@ func (v *Validator) Resource(body []byte) (resourceType, id string, err error) {
 	return rtype, id, nil
 }
 
+// ResourceAt is Resource for a resource nested at expr (for example
+// "Bundle.entry[3].resource"): issue expressions are rooted there.
+func (v *Validator) ResourceAt(body []byte, expr string) (resourceType, id string, err error) {
+	issues, rtype, id := v.check(body, expr)
+	if len(issues) > 0 {
+		if len(issues) > maxIssues {
+			issues = issues[:maxIssues]
+		}
+		return rtype, id, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues}
+	}
+	return rtype, id, nil
+}
+
 // check returns the issues of body, with expressions rooted at prefix (the
 // location of a nested resource, or "" for a top-level one).
 func (v *Validator) check(body []byte, prefix string) (issues []outcome.Issue, rtype, id string) {

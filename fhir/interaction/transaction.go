@@ -1,0 +1,442 @@
+package interaction
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/fhir/outcome"
+	"github.com/equitas/equitas/store"
+)
+
+// Entry is one request entry of a batch or transaction Bundle.
+type Entry struct {
+	Index    int
+	FullURL  string
+	Resource []byte // raw JSON; nil when absent
+	Method   string
+	URL      string // relative to the FHIR base
+	// Conditional headers from Bundle.entry.request.
+	IfMatch, IfNoneMatch, IfModifiedSince, IfNoneExist string
+}
+
+// Expr is the FHIRPath of the entry, for error locations.
+func (e Entry) Expr() string { return fmt.Sprintf("Bundle.entry[%d]", e.Index) }
+
+// RequestBundle is a parsed batch or transaction Bundle.
+type RequestBundle struct {
+	Type    string // batch | transaction
+	Entries []Entry
+}
+
+// ParseBundle validates a batch or transaction Bundle and returns its
+// entries. A transaction is validated as a whole (any invalid entry fails
+// it); a batch only structurally, its entries being validated one by one
+// when processed. base is the absolute FHIR base: request URLs under it
+// are made relative.
+func (s *Service) ParseBundle(body []byte, base string) (*RequestBundle, error) {
+	typ := gjson.GetBytes(body, "type").String()
+	if gjson.GetBytes(body, "resourceType").String() == "Bundle" && typ == "transaction" {
+		if _, _, err := s.v.Resource(body); err != nil {
+			return nil, err
+		}
+	} else {
+		rtype, _, err := s.v.Resource(stripEntryResources(body))
+		if err != nil {
+			return nil, err
+		}
+		if rtype != "Bundle" {
+			return nil, outcome.Errorf(http.StatusBadRequest, "invalid", "expected a Bundle, got %s", rtype)
+		}
+	}
+	if typ != "batch" && typ != "transaction" {
+		return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: []outcome.Issue{{
+			Severity: "error", Code: "invalid", Diagnostics: fmt.Sprintf("Bundle.type %q cannot be processed: POST a batch or transaction", typ),
+			Expression: []string{"Bundle.type"}}}}
+	}
+	rb := &RequestBundle{Type: typ}
+	var issues []outcome.Issue
+	base = strings.TrimRight(base, "/") + "/"
+	for i, e := range gjson.GetBytes(body, "entry").Array() {
+		en := Entry{
+			Index:           i,
+			FullURL:         e.Get("fullUrl").String(),
+			Method:          e.Get("request.method").String(),
+			URL:             strings.TrimPrefix(e.Get("request.url").String(), base),
+			IfMatch:         e.Get("request.ifMatch").String(),
+			IfNoneMatch:     e.Get("request.ifNoneMatch").String(),
+			IfModifiedSince: e.Get("request.ifModifiedSince").String(),
+			IfNoneExist:     e.Get("request.ifNoneExist").String(),
+		}
+		if r := e.Get("resource"); r.Exists() {
+			en.Resource = []byte(r.Raw)
+		}
+		if en.Method == "" || en.URL == "" {
+			issues = append(issues, outcome.Issue{Severity: "error", Code: "required",
+				Diagnostics: "every entry needs request.method and request.url", Expression: []string{en.Expr() + ".request"}})
+		}
+		rb.Entries = append(rb.Entries, en)
+	}
+	if len(issues) > 0 {
+		return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues}
+	}
+	return rb, nil
+}
+
+// stripEntryResources removes entry resources for the structural check of
+// a batch (each is validated on its own later).
+func stripEntryResources(body []byte) []byte {
+	n := len(gjson.GetBytes(body, "entry").Array())
+	if n == 0 {
+		return body
+	}
+	out := make([]byte, 0, 256)
+	res := gjson.ParseBytes(body)
+	out = append(out, '{')
+	first := true
+	res.ForEach(func(k, v gjson.Result) bool {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, k.Raw...)
+		out = append(out, ':')
+		if k.String() != "entry" || !v.IsArray() {
+			out = append(out, v.Raw...)
+			return true
+		}
+		out = append(out, '[')
+		for i, e := range v.Array() {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			if !e.IsObject() {
+				out = append(out, e.Raw...)
+				continue
+			}
+			out = append(out, '{')
+			f := true
+			e.ForEach(func(k2, v2 gjson.Result) bool {
+				if k2.String() == "resource" {
+					return true
+				}
+				if !f {
+					out = append(out, ',')
+				}
+				f = false
+				out = append(out, k2.Raw...)
+				out = append(out, ':')
+				out = append(out, v2.Raw...)
+				return true
+			})
+			if f {
+				// An entry holding only a resource; keep it non-empty.
+				out = append(out, `"id":"x"`...)
+			}
+			out = append(out, '}')
+		}
+		out = append(out, ']')
+		return true
+	})
+	return append(out, '}')
+}
+
+// EntryResult is the outcome of one transaction entry.
+type EntryResult struct {
+	Status   int
+	Resource *store.Resource // version written or matched; nil for deletes
+	// Deferred marks a GET entry: the caller executes it after the commit.
+	Deferred bool
+}
+
+// planned is a transaction entry after resolution.
+type planned struct {
+	entry   Entry
+	typ, id string
+	op      store.Op
+	write   bool // false: conditional create matched, or delete of nothing
+	status  int
+	body    []byte
+	ifMatch uint64
+	matched *store.Resource
+}
+
+// Transaction applies the write entries of rb atomically in one store
+// commit, in the order the spec prescribes (DELETE, POST, PUT) after
+// resolving conditional entries and assigning ids; every reference to an
+// entry's urn:uuid (or other urn:) fullUrl is rewritten to Type/id. GET
+// entries are returned Deferred. Any failure fails the whole Bundle with
+// nothing written.
+func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryResult, error) {
+	plans := make([]*planned, len(rb.Entries))
+	var condTypes []string
+	for i, e := range rb.Entries {
+		p, err := planEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = p
+		if p != nil && (e.IfNoneExist != "" || (p.id == "" && e.Method != http.MethodPost)) {
+			condTypes = append(condTypes, p.typ)
+		}
+	}
+	unlock := s.locks.lockAll(condTypes)
+	defer unlock()
+
+	alias := map[string]string{}
+	targets := map[string]int{}
+	for _, p := range plans {
+		if p == nil {
+			continue
+		}
+		if err := s.resolve(ctx, p); err != nil {
+			return nil, err
+		}
+		if p.id != "" && strings.HasPrefix(p.entry.FullURL, "urn:") {
+			alias[p.entry.FullURL] = p.typ + "/" + p.id
+		}
+		if p.write {
+			k := p.typ + "/" + p.id
+			if j, dup := targets[k]; dup {
+				return nil, outcome.Errorf(http.StatusBadRequest, "invalid", "entries %d and %d both write %s", j, p.entry.Index, k)
+			}
+			targets[k] = p.entry.Index
+		}
+	}
+
+	var tx store.Tx
+	var order []*planned
+	for _, method := range []string{http.MethodDelete, http.MethodPost, http.MethodPut} {
+		for _, p := range plans {
+			if p == nil || !p.write || p.entry.Method != method {
+				continue
+			}
+			w := store.Write{Op: p.op, Type: p.typ, ID: p.id, IfMatch: p.ifMatch}
+			if p.op == store.OpPut {
+				w.Body = rewriteRefs(p.body, alias)
+				w.IfNoneExist = method == http.MethodPost
+			}
+			tx.Writes = append(tx.Writes, w)
+			order = append(order, p)
+		}
+	}
+	var written []*store.Resource
+	if len(tx.Writes) > 0 {
+		var err error
+		written, err = s.st.Commit(ctx, tx)
+		if err != nil {
+			return nil, StoreError(err)
+		}
+	}
+	for i, p := range order {
+		if i < len(written) && p.op == store.OpPut {
+			p.matched = written[i]
+		}
+	}
+	out := make([]EntryResult, len(plans))
+	for i, p := range plans {
+		if p == nil {
+			out[i] = EntryResult{Deferred: true}
+			continue
+		}
+		out[i] = EntryResult{Status: p.status, Resource: p.matched}
+	}
+	return out, nil
+}
+
+// planEntry checks one entry's request; GET entries plan to nil.
+func planEntry(e Entry) (*planned, error) {
+	bad := func(format string, args ...any) error {
+		return &outcome.HTTPError{Status: http.StatusBadRequest, Issues: []outcome.Issue{{
+			Severity: "error", Code: "invalid", Diagnostics: fmt.Sprintf(format, args...), Expression: []string{e.Expr() + ".request"}}}}
+	}
+	path, query, _ := strings.Cut(e.URL, "?")
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	p := &planned{entry: e, typ: segs[0], write: true}
+	switch e.Method {
+	case http.MethodGet, http.MethodHead:
+		return nil, nil
+	case http.MethodPost, http.MethodPut, http.MethodDelete:
+	case http.MethodPatch:
+		return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: []outcome.Issue{{
+			Severity: "error", Code: "not-supported", Diagnostics: "PATCH is not supported", Expression: []string{e.Expr() + ".request.method"}}}}
+	default:
+		return nil, bad("unknown request.method %q", e.Method)
+	}
+	if err := CheckType(p.typ); err != nil {
+		return nil, bad("request.url %q does not name a resource type", e.URL)
+	}
+	if len(segs) > 2 {
+		return nil, bad("request.url %q is not a %s target", e.URL, e.Method)
+	}
+	if len(segs) == 2 {
+		p.id = segs[1]
+	}
+	if e.IfMatch != "" {
+		v, ok := ParseETag(e.IfMatch)
+		if !ok {
+			return nil, bad("ifMatch %q is not an ETag", e.IfMatch)
+		}
+		p.ifMatch = v
+	}
+	if e.Method != http.MethodDelete {
+		if len(e.Resource) == 0 {
+			return nil, bad("%s entry has no resource", e.Method)
+		}
+		if rt := gjson.GetBytes(e.Resource, "resourceType").String(); rt != p.typ {
+			return nil, bad("resource type %s does not match request.url %q", rt, e.URL)
+		}
+		p.body = e.Resource
+	}
+	switch e.Method {
+	case http.MethodPost:
+		if p.id != "" || query != "" {
+			return nil, bad("POST request.url must be a resource type")
+		}
+		p.op, p.status = store.OpPut, http.StatusCreated
+	case http.MethodPut:
+		p.op, p.status = store.OpPut, http.StatusOK
+		if p.id == "" && query == "" {
+			return nil, bad("PUT request.url needs an id or search criteria")
+		}
+		if p.id != "" {
+			if bid := gjson.GetBytes(e.Resource, "id").String(); bid != p.id {
+				return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: []outcome.Issue{{
+					Severity: "error", Code: "invalid", Diagnostics: fmt.Sprintf("resource id %q does not match request.url %q", bid, e.URL),
+					Expression: []string{e.Expr() + ".resource.id"}}}}
+			}
+		}
+	case http.MethodDelete:
+		p.op, p.status = store.OpDelete, http.StatusNoContent
+		if p.id == "" && query == "" {
+			return nil, bad("DELETE request.url needs an id or search criteria")
+		}
+	}
+	if p.id == "" && query != "" {
+		// Conditional update/delete: criteria in the URL.
+		p.entry.IfNoneExist = ""
+		p.entry.URL = query
+	}
+	return p, nil
+}
+
+// resolve assigns ids and resolves conditional entries against the store.
+func (s *Service) resolve(ctx context.Context, p *planned) error {
+	e := p.entry
+	fail := func(err error) error {
+		var he *outcome.HTTPError
+		if errors.As(err, &he) {
+			for i := range he.Issues {
+				he.Issues[i].Expression = append([]string{e.Expr()}, he.Issues[i].Expression...)
+				he.Issues[i].Diagnostics = e.Expr() + ": " + he.Issues[i].Diagnostics
+			}
+		}
+		return err
+	}
+	criteria := ""
+	switch {
+	case e.Method == http.MethodPost && e.IfNoneExist != "":
+		criteria = strings.TrimPrefix(e.IfNoneExist, "?")
+	case p.id == "" && e.Method != http.MethodPost:
+		criteria = e.URL
+	}
+	if criteria != "" {
+		vals, err := url.ParseQuery(criteria)
+		if err != nil {
+			return fail(outcome.Errorf(http.StatusBadRequest, "invalid", "malformed criteria %q", criteria))
+		}
+		m, err := s.match(ctx, p.typ, vals)
+		if err != nil {
+			return fail(err)
+		}
+		switch {
+		case len(m) > 1:
+			return fail(outcome.Errorf(http.StatusPreconditionFailed, "multiple-matches", "criteria %q match more than one %s", criteria, p.typ))
+		case len(m) == 1 && e.Method == http.MethodPost:
+			p.id, p.write, p.status, p.matched = m[0].ID, false, http.StatusOK, m[0]
+			return nil
+		case len(m) == 1:
+			p.id = m[0].ID
+			if p.op == store.OpPut {
+				if bid := gjson.GetBytes(p.body, "id").String(); bid != "" && bid != p.id {
+					return fail(outcome.Errorf(http.StatusBadRequest, "invalid", "resource id %q does not match the id %q found by the criteria", bid, p.id))
+				}
+				p.ifMatch = m[0].Version
+			}
+		case e.Method == http.MethodDelete:
+			p.write = false
+			return nil
+		case e.Method == http.MethodPut:
+			p.id = gjson.GetBytes(p.body, "id").String()
+			p.status = http.StatusCreated
+		}
+	}
+	if p.id == "" {
+		p.id = NewID()
+	}
+	if e.Method == http.MethodPut || e.Method == http.MethodDelete {
+		_, err := s.st.Read(ctx, p.typ, p.id)
+		gone := errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted)
+		if err != nil && !gone {
+			return fail(StoreError(err))
+		}
+		switch {
+		case gone && e.Method == http.MethodDelete:
+			if p.ifMatch != 0 {
+				return fail(outcome.Errorf(http.StatusPreconditionFailed, "conflict", "%s/%s has no version %d", p.typ, p.id, p.ifMatch))
+			}
+			p.write = false
+		case gone:
+			p.status = http.StatusCreated
+		}
+	}
+	return nil
+}
+
+// rewriteRefs replaces every JSON string exactly equal to an alias key
+// (a urn: fullUrl) with its Type/id, wherever it occurs in the resource.
+func rewriteRefs(body []byte, alias map[string]string) []byte {
+	if len(alias) == 0 || !bytes.Contains(body, []byte(`"urn:`)) {
+		return body
+	}
+	var out []byte
+	last := 0
+	for i := 0; i < len(body); {
+		j := bytes.Index(body[i:], []byte(`"urn:`))
+		if j < 0 {
+			break
+		}
+		start := i + j + 1
+		end := bytes.IndexByte(body[start:], '"')
+		if end < 0 {
+			break
+		}
+		end += start
+		if to, ok := alias[string(body[start:end])]; ok && (start < 2 || body[start-2] != '\\') {
+			out = append(out, body[last:start]...)
+			out = append(out, to...)
+			last = end
+		}
+		i = end + 1
+	}
+	if out == nil {
+		return body
+	}
+	return append(out, body[last:]...)
+}
+
+// ParseETag reads a version from an ETag (W/"3", "3" or 3).
+func ParseETag(s string) (uint64, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "W/")
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil && v > 0
+}
