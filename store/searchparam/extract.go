@@ -265,19 +265,21 @@ func dateRange(n gjson.Result) (lo, hi int64, ok bool) {
 		return 0, 0, false
 	}
 	lo, hi = MinTime, MaxTime
+	var sHi, eLo int64
 	if s.Exists() {
-		l, _, ok := ParseDate(s.String())
-		if !ok {
+		if lo, sHi, ok = ParseDate(s.String()); !ok {
 			return 0, 0, false
 		}
-		lo = l
 	}
 	if e.Exists() {
-		_, h, ok := ParseDate(e.String())
-		if !ok {
+		if eLo, hi, ok = ParseDate(e.String()); !ok {
 			return 0, 0, false
 		}
-		hi = h
+	}
+	if s.Exists() && e.Exists() && lo >= hi {
+		// An inverted period (invalid, but seen in the wild) is taken as
+		// the span of both ends so every index range stays a superset.
+		lo, hi = min(lo, eLo), max(hi, sHi)
 	}
 	return lo, hi, true
 }
