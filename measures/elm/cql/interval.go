@@ -1,0 +1,683 @@
+package cql
+
+import (
+	"errors"
+	"math"
+	"slices"
+)
+
+// ValidateInterval fails for intervals whose low bound is after the high bound.
+func ValidateInterval(iv *Interval) error {
+	if iv.Low == nil || iv.High == nil {
+		return nil
+	}
+	if c, ok := Compare(iv.Low, iv.High, PrecisionNone); ok && c > 0 {
+		return errors.New("invalid interval: low bound after high bound")
+	}
+	return nil
+}
+
+// pointType returns a sample point to infer the interval's point type.
+func pointOf(iv *Interval) Value {
+	if iv.Low != nil {
+		return iv.Low
+	}
+	return iv.High
+}
+
+func minMaxLike(v Value, max bool) Value {
+	r, err := MinMaxValue(TypeName(v), max)
+	if err == nil {
+		return r
+	}
+	if q, ok := v.(Quantity); ok {
+		if max {
+			return Quantity{Value: 99999999999999999999.99999999, Unit: q.Unit}
+		}
+		return Quantity{Value: -99999999999999999999.99999999, Unit: q.Unit}
+	}
+	return nil
+}
+
+// closedBounds returns the inclusive start and end of iv; nil means unknown.
+func closedBounds(iv *Interval) (Value, Value) {
+	return Start(iv), End(iv)
+}
+
+// Start returns the starting point of an interval.
+func Start(v Value) Value {
+	iv, ok := v.(*Interval)
+	if !ok {
+		return nil
+	}
+	if iv.Low == nil {
+		if iv.LowClosed && iv.High != nil {
+			return minMaxLike(iv.High, false)
+		}
+		return nil
+	}
+	if iv.LowClosed {
+		return iv.Low
+	}
+	return Successor(iv.Low)
+}
+
+// End returns the ending point of an interval.
+func End(v Value) Value {
+	iv, ok := v.(*Interval)
+	if !ok {
+		return nil
+	}
+	if iv.High == nil {
+		if iv.HighClosed && iv.Low != nil {
+			return minMaxLike(iv.Low, true)
+		}
+		return nil
+	}
+	if iv.HighClosed {
+		return iv.High
+	}
+	return Predecessor(iv.High)
+}
+
+// PointFrom returns the point of a unit interval.
+func PointFrom(v Value) Value {
+	iv, ok := v.(*Interval)
+	if !ok {
+		return nil
+	}
+	s, e := closedBounds(iv)
+	if s == nil || e == nil {
+		return nil
+	}
+	if b, _ := Equal(s, e).(Boolean); !b {
+		fail("PointFrom requires a unit interval")
+	}
+	return s
+}
+
+// Width is end - start.
+func Width(v Value) Value {
+	iv, ok := v.(*Interval)
+	if !ok {
+		return nil
+	}
+	switch pointOf(iv).(type) {
+	case DateTime, Date, Time:
+		fail("Width is not defined for date/time intervals")
+	}
+	s, e := closedBounds(iv)
+	return Subtract(e, s)
+}
+
+// Size is the number of points in an interval (width + one step).
+func Size(v Value) Value {
+	iv, ok := v.(*Interval)
+	if !ok {
+		return nil
+	}
+	s, e := closedBounds(iv)
+	w := Subtract(e, s)
+	switch x := w.(type) {
+	case Integer:
+		return x + 1
+	case Long:
+		return x + 1
+	case Decimal:
+		return Decimal(rnd(float64(x) + 1e-8))
+	case Quantity:
+		return Quantity{Value: rnd(x.Value + 1e-8), Unit: x.Unit}
+	}
+	return nil
+}
+
+func lt(a, b Value, p Precision) Value { return LessP(a, b, p) }
+func le(a, b Value, p Precision) Value { return LessOrEqualP(a, b, p) }
+func eq(a, b Value, p Precision) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	c, ok := Compare(a, b, p)
+	if !ok {
+		return nil
+	}
+	return Boolean(c == 0)
+}
+
+func asInterval(v Value) (*Interval, bool) {
+	iv, ok := v.(*Interval)
+	return iv, ok
+}
+
+// pointInterval treats a point as a unit interval.
+func pointInterval(v Value) *Interval {
+	return &Interval{Low: v, High: v, LowClosed: true, HighClosed: true}
+}
+
+// Before: a ends before b starts (intervals or points).
+func Before(a, b Value, p Precision) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	x, xi := asInterval(a)
+	y, yi := asInterval(b)
+	if !xi && !yi {
+		return lt(a, b, p)
+	}
+	if !xi {
+		x = pointInterval(a)
+	}
+	if !yi {
+		y = pointInterval(b)
+	}
+	return lt(End(x), Start(y), p)
+}
+
+// After: a starts after b ends.
+func After(a, b Value, p Precision) Value {
+	return Before(b, a, p)
+}
+
+// SameAs compares points (or interval bounds) for equality at precision p.
+func SameAs(a, b Value, p Precision) Value {
+	if x, ok := a.(*Interval); ok {
+		if y, ok := b.(*Interval); ok {
+			return And(eq(Start(x), Start(y), p), eq(End(x), End(y), p))
+		}
+	}
+	return eq(a, b, p)
+}
+
+// SameOrBefore is a <= b at precision p (points or interval start/end).
+func SameOrBefore(a, b Value, p Precision) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	x, xi := asInterval(a)
+	y, yi := asInterval(b)
+	if !xi && !yi {
+		return le(a, b, p)
+	}
+	if !xi {
+		x = pointInterval(a)
+	}
+	if !yi {
+		y = pointInterval(b)
+	}
+	return le(End(x), Start(y), p)
+}
+
+// SameOrAfter is a >= b at precision p.
+func SameOrAfter(a, b Value, p Precision) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	x, xi := asInterval(a)
+	y, yi := asInterval(b)
+	if !xi && !yi {
+		return GreaterOrEqualP(a, b, p)
+	}
+	if !xi {
+		x = pointInterval(a)
+	}
+	if !yi {
+		y = pointInterval(b)
+	}
+	return GreaterOrEqualP(Start(x), End(y), p)
+}
+
+func truncPrec(v Value, p Precision) Value {
+	if p == PrecisionNone {
+		return v
+	}
+	switch x := v.(type) {
+	case DateTime:
+		return x.UTC().truncate(p)
+	case Date:
+		d := x.ToDateTime().truncate(p)
+		return Date{Year: d.Year, Month: d.Month, Day: d.Day, Precision: d.Precision}
+	case Time:
+		return x.asDateTime().truncate(p).timeOf()
+	}
+	return v
+}
+
+// MeetsBefore: a ends immediately before b starts.
+func MeetsBefore(a, b Value, p Precision) Value {
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	e, s := End(x), Start(y)
+	if e == nil || s == nil {
+		return nil
+	}
+	return eq(Successor(truncPrec(e, p)), truncPrec(s, p), p)
+}
+
+// MeetsAfter: a starts immediately after b ends.
+func MeetsAfter(a, b Value, p Precision) Value { return MeetsBefore(b, a, p) }
+
+// Meets is MeetsBefore or MeetsAfter.
+func Meets(a, b Value, p Precision) Value {
+	return Or(MeetsBefore(a, b, p), MeetsAfter(a, b, p))
+}
+
+// Overlaps: the intervals share a point.
+func Overlaps(a, b Value, p Precision) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 {
+		x = pointInterval(a)
+	}
+	if !ok2 {
+		y = pointInterval(b)
+	}
+	return And(le(Start(x), End(y), p), le(Start(y), End(x), p))
+}
+
+// OverlapsBefore: a starts before b and overlaps it.
+func OverlapsBefore(a, b Value, p Precision) Value {
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return And(lt(Start(x), Start(y), p), Overlaps(x, y, p))
+}
+
+// OverlapsAfter: a ends after b and overlaps it.
+func OverlapsAfter(a, b Value, p Precision) Value {
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return And(GreaterP(End(x), End(y), p), Overlaps(x, y, p))
+}
+
+// Starts: a starts with b and ends within it.
+func Starts(a, b Value, p Precision) Value {
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return And(eq(Start(x), Start(y), p), le(End(x), End(y), p))
+}
+
+// Ends: a ends with b and starts within it.
+func Ends(a, b Value, p Precision) Value {
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return And(le(Start(y), Start(x), p), eq(End(x), End(y), p))
+}
+
+// Includes: interval a includes interval or point b; list a includes list b.
+func Includes(a, b Value, p Precision) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	if la, ok := a.(List); ok {
+		lb, ok := b.(List)
+		if !ok {
+			return Contains(a, b, p)
+		}
+		for _, e := range lb {
+			if !ListContains(la, e) {
+				return Boolean(false)
+			}
+		}
+		return Boolean(true)
+	}
+	x, ok := asInterval(a)
+	if !ok {
+		return nil
+	}
+	y, ok := asInterval(b)
+	if !ok {
+		return Contains(a, b, p)
+	}
+	return And(le(Start(x), Start(y), p), le(End(y), End(x), p))
+}
+
+// IncludedIn: a is included in b (During).
+func IncludedIn(a, b Value, p Precision) Value {
+	if _, ok := a.(*Interval); !ok {
+		if _, ok := a.(List); !ok && a != nil {
+			return In(a, b, p)
+		}
+	}
+	return Includes(b, a, p)
+}
+
+// ProperIncludes: includes and not equal.
+func ProperIncludes(a, b Value, p Precision) Value {
+	if la, ok := a.(List); ok {
+		lb, ok := b.(List)
+		if !ok {
+			return nil
+		}
+		r := Includes(la, lb, p)
+		if x, _ := r.(Boolean); !x {
+			return r
+		}
+		return Boolean(len(DistinctList(la)) > len(DistinctList(lb)))
+	}
+	x, ok1 := asInterval(a)
+	y, ok2 := asInterval(b)
+	if !ok1 {
+		return nil
+	}
+	if !ok2 {
+		return ProperContains(a, b, p)
+	}
+	return And(Includes(x, y, p), Or(lt(Start(x), Start(y), p), lt(End(y), End(x), p)))
+}
+
+// ProperIncludedIn: a is properly included in b.
+func ProperIncludedIn(a, b Value, p Precision) Value {
+	if _, ok := a.(*Interval); !ok {
+		if _, ok := a.(List); !ok && a != nil {
+			return ProperIn(a, b, p)
+		}
+	}
+	return ProperIncludes(b, a, p)
+}
+
+// Contains: list contains element, or interval contains point.
+func Contains(a, b Value, p Precision) Value {
+	switch x := a.(type) {
+	case nil:
+		if _, ok := b.(*Interval); ok {
+			return nil
+		}
+		return Boolean(false)
+	case List:
+		return Boolean(ListContains(x, b))
+	case *Interval:
+		if b == nil {
+			return nil
+		}
+		return And(le(Start(x), b, p), le(b, End(x), p))
+	}
+	return nil
+}
+
+// In: element in list, or point in interval.
+func In(a, b Value, p Precision) Value {
+	if b == nil {
+		if _, ok := a.(*Interval); ok {
+			return nil
+		}
+		return Boolean(false)
+	}
+	return Contains(b, a, p)
+}
+
+// ProperContains: interval contains point strictly inside (not at bounds).
+func ProperContains(a, b Value, p Precision) Value {
+	switch x := a.(type) {
+	case List:
+		if !ListContains(x, b) {
+			return Boolean(false)
+		}
+		for _, e := range x {
+			if r, _ := Equal(e, b).(Boolean); !r {
+				return Boolean(true)
+			}
+		}
+		return Boolean(false)
+	case *Interval:
+		if b == nil {
+			return nil
+		}
+		return And(lt(Start(x), b, p), lt(b, End(x), p))
+	}
+	return nil
+}
+
+// ProperIn is ProperContains with operands swapped.
+func ProperIn(a, b Value, p Precision) Value { return ProperContains(b, a, p) }
+
+func minV(a, b Value) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	if c, ok := Compare(a, b, PrecisionNone); ok && c > 0 {
+		return b
+	}
+	return a
+}
+
+func maxV(a, b Value) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	if c, ok := Compare(a, b, PrecisionNone); ok && c < 0 {
+		return b
+	}
+	return a
+}
+
+// UnionP is union of lists (distinct) or of overlapping/meeting intervals.
+func UnionP(a, b Value, p Precision) Value {
+	if x, ok := a.(*Interval); ok {
+		y, ok := b.(*Interval)
+		if !ok {
+			return nil
+		}
+		ov, _ := Or(Overlaps(x, y, p), Meets(x, y, p)).(Boolean)
+		if !ov {
+			return nil
+		}
+		return &Interval{Low: minV(Start(x), Start(y)), High: maxV(End(x), End(y)), LowClosed: true, HighClosed: true}
+	}
+	la, _ := a.(List)
+	lb, _ := b.(List)
+	if a == nil && b == nil {
+		return nil
+	}
+	out := make(List, 0, len(la)+len(lb))
+	out = append(out, la...)
+	out = append(out, lb...)
+	return DistinctList(out)
+}
+
+// IntersectP is intersection of lists or intervals.
+func IntersectP(a, b Value, p Precision) Value {
+	if x, ok := a.(*Interval); ok {
+		y, ok := b.(*Interval)
+		if !ok {
+			return nil
+		}
+		ov, _ := Overlaps(x, y, p).(Boolean)
+		if !ov {
+			return nil
+		}
+		return &Interval{Low: maxV(Start(x), Start(y)), High: minV(End(x), End(y)), LowClosed: true, HighClosed: true}
+	}
+	la, ok1 := a.(List)
+	lb, ok2 := b.(List)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	out := List{}
+	for _, e := range la {
+		if ListContains(lb, e) {
+			out = append(out, e)
+		}
+	}
+	return DistinctList(out)
+}
+
+// ExceptP is list difference or interval difference (when the result is a
+// single interval).
+func ExceptP(a, b Value, p Precision) Value {
+	if x, ok := a.(*Interval); ok {
+		y, ok := b.(*Interval)
+		if !ok {
+			return nil
+		}
+		xs, xe, ys, ye := Start(x), End(x), Start(y), End(y)
+		if ov, _ := Overlaps(x, y, p).(Boolean); !ov {
+			return x
+		}
+		startsIn, _ := le(ys, xs, p).(Boolean)
+		endsIn, _ := le(xe, ye, p).(Boolean)
+		switch {
+		case bool(startsIn) && bool(endsIn):
+			return nil
+		case bool(startsIn):
+			return &Interval{Low: Successor(ye), High: xe, LowClosed: true, HighClosed: true}
+		case bool(endsIn):
+			return &Interval{Low: xs, High: Predecessor(ys), LowClosed: true, HighClosed: true}
+		}
+		return nil
+	}
+	la, ok := a.(List)
+	if !ok {
+		return nil
+	}
+	lb, _ := b.(List)
+	out := List{}
+	for _, e := range la {
+		if !ListContains(lb, e) {
+			out = append(out, e)
+		}
+	}
+	return DistinctList(out)
+}
+
+// CollapseOne collapses a list of intervals without a per quantity.
+func CollapseOne(a Value) Value { return Collapse(a, nil) }
+
+// Collapse merges overlapping and meeting intervals of a list.
+func Collapse(a, per Value) Value {
+	lst, ok := a.(List)
+	if !ok {
+		return nil
+	}
+	var ivs []*Interval
+	for _, e := range lst {
+		if iv, ok := e.(*Interval); ok {
+			ivs = append(ivs, &Interval{Low: Start(iv), High: End(iv), LowClosed: true, HighClosed: true})
+		}
+	}
+	slices.SortStableFunc(ivs, func(x, y *Interval) int { return SortCompare(x.Low, y.Low) })
+	var prec Precision
+	if q, ok := per.(Quantity); ok {
+		prec, _ = durationUnit(q.Unit)
+	}
+	out := List{}
+	var cur *Interval
+	for _, iv := range ivs {
+		if cur == nil {
+			cur = iv
+			continue
+		}
+		if m, _ := Or(Overlaps(cur, iv, prec), Meets(cur, iv, prec)).(Boolean); m {
+			if cur.High == nil || (iv.High != nil && SortCompare(iv.High, cur.High) > 0) || iv.High == nil {
+				if iv.High == nil {
+					cur = &Interval{Low: cur.Low, High: nil, LowClosed: true, HighClosed: true}
+				} else {
+					cur = &Interval{Low: cur.Low, High: iv.High, LowClosed: true, HighClosed: true}
+				}
+			}
+			continue
+		}
+		out = append(out, cur)
+		cur = iv
+	}
+	if cur != nil {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// ExpandOp expands an interval or list of intervals into unit intervals
+// (list argument) or points (single interval argument) of the per quantity.
+func ExpandOp(a, per Value) Value {
+	switch x := a.(type) {
+	case *Interval:
+		r := expandList(List{x}, per)
+		lst, ok := r.(List)
+		if !ok {
+			return nil
+		}
+		out := List{}
+		for _, e := range lst {
+			out = append(out, e.(*Interval).Low)
+		}
+		return out
+	case List:
+		return expandList(x, per)
+	}
+	return nil
+}
+
+func expandList(lst List, per Value) Value {
+	out := List{}
+	for _, e := range lst {
+		iv, ok := e.(*Interval)
+		if !ok || iv == nil {
+			continue
+		}
+		s, en := Start(iv), End(iv)
+		if s == nil || en == nil {
+			return nil
+		}
+		stepQ := per
+		if stepQ == nil {
+			switch x := s.(type) {
+			case Integer, Long:
+				stepQ = Integer(1)
+			case Decimal:
+				stepQ = Decimal(1)
+			case DateTime:
+				stepQ = Quantity{Value: 1, Unit: x.Precision.String()}
+			case Date:
+				stepQ = Quantity{Value: 1, Unit: x.Precision.String()}
+			case Quantity:
+				stepQ = Quantity{Value: 1, Unit: x.Unit}
+			default:
+				return nil
+			}
+		}
+		cur := s
+		for n := 0; n < 100000; n++ {
+			var next Value
+			switch q := stepQ.(type) {
+			case Quantity:
+				switch cur.(type) {
+				case Integer, Long, Decimal:
+					next = Add(cur, Decimal(q.Value))
+					if _, ok := cur.(Integer); ok && q.Value == math.Trunc(q.Value) {
+						next = Add(cur, Integer(int32(q.Value)))
+					}
+				default:
+					next = Add(cur, q)
+				}
+			default:
+				next = Add(cur, q)
+			}
+			if next == nil {
+				break
+			}
+			hi := Predecessor(next)
+			if c, ok := Compare(hi, en, PrecisionNone); !ok || c > 0 {
+				break
+			}
+			out = append(out, &Interval{Low: cur, High: hi, LowClosed: true, HighClosed: true})
+			cur = next
+		}
+	}
+	return out
+}

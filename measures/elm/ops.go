@@ -1,0 +1,113 @@
+package elm
+
+import (
+	"strings"
+
+	"github.com/equitas/equitas/measures/elm/cql"
+)
+
+// Operator tables: ELM node type → implementation in package cql.
+var unaryOps = map[string]func(cql.Value) cql.Value{
+	"Not": cql.Not, "IsNull": cql.IsNull, "IsTrue": cql.IsTrue, "IsFalse": cql.IsFalse,
+	"Negate": cql.Negate, "Abs": cql.Abs, "Ceiling": cql.Ceiling, "Floor": cql.Floor, "Truncate": cql.Truncate,
+	"Ln": cql.Ln, "Exp": cql.Exp, "Predecessor": cql.Predecessor, "Successor": cql.Successor,
+	"Precision": cql.PrecisionOf, "Length": cql.Length, "Upper": cql.Upper, "Lower": cql.Lower,
+	"ToBoolean": cql.ToBoolean, "ToInteger": cql.ToInteger, "ToLong": cql.ToLong, "ToDecimal": cql.ToDecimal,
+	"ToString": cql.ToString, "ToDate": cql.ToDate, "ToDateTime": cql.ToDateTime, "ToTime": cql.ToTime,
+	"ToQuantity": cql.ToQuantity, "ToRatio": cql.ToRatio, "ToConcept": cql.ToConcept, "ToList": cql.ToList,
+	"ToChars":           cql.ToChars,
+	"ConvertsToBoolean": cql.ConvertsTo(cql.ToBoolean), "ConvertsToInteger": cql.ConvertsTo(cql.ToInteger),
+	"ConvertsToLong": cql.ConvertsTo(cql.ToLong), "ConvertsToDecimal": cql.ConvertsTo(cql.ToDecimal),
+	"ConvertsToString": cql.ConvertsTo(cql.ToString), "ConvertsToDate": cql.ConvertsTo(cql.ToDate),
+	"ConvertsToDateTime": cql.ConvertsTo(cql.ToDateTime), "ConvertsToTime": cql.ConvertsTo(cql.ToTime),
+	"ConvertsToQuantity": cql.ConvertsTo(cql.ToQuantity), "ConvertsToRatio": cql.ConvertsTo(cql.ToRatio),
+	"DateFrom": cql.DateFrom, "TimeFrom": cql.TimeFrom, "TimezoneOffsetFrom": cql.TimezoneOffsetFrom,
+	"Start": cql.Start, "End": cql.End, "PointFrom": cql.PointFrom, "Width": cql.Width, "Size": cql.Size,
+	"Collapse": cql.CollapseOne, "Flatten": cql.Flatten, "Distinct": cql.Distinct, "SingletonFrom": cql.SingletonFrom,
+	"Tail":  cql.Tail,
+	"Count": cql.Count, "Sum": cql.Sum, "Min": cql.Min, "Max": cql.Max, "Avg": cql.Avg, "Median": cql.Median,
+	"Mode": cql.Mode, "StdDev": cql.StdDev, "PopulationStdDev": cql.PopulationStdDev, "Variance": cql.Variance,
+	"PopulationVariance": cql.PopulationVariance, "AllTrue": cql.AllTrue, "AnyTrue": cql.AnyTrue,
+	"Product": cql.Product, "GeometricMean": cql.GeometricMean,
+	"LowBoundary": nil, "HighBoundary": nil,
+}
+
+var binaryOps = map[string]func(a, b cql.Value) cql.Value{
+	"Xor": cql.Xor, "Implies": cql.Implies,
+	"Equal": cql.Equal, "NotEqual": cql.NotEqual, "Equivalent": cql.EquivalentV,
+	"Add": cql.Add, "Subtract": cql.Subtract, "Multiply": cql.Multiply, "Divide": cql.Divide,
+	"TruncatedDivide": cql.TruncatedDivide, "Modulo": cql.Modulo, "Power": cql.Power, "Log": cql.Log,
+	"Concatenate": nil, "StartsWith": cql.StartsWith, "EndsWith": cql.EndsWith, "Matches": cql.Matches,
+	"Indexer": cql.Indexer, "Skip": cql.Skip, "Take": cql.Take, "Times": cql.Times,
+	"ConvertQuantity": cql.ConvertQuantity, "CanConvertQuantity": cql.CanConvertQuantity,
+	"Expand": cql.ExpandOp, "Collapse": cql.Collapse,
+	"LowBoundary": cql.LowBoundary, "HighBoundary": cql.HighBoundary,
+}
+
+var precisionOps = map[string]func(a, b cql.Value, p cql.Precision) cql.Value{
+	"Less": cql.LessP, "Greater": cql.GreaterP, "LessOrEqual": cql.LessOrEqualP, "GreaterOrEqual": cql.GreaterOrEqualP,
+	"SameAs": cql.SameAs, "SameOrBefore": cql.SameOrBefore, "SameOrAfter": cql.SameOrAfter,
+	"Before": cql.Before, "After": cql.After, "Meets": cql.Meets, "MeetsBefore": cql.MeetsBefore, "MeetsAfter": cql.MeetsAfter,
+	"Overlaps": cql.Overlaps, "OverlapsBefore": cql.OverlapsBefore, "OverlapsAfter": cql.OverlapsAfter,
+	"Starts": cql.Starts, "Ends": cql.Ends, "During": cql.IncludedIn,
+	"Includes": cql.Includes, "IncludedIn": cql.IncludedIn, "ProperIncludes": cql.ProperIncludes,
+	"ProperIncludedIn": cql.ProperIncludedIn, "Contains": cql.Contains, "In": cql.In, "ProperContains": cql.ProperContains,
+	"ProperIn":          cql.ProperIn,
+	"DifferenceBetween": cql.DifferenceBetween, "DurationBetween": cql.DurationBetween,
+	"Union": cql.UnionP, "Intersect": cql.IntersectP, "Except": cql.ExceptP,
+}
+
+var naryOps = map[string]func([]cql.Value) cql.Value{
+	"Concatenate": cql.Concatenate, "ReplaceMatches": cql.ReplaceMatches,
+}
+
+var sourceOps = map[string]func(cql.Value) cql.Value{
+	"Count": cql.Count, "Sum": cql.Sum, "Min": cql.Min, "Max": cql.Max, "Avg": cql.Avg, "Median": cql.Median,
+	"Mode": cql.Mode, "StdDev": cql.StdDev, "PopulationStdDev": cql.PopulationStdDev, "Variance": cql.Variance,
+	"PopulationVariance": cql.PopulationVariance, "AllTrue": cql.AllTrue, "AnyTrue": cql.AnyTrue,
+	"Product": cql.Product, "GeometricMean": cql.GeometricMean,
+}
+
+func init() {
+	// Entries set to nil above are handled elsewhere; drop them so lookups miss.
+	for k, v := range unaryOps {
+		if v == nil {
+			delete(unaryOps, k)
+		}
+	}
+	for k, v := range binaryOps {
+		if v == nil {
+			delete(binaryOps, k)
+		}
+	}
+	// Aggregates take "source", not "operand".
+	for k := range sourceOps {
+		delete(unaryOps, k)
+	}
+}
+
+// nativeFunc implements FHIRHelpers' external functions.
+func nativeFunc(lib, name string, arity int) func(c *Context, args []cql.Value) cql.Value {
+	if !strings.HasPrefix(lib, "FHIRHelpers") {
+		return nil
+	}
+	switch {
+	case name == "hasValue" && arity == 1:
+		return func(_ *Context, a []cql.Value) cql.Value {
+			f, ok := a[0].(*cql.FHIR)
+			return cql.Boolean(ok && f.Node != nil && f.Node.Kind != 0)
+		}
+	case name == "getValue" && arity == 1:
+		return func(_ *Context, a []cql.Value) cql.Value { return cql.ToCQLValue(a[0]) }
+	case name == "extension" && arity == 2:
+		return func(_ *Context, a []cql.Value) cql.Value { return cql.Extensions(a[0], a[1], "extension") }
+	case name == "modifierExtension" && arity == 2:
+		return func(_ *Context, a []cql.Value) cql.Value { return cql.Extensions(a[0], a[1], "modifierExtension") }
+	}
+	return nil
+}
+
+// systemFunc implements functions referenced without a library definition.
+func systemFunc(name string, arity int) func(c *Context, args []cql.Value) cql.Value {
+	return nil
+}
