@@ -51,6 +51,9 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request, rb *interac
 			continue // GET entries are checked when dispatched
 		}
 		typ, _, _ := strings.Cut(strings.SplitN(e.URL, "?", 2)[0], "/")
+		if interaction.CheckType(typ) != nil {
+			continue // rejected as a malformed entry by the transaction
+		}
 		if err := allow(r, typ, class); err != nil {
 			s.fail(w, r, prefixIssues(err, e.Expr()))
 			return
