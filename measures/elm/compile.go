@@ -111,6 +111,9 @@ type paramDef struct {
 	def   evalFn
 	typ   *typeSpec
 	n     node
+	// root is the root library's same-named parameter, whose value an
+	// included library inherits unless set explicitly.
+	root *paramDef
 }
 
 type vsDef struct {
@@ -171,6 +174,9 @@ func Compile(ctx context.Context, root LibraryIdentifier, libs LibrarySource, te
 	}
 	for _, l := range cp.p.libs {
 		for _, pd := range l.params {
+			if l != rl {
+				pd.root = rl.params[pd.name]
+			}
 			if pd.def == nil && pd.n["default"] != nil {
 				fn, err := cp.expr(l, pd.n["default"], nil)
 				if err != nil {
@@ -269,7 +275,7 @@ func (cp *compiler) load(id LibraryIdentifier) (*clib, error) {
 				on, _ := om["name"].(string)
 				ts, err := cp.typeSpec(l, om["operandTypeSpecifier"], om["operandType"])
 				if err != nil {
-					return nil, err
+					return nil, cp.errAt(l, s, err)
 				}
 				f.operands = append(f.operands, operandDef{name: on, typ: ts, slot: cp.newVar()})
 			}
@@ -431,7 +437,8 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		return nil, &CompileError{Library: l.id, Err: fmt.Errorf("%w: expected expression object", ErrInvalidELM)}
 	}
 	t := str(n, "type")
-	if f, ok := unaryOps[t]; ok {
+	nops := len(operands(n))
+	if f, ok := unaryOps[t]; ok && (nops == 1 || binaryOps[t] == nil) {
 		ops, err := cp.opFns(l, n, sc, 1)
 		if err != nil {
 			return nil, err
@@ -439,7 +446,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		a := ops[0]
 		return func(c *Context) cql.Value { return cp.check(c, f(a(c))) }, nil
 	}
-	if f, ok := binaryOps[t]; ok {
+	if f, ok := binaryOps[t]; ok && (nops == 2 || unaryOps[t] == nil) {
 		ops, err := cp.opFns(l, n, sc, 2)
 		if err != nil {
 			return nil, err
@@ -1057,6 +1064,11 @@ func (cp *compiler) check(c *Context, v cql.Value) cql.Value {
 func (c *Context) param(pd *paramDef) cql.Value {
 	if c.pset[pd.index] {
 		return c.params[pd.index]
+	}
+	if pd.root != nil {
+		v := c.param(pd.root)
+		c.params[pd.index], c.pset[pd.index] = v, true
+		return v
 	}
 	if pd.def == nil {
 		return nil

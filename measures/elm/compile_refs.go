@@ -52,7 +52,12 @@ func (cp *compiler) typeSpec(l *clib, spec any, name any) (*typeSpec, error) {
 	if !ok {
 		return nil, nil
 	}
-	switch str(m, "type") {
+	kind := str(m, "type")
+	if _, ok := m["choice"]; ok {
+		// Some translator versions serialise ChoiceTypeSpecifier's "type" as [].
+		kind = "ChoiceTypeSpecifier"
+	}
+	switch kind {
 	case "NamedTypeSpecifier":
 		return cp.namedType(str(m, "name"))
 	case "ListTypeSpecifier":

@@ -125,16 +125,6 @@ func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]
 			return fmt.Errorf("elm: unknown parameter %q", name)
 		}
 	}
-	// Included libraries see the root's value for same-named parameters
-	// (e.g. "Measurement Period") unless set explicitly.
-	for i, pd := range c.p.params {
-		if c.pset[i] || pd.lib == c.p.root {
-			continue
-		}
-		if v, ok := params[pd.name]; ok {
-			c.params[i], c.pset[i] = v, true
-		}
-	}
 	return nil
 }
 

@@ -413,3 +413,34 @@ func formatDecimal(f float64) string {
 	}
 	return s
 }
+
+// promotedEqual reports whether got and want differ only in that one holds
+// Integers where the other holds Decimals of the same value; the suite writes
+// some Decimal results as Integer literals, and reports say so.
+func promotedEqual(got, want cql.Value) bool {
+	return sameAfter(promote(got), promote(want))
+}
+
+func sameAfter(a, b cql.Value) bool {
+	ok, _ := sameValue(a, b)
+	return ok
+}
+
+// promote turns every Integer in v into a Decimal.
+func promote(v cql.Value) cql.Value {
+	switch x := v.(type) {
+	case cql.Integer:
+		return cql.Decimal(x)
+	case cql.List:
+		r := make(cql.List, len(x))
+		for i, e := range x {
+			r[i] = promote(e)
+		}
+		return r
+	case *cql.Interval:
+		r := *x
+		r.Low, r.High = promote(x.Low), promote(x.High)
+		return &r
+	}
+	return v
+}

@@ -73,3 +73,32 @@ func TestReasonClass(t *testing.T) {
 		reasonClass(`elm: T12|1.0.0: unsupported ELM node "Foo" (5 args)`),
 		reasonClass(`elm: T99|1.0.0: unsupported ELM node "Bar" (7 args)`))
 }
+
+func TestParseLiteral(t *testing.T) {
+	tests := []struct {
+		in   string
+		want cql.Value
+	}{
+		{"null", nil},
+		{"-2147483648", cql.Integer(-2147483648)},
+		{"9223372036854775807L", cql.Long(9223372036854775807)},
+		{"0.99999999", cql.Decimal(0.99999999)},
+		{`'\u0027I start with a single quote and end with a double quote\u0022'`, cql.String(`'I start with a single quote and end with a double quote"`)},
+		{`'125 \'cm\''`, cql.String("125 'cm'")},
+		{"150.2 '[lb_av]'", cql.Quantity{Value: 150.2, Unit: "[lb_av]"}},
+		{"@2014-01", cql.Date{Year: 2014, Month: 1, Precision: cql.Month}},
+		{"@2012T", cql.DateTime{Year: 2012, Precision: cql.Year}},
+		{"@2014-01-01T12:05:05.955-01:15", cql.DateTime{Year: 2014, Month: 1, Day: 1, Hour: 12, Minute: 5, Second: 5, Millisecond: 955, Offset: -75, HasOffset: true, Precision: cql.Millisecond}},
+		{"@T23:59:59.1", cql.Time{Hour: 23, Minute: 59, Second: 59, Millisecond: 100, Precision: cql.Millisecond}},
+	}
+	for _, tt := range tests {
+		got, ok := parseLiteral(tt.in)
+		if assert.True(t, ok, tt.in) {
+			assert.Equal(t, tt.want, got, tt.in)
+		}
+	}
+	for _, in := range []string{"{1, 2}", "Interval[1, 2]", "Now()", "2147483648"} {
+		_, ok := parseLiteral(in)
+		assert.False(t, ok, in)
+	}
+}

@@ -226,8 +226,18 @@ func evaluate(lib *familyLibrary, libName string, st suiteTest, o outcome) outco
 		o.Status, o.Reason = statusEval, "evaluating the expected output: "+err.Error()
 		return o
 	}
+	if lit, ok := parseLiteral(o.Expected); ok {
+		if same, why := sameValue(want, lit); !same {
+			o.Status = statusFail
+			o.Reason = fmt.Sprintf("the engine reads the expected literal %s as %s (%s)", o.Expected, formatValue(want), why)
+			return o
+		}
+	}
 	if ok, why := sameValue(got, want); !ok {
 		o.Status, o.Reason = statusFail, why
+		if promotedEqual(got, want) {
+			o.Reason += "; values equal after Integer-to-Decimal promotion"
+		}
 		if formatValue(want) != o.Expected {
 			o.Reason += " (expected value " + formatValue(want) + ")"
 		}
