@@ -80,6 +80,36 @@ func TestBadInputNeverPanics(t *testing.T) {
 	assert.Zero(t, e.srv.Panics(), "bad input reached the recover middleware")
 }
 
+// TestGoodVariants covers inputs that look unusual but are valid.
+func TestGoodVariants(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(patient("Variant")).Get("id").String()
+	cases := []struct {
+		name, method, path string
+		body               any
+		headers            []string
+		status             int
+	}{
+		{"content type with charset", "POST", "Patient", `{"resourceType":"Patient"}`, []string{"Content-Type", "application/fhir+json; charset=UTF-8"}, 201},
+		{"plain application/json", "POST", "Patient", `{"resourceType":"Patient"}`, []string{"Content-Type", "application/json"}, 201},
+		{"_format with raw plus", "GET", "Patient/" + id + "?_format=application/fhir+json", nil, nil, 200},
+		{"_format json", "GET", "Patient/" + id + "?_format=json", nil, nil, 200},
+		{"accept list with json", "GET", "Patient/" + id, nil, []string{"Accept", "application/fhir+xml;q=0.9, application/fhir+json"}, 200},
+		{"accept any", "GET", "Patient/" + id, nil, []string{"Accept", "*/*"}, 200},
+		{"HEAD read", "HEAD", "Patient/" + id, nil, nil, 200},
+		{"HEAD search", "HEAD", "Patient?family=Variant", nil, nil, 200},
+		{"empty parameter value", "GET", "Patient?family=", nil, nil, 200},
+		{"If-None-Exist with type prefix", "POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Variant"}]}`, []string{"If-None-Exist", "Patient?_id=" + id}, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, tc.path, tc.body, tc.headers...)
+			assert.Equal(t, tc.status, r.Status, "%s", r)
+		})
+	}
+	assert.Zero(t, e.srv.Panics())
+}
+
 func TestRecoverAnswersWithOutcome(t *testing.T) {
 	e := newEnv(t)
 	e.srv.Router().Get("/boom", func(http.ResponseWriter, *http.Request) { panic("test panic") })

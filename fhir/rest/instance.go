@@ -25,7 +25,7 @@ func (s *Server) typeLevel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.Method {
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead:
 		s.search(w, r, typ, r.URL.Query())
 	case http.MethodPost:
 		s.create(w, r, typ)
@@ -48,7 +48,7 @@ func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.Method {
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead:
 		s.read(w, r, typ, id)
 	case http.MethodPut:
 		s.update(w, r, typ, id)

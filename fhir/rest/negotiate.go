@@ -27,6 +27,8 @@ var jsonFormats = map[string]bool{
 func (s *Server) negotiate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := r.URL.Query().Get("_format"); f != "" {
+			// An unescaped "+" (application/fhir+json) decodes to a space.
+			f = strings.ReplaceAll(f, " ", "+")
 			mt, _, err := mime.ParseMediaType(f)
 			if err != nil {
 				mt = f
