@@ -1,16 +1,196 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure"
+	"github.com/equitas/equitas/measures/patientsource"
+	"github.com/equitas/equitas/measures/report"
 )
 
-// newMeasureCmd is a placeholder until the measure command lands.
 func newMeasureCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "measure",
-		Short: "not yet available",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("measure: not yet implemented") },
+		Short: "Evaluate eCQMs (FHIR Measures with ELM libraries) over patients",
 	}
+	cmd.AddCommand(newMeasureEvalCmd())
+	return cmd
+}
+
+type measureEvalFlags struct {
+	content, measure, patients string
+	period, reportType, out    string
+	reporter, profiles         string
+	workers                    int
+}
+
+func newMeasureEvalCmd() *cobra.Command {
+	var f measureEvalFlags
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Evaluate one measure over a patient population and write MeasureReports",
+		Long: `Evaluate one measure of a measure package over patients read from files.
+
+The content directory holds libraries/*.json (FHIR Libraries with ELM) and
+measures/NAME/{Measure.json,valuesets.json}. Patients are either one folder
+per patient of resource JSON files (a single patient folder works too) or
+Bulk Data NDJSON files. Reports: individual (a collection Bundle with one
+MeasureReport per patient), subject-list or summary (one MeasureReport).`,
+		Example: `  equitas measure eval --content ../shared/ecqm --measure ControllingHighBloodPressureFHIR \
+      --patients ../shared/ecqm/measures/ControllingHighBloodPressureFHIR/tests --report summary`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runMeasureEval(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.content, "content", "", "measure package directory (libraries/, measures/)")
+	fl.StringVar(&f.measure, "measure", "", "measure name (folder under measures/)")
+	fl.StringVar(&f.patients, "patients", "", "patient folder(s) or NDJSON directory/file")
+	fl.StringVar(&f.period, "period", "", "measurement period START/END (dates or dateTimes); default the Measure's effectivePeriod")
+	fl.StringVar(&f.reportType, "report", report.TypeSummary, "report type: individual, subject-list or summary")
+	fl.StringVar(&f.out, "out", "", "output file (default stdout)")
+	fl.StringVar(&f.reporter, "reporter", "", "reporter reference for the reports, e.g. Organization/123")
+	fl.StringVar(&f.profiles, "profiles", "meta", "profile matching of retrieves: meta (meta.profile tags), ignore, or infer")
+	fl.IntVar(&f.workers, "workers", 0, "parallel evaluators (default GOMAXPROCS)")
+	for _, name := range []string{"content", "measure", "patients"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
+	ctx := cmd.Context()
+	switch f.reportType {
+	case report.TypeIndividual, report.TypeSubjectList, report.TypeSummary:
+	case "subject", "population":
+		// $evaluate-measure reportType spellings.
+		f.reportType = map[string]string{"subject": report.TypeIndividual, "population": report.TypeSummary}[f.reportType]
+	default:
+		return fmt.Errorf("--report %q: want individual, subject-list or summary", f.reportType)
+	}
+	opts := elm.Options{}
+	switch f.profiles {
+	case "meta":
+		opts.Profiles = elm.ProfileMetaTag
+	case "ignore":
+		opts.Profiles = elm.ProfileIgnore
+	case "infer":
+		opts.Profiles = elm.ProfileInfer
+	default:
+		return fmt.Errorf("--profiles %q: want meta, ignore or infer", f.profiles)
+	}
+	var period measure.Period
+	var err error
+	if f.period != "" {
+		if period, err = measure.ParsePeriod(f.period); err != nil {
+			return fmt.Errorf("--period: %w", err)
+		}
+	}
+	start := time.Now()
+	content := measure.Content{Dir: f.content}
+	pkg, err := content.Load(ctx, f.measure)
+	if err != nil {
+		return err
+	}
+	m, err := measure.Compile(ctx, pkg, opts)
+	if err != nil {
+		return err
+	}
+	if f.period == "" {
+		if period, err = measure.DefaultPeriod(m.Def); err != nil {
+			return err
+		}
+	}
+	src, err := patientsource.Open(f.patients)
+	if err != nil {
+		return err
+	}
+	compiled := time.Since(start)
+
+	// Write to a temporary file and move it into place (or copy it to
+	// stdout) only on success, so a failed run leaves nothing half-written.
+	dir := os.TempDir()
+	if f.out != "" {
+		dir = filepath.Dir(f.out)
+	}
+	tmp, err := os.CreateTemp(dir, ".equitas-report-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+
+	ropts := report.Options{Period: report.Period{Start: period.StartText, End: period.EndText}, Reporter: f.reporter}
+	runOpts := measure.RunOptions{Period: period, Workers: f.workers}
+	logFailure := func(r *measure.PatientResult) {
+		if r.Err != nil {
+			// Identifiers only: errors name the patient id and the expression.
+			slog.Warn("patient evaluation failed", "measure", m.Def.Name, "patient", r.PatientID, "error", r.Err)
+		}
+	}
+	evalStart := time.Now()
+	var stats measure.Stats
+	switch f.reportType {
+	case report.TypeIndividual:
+		bw := report.NewBundleWriter(tmp)
+		stats, err = m.Run(ctx, src, runOpts, func(r *measure.PatientResult) error {
+			logFailure(r)
+			return bw.Add(report.Individual(m.Def, ropts, r))
+		})
+		if err == nil {
+			err = bw.Close()
+		}
+	default:
+		agg := report.NewSummary(m.Def, ropts)
+		if f.reportType == report.TypeSubjectList {
+			agg = report.NewSubjectList(m.Def, ropts)
+		}
+		stats, err = m.Run(ctx, src, runOpts, func(r *measure.PatientResult) error {
+			logFailure(r)
+			agg.Add(r)
+			return nil
+		})
+		if err == nil {
+			enc := json.NewEncoder(tmp)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(agg.Report())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := os.Rename(tmp.Name(), f.out); err != nil {
+			return err
+		}
+	} else {
+		in, err := os.Open(tmp.Name())
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		if _, err := io.Copy(cmd.OutOrStdout(), in); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(evalStart)
+	rate := float64(stats.Patients) / elapsed.Seconds()
+	fmt.Fprintf(cmd.ErrOrStderr(), "measure %s: %d patients evaluated (%d failed) in %s (%.0f patients/s; load and compile %s)\n",
+		m.Def.Name, stats.Patients, stats.Failed, elapsed.Round(time.Millisecond), rate, compiled.Round(time.Millisecond))
+	if stats.Patients == 0 {
+		return errors.New("no patients found in " + f.patients)
+	}
+	return nil
 }

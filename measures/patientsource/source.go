@@ -67,3 +67,10 @@ func Open(path string) (Source, error) {
 	}
 	return NewDir(path)
 }
+
+// Retrieve returns the patient's resources of one type; it makes a Patient
+// an elm.DataSource. Resources outside the patient compartment found with
+// the patient (Organization, Medication, ...) are returned the same way.
+func (p *Patient) Retrieve(_ context.Context, resourceType string) ([]json.RawMessage, error) {
+	return p.Resources[resourceType], nil
+}

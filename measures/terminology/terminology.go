@@ -7,23 +7,23 @@
 package terminology
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/elm/cql"
 )
 
-// ErrUnknownValueSet is returned when a value set is not in the index.
-var ErrUnknownValueSet = errors.New("unknown value set")
+// ErrUnknownValueSet is returned when a value set is not in the index. It
+// wraps elm.ErrValueSetNotFound so the engine recognises it.
+var ErrUnknownValueSet = fmt.Errorf("unknown value set (%w)", elm.ErrValueSetNotFound)
 
 // Code is one member of an expansion.
-type Code struct {
-	System  string
-	Version string
-	Code    string
-	Display string
-}
+type Code = cql.Code
 
 // ValueSet is one expanded value set.
 type ValueSet struct {
@@ -39,10 +39,14 @@ type ValueSet struct {
 	codes  []Code
 }
 
-// Contains reports whether system|code is a member.
+// Contains reports whether system|code is a member; an empty system
+// matches a code of any system (CQL's String in ValueSet).
 func (v *ValueSet) Contains(system, code string) bool {
 	if v == nil {
 		return false
+	}
+	if system == "" {
+		return v.ContainsCode(code)
 	}
 	_, ok := v.bySystem[system][code]
 	return ok
@@ -94,6 +98,15 @@ func (x *Index) Lookup(url, version string) (*ValueSet, error) {
 		return vs, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnknownValueSet, url)
+}
+
+// ValueSet implements elm.Terminology.
+func (x *Index) ValueSet(_ context.Context, url, version string) (elm.CodeSet, error) {
+	vs, err := x.Lookup(url, version)
+	if err != nil {
+		return nil, err
+	}
+	return vs, nil
 }
 
 // InValueSet reports whether system|code is in the value set url.

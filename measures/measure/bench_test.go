@@ -1,0 +1,187 @@
+package measure
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/patientsource"
+)
+
+// replicated streams copies of template patients with fresh ids, generating
+// each copy on demand so the population is never held in memory.
+type replicated struct {
+	templates []*patientsource.Patient
+	n         int
+}
+
+func (r replicated) Each(ctx context.Context, fn func(*patientsource.Patient) error) error {
+	for i := 0; i < r.n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t := r.templates[i%len(r.templates)]
+		old := []byte(t.ID)
+		id := t.ID + "-" + strconv.Itoa(i)
+		p := &patientsource.Patient{ID: id, Resources: make(map[string][]json.RawMessage, len(t.Resources))}
+		for rt, rs := range t.Resources {
+			out := make([]json.RawMessage, len(rs))
+			for j, raw := range rs {
+				out[j] = bytes.ReplaceAll(raw, old, []byte(id))
+			}
+			p.Resources[rt] = out
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadCases(tb testing.TB, content Content, name string) []*patientsource.Patient {
+	tb.Helper()
+	src, err := patientsource.NewDir(filepath.Join(content.Dir, "measures", name, "tests"))
+	require.NoError(tb, err)
+	var out []*patientsource.Patient
+	require.NoError(tb, src.Each(context.Background(), func(p *patientsource.Patient) error {
+		out = append(out, p)
+		return nil
+	}))
+	return out
+}
+
+// peakRSS reads the process's peak resident set size (Linux), in MiB.
+func peakRSS() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// heapSampler records the peak live heap while a run is in progress.
+type heapSampler struct {
+	peak atomic.Uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func sampleHeap() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > h.peak.Load() {
+				h.peak.Store(v)
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) Stop() float64 {
+	close(h.stop)
+	<-h.done
+	return float64(h.peak.Load()) / (1 << 20)
+}
+
+// BenchmarkCMS165 evaluates CMS165 (Controlling High Blood Pressure) over
+// populations made of its 60 test patients replicated with fresh ids,
+// streamed through Measure.Run on all cores into a summary aggregator.
+// Two population sizes show that memory stays flat in population size.
+func BenchmarkCMS165(b *testing.B) {
+	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	ctx := context.Background()
+	pkg, err := content.Load(ctx, cms165)
+	require.NoError(b, err)
+	m, err := Compile(ctx, pkg, elm.Options{})
+	require.NoError(b, err)
+	period, err := DefaultPeriod(m.Def)
+	require.NoError(b, err)
+	templates := loadCases(b, content, cms165)
+	for _, n := range []int{12_000, 48_000} {
+		b.Run(fmt.Sprintf("patients=%d", n), func(b *testing.B) {
+			runtime.GC()
+			heap := sampleHeap()
+			b.ResetTimer()
+			var evaluated, failed int
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				counts := map[string]int{}
+				st, err := m.Run(ctx, replicated{templates: templates, n: n}, RunOptions{Period: period}, func(r *PatientResult) error {
+					for _, g := range r.Groups {
+						for _, p := range g.Populations {
+							counts[p.Code] += p.Count()
+						}
+					}
+					return nil
+				})
+				require.NoError(b, err)
+				evaluated += st.Patients
+				failed += st.Failed
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			peakHeap := heap.Stop()
+			rate := float64(evaluated) / elapsed.Seconds()
+			b.ReportMetric(rate, "patients/s")
+			b.ReportMetric(rate/float64(runtime.GOMAXPROCS(0)), "patients/s/core")
+			b.ReportMetric(peakHeap, "peak-heap-MiB")
+			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+			b.ReportMetric(float64(failed)/float64(max(evaluated, 1)), "failed/patient")
+		})
+	}
+}
+
+// BenchmarkCMS165Session is one core evaluating the 60 test patients in a
+// loop: the per-patient cost without scheduling, for profiling the engine.
+func BenchmarkCMS165Session(b *testing.B) {
+	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	ctx := context.Background()
+	pkg, err := content.Load(ctx, cms165)
+	require.NoError(b, err)
+	m, err := Compile(ctx, pkg, elm.Options{})
+	require.NoError(b, err)
+	period, err := DefaultPeriod(m.Def)
+	require.NoError(b, err)
+	templates := loadCases(b, content, cms165)
+	sort.Slice(templates, func(i, j int) bool { return templates[i].ID < templates[j].ID })
+	sess := m.NewSession(period)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = sess.Evaluate(ctx, templates[i%len(templates)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patients/s")
+}

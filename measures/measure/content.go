@@ -1,0 +1,333 @@
+package measure
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/terminology"
+)
+
+// ErrBadContent wraps every problem with a measure package on disk.
+var ErrBadContent = errors.New("bad measure content")
+
+// Content is a measure package directory laid out as
+//
+//	libraries/*.json                 FHIR Library resources with ELM (application/elm+json)
+//	measures/<NAME>/Measure.json     the Measure
+//	measures/<NAME>/valuesets.json   a Bundle (or one ValueSet) of expanded value sets
+//
+// Value sets may also be shipped as valuesets/*.json shared by all measures.
+type Content struct {
+	Dir string
+}
+
+// Package is a measure loaded from disk with everything needed to compile it.
+type Package struct {
+	Definition *Definition
+	// Root is the primary library; Libraries the closure of its includes
+	// (Root first).
+	Root      *elm.Library
+	Libraries []*elm.Library
+	// LibraryFiles maps "Name|Version" to the file each library came from.
+	LibraryFiles map[string]string
+	Terminology  *terminology.Index
+	// MeasureFile is the path of Measure.json.
+	MeasureFile string
+	// statements are the root library's definitions, to check the Measure's
+	// criteria before compiling.
+	statements []statement
+}
+
+type statement struct {
+	name     string
+	function bool
+	operands int
+}
+
+// Measures lists the measure names (folders under measures/) in the content.
+func (c Content) Measures() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(c.Dir, "measures"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(c.Dir, "measures", e.Name(), "Measure.json")); err == nil {
+				out = append(out, e.Name())
+			}
+		}
+	}
+	return out, nil
+}
+
+// Definition reads only the Measure of a named measure (cheap: used as a
+// cache key before loading the libraries).
+func (c Content) Definition(name string) (*Definition, string, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return nil, "", fmt.Errorf("%w: invalid measure name %q", ErrBadContent, name)
+	}
+	file := filepath.Join(c.Dir, "measures", name, "Measure.json")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			known, _ := c.Measures()
+			return nil, file, fmt.Errorf("%w: measure %q not found (%s is missing; measures in %s: %s)", ErrBadContent, name, file, c.Dir, strings.Join(known, ", "))
+		}
+		return nil, file, fmt.Errorf("%w: %w", ErrBadContent, err)
+	}
+	def, err := ParseDefinition(raw)
+	if err != nil {
+		return nil, file, fmt.Errorf("%w: %s: %w", ErrBadContent, file, err)
+	}
+	return def, file, nil
+}
+
+// libraryHeader is what identifies a FHIR Library file without decoding its ELM.
+type libraryHeader struct {
+	file    string
+	url     string
+	name    string
+	version string
+}
+
+// Load reads the named measure, resolves its library closure and loads its
+// value sets. Every failure names the file and the missing piece.
+func (c Content) Load(ctx context.Context, name string) (*Package, error) {
+	def, file, err := c.Definition(name)
+	if err != nil {
+		return nil, err
+	}
+	pkg := &Package{Definition: def, MeasureFile: file, LibraryFiles: map[string]string{}}
+	headers, err := c.libraryHeaders()
+	if err != nil {
+		return nil, err
+	}
+	rootURL, rootVersion, _ := strings.Cut(def.Library, "|")
+	rootHdr := findLibrary(headers, rootURL, canonicalName(rootURL), rootVersion)
+	if rootHdr == nil {
+		return nil, fmt.Errorf("%w: %s: Measure.library %s not found among %s", ErrBadContent, file, def.Library, filepath.Join(c.Dir, "libraries", "*.json"))
+	}
+	// Walk the ELM includes from the root; each include names a library by
+	// path (namespace/Name) and version.
+	type pending struct {
+		hdr *libraryHeader
+		by  string
+	}
+	queue := []pending{{hdr: rootHdr, by: file}}
+	loaded := map[string]bool{}
+	var valueSets []elmValueSet
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cur := queue[0]
+		queue = queue[1:]
+		if loaded[cur.hdr.file] {
+			continue
+		}
+		loaded[cur.hdr.file] = true
+		raw, err := os.ReadFile(cur.hdr.file)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
+		}
+		lib, err := elm.ParseLibrary(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.hdr.file, err)
+		}
+		inc, err := elmSummary(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.hdr.file, err)
+		}
+		if pkg.Root == nil {
+			pkg.Root = lib
+			for _, st := range inc.Library.Statements.Def {
+				pkg.statements = append(pkg.statements, statement{name: st.Name, function: st.Type == "FunctionDef", operands: len(st.Operand)})
+			}
+		}
+		pkg.Libraries = append(pkg.Libraries, lib)
+		pkg.LibraryFiles[lib.ID.String()] = cur.hdr.file
+		for _, vs := range inc.Library.ValueSets.Def {
+			vs.usedBy = lib.ID.Name
+			valueSets = append(valueSets, vs)
+		}
+		for _, in := range inc.Library.Includes.Def {
+			name := canonicalName(in.Path)
+			h := findLibrary(headers, "", name, in.Version)
+			if h == nil {
+				return nil, fmt.Errorf("%w: library %s version %s (included by %s in %s) not found among %s",
+					ErrBadContent, name, orAny(in.Version), lib.ID, cur.hdr.file, filepath.Join(c.Dir, "libraries", "*.json"))
+			}
+			queue = append(queue, pending{hdr: h, by: cur.hdr.file})
+		}
+	}
+	pkg.Terminology, err = c.loadValueSets(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, vs := range valueSets {
+		if _, err := pkg.Terminology.Lookup(vs.ID, vs.Version); err != nil {
+			return nil, fmt.Errorf("%w: value set %q (%s, used by library %s) has no expansion in %s",
+				ErrBadContent, vs.Name, vs.ID, vs.usedBy, filepath.Join(c.Dir, "measures", name, "valuesets.json"))
+		}
+	}
+	return pkg, nil
+}
+
+func orAny(v string) string {
+	if v == "" {
+		return "(any)"
+	}
+	return v
+}
+
+// canonicalName is the last path segment of a canonical or ELM include path.
+func canonicalName(u string) string {
+	u, _, _ = strings.Cut(u, "|")
+	if i := strings.LastIndexByte(u, '/'); i >= 0 {
+		return u[i+1:]
+	}
+	return u
+}
+
+// findLibrary matches by exact URL first, else by name; with a version,
+// only that version matches.
+func findLibrary(hs []libraryHeader, url, name, version string) *libraryHeader {
+	var byName *libraryHeader
+	for i := range hs {
+		h := &hs[i]
+		if version != "" && h.version != version {
+			continue
+		}
+		if url != "" && h.url == url {
+			return h
+		}
+		if h.name == name || canonicalName(h.url) == name {
+			byName = h
+		}
+	}
+	return byName
+}
+
+func (c Content) libraryHeaders() ([]libraryHeader, error) {
+	dir := filepath.Join(c.Dir, "libraries")
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: no library files in %s", ErrBadContent, dir)
+	}
+	sort.Strings(files)
+	out := make([]libraryHeader, 0, len(files))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
+		}
+		var h struct {
+			ResourceType string `json:"resourceType"`
+			URL          string `json:"url"`
+			Name         string `json:"name"`
+			Version      string `json:"version"`
+		}
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return nil, fmt.Errorf("%w: %s: malformed JSON: %w", ErrBadContent, f, err)
+		}
+		if h.ResourceType != "Library" {
+			return nil, fmt.Errorf("%w: %s: resourceType %q, want Library", ErrBadContent, f, h.ResourceType)
+		}
+		out = append(out, libraryHeader{file: f, url: h.URL, name: h.Name, version: h.Version})
+	}
+	return out, nil
+}
+
+type elmValueSet struct {
+	Name    string `json:"name"`
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	usedBy  string
+}
+
+// elmStatement is an ExpressionDef or FunctionDef header.
+type elmStatement struct {
+	Name    string            `json:"name"`
+	Type    string            `json:"type"`
+	Operand []json.RawMessage `json:"operand"`
+}
+
+type elmIncludes struct {
+	Library struct {
+		Includes struct {
+			Def []struct {
+				Path    string `json:"path"`
+				Version string `json:"version"`
+			} `json:"def"`
+		} `json:"includes"`
+		ValueSets struct {
+			Def []elmValueSet `json:"def"`
+		} `json:"valueSets"`
+		Statements struct {
+			Def []elmStatement `json:"def"`
+		} `json:"statements"`
+	} `json:"library"`
+}
+
+// elmSummary decodes the includes and value sets of a FHIR Library's ELM.
+func elmSummary(raw []byte) (*elmIncludes, error) {
+	var lib struct {
+		Content []struct {
+			ContentType string `json:"contentType"`
+			Data        string `json:"data"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &lib); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	for _, c := range lib.Content {
+		if c.ContentType != "application/elm+json" {
+			continue
+		}
+		data, err := base64.StdEncoding.DecodeString(c.Data)
+		if err != nil {
+			return nil, fmt.Errorf("application/elm+json content is not base64: %w", err)
+		}
+		var inc elmIncludes
+		if err := json.Unmarshal(data, &inc); err != nil {
+			return nil, fmt.Errorf("malformed ELM JSON: %w", err)
+		}
+		return &inc, nil
+	}
+	return nil, errors.New("no application/elm+json content")
+}
+
+// loadValueSets reads measures/NAME/valuesets.json and any valuesets/*.json.
+func (c Content) loadValueSets(name string) (*terminology.Index, error) {
+	idx := terminology.NewIndex()
+	files, _ := filepath.Glob(filepath.Join(c.Dir, "valuesets", "*.json"))
+	sort.Strings(files)
+	own := filepath.Join(c.Dir, "measures", name, "valuesets.json")
+	if _, err := os.Stat(own); err == nil {
+		files = append(files, own)
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
+		}
+		_, err = idx.AddJSON(fh)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, f, err)
+		}
+	}
+	return idx, nil
+}
