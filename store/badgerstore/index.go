@@ -81,56 +81,90 @@ var patientCompartment = map[string][]string{
 	"VisionPrescription":          {"patient"},
 }
 
-// indexer derives the index keys of a resource version. It caches the
-// registry per type and is read-only after construction.
+// indexer derives the index keys of a resource version. It is built at
+// Open and read-only afterwards.
 type indexer struct {
-	defs map[string][]searchparam.Def // indexed (term-producing) params per type
+	defs  map[string][]searchparam.Def // term-producing params per type
+	alias map[string]map[string]string // type -> param -> param whose index it shares
 }
 
 func newIndexer() *indexer {
-	return &indexer{defs: map[string][]searchparam.Def{}}
+	ix := &indexer{defs: map[string][]searchparam.Def{}, alias: map[string]map[string]string{}}
+	types := searchparam.Types()
+	for t := range patientCompartment {
+		types = append(types, t)
+	}
+	for _, t := range types {
+		if _, ok := ix.defs[t]; !ok {
+			ix.defs[t], ix.alias[t] = indexedDefs(t)
+		}
+	}
+	return ix
+}
+
+// indexedDefs returns the params that get index terms, and the aliases:
+// a reference param restricted to some target types (patient) over the
+// same elements as an unrestricted one (subject) shares its index, since
+// the target type is part of every term.
+func indexedDefs(typ string) ([]searchparam.Def, map[string]string) {
+	all := searchparam.For(typ)
+	alias := map[string]string{}
+	var out []searchparam.Def
+	for _, d := range all {
+		switch {
+		case d.Name == "_id":
+			continue // served by the current-version keys
+		case d.Type == searchparam.Number || d.Type == searchparam.Quantity || d.Type == searchparam.Composite:
+			continue // no index terms: matched against candidates
+		}
+		if d.Type == searchparam.Reference && len(d.Targets) > 0 {
+			shared := ""
+			for _, o := range all {
+				if o.Type == searchparam.Reference && len(o.Targets) == 0 && strings.Join(o.Paths, "|") == strings.Join(d.Paths, "|") {
+					shared = o.Name
+					break
+				}
+			}
+			if shared != "" {
+				alias[d.Name] = shared
+				continue
+			}
+		}
+		out = append(out, d)
+	}
+	return out, alias
+}
+
+// indexName is the name under which a param's terms are stored.
+func (ix *indexer) indexName(typ, param string) string {
+	if a, ok := ix.alias[typ][param]; ok {
+		return a
+	}
+	if _, known := ix.defs[typ]; !known {
+		if _, alias := indexedDefs(typ); alias[param] != "" {
+			return alias[param]
+		}
+	}
+	return param
 }
 
 func (ix *indexer) defsFor(typ string) []searchparam.Def {
-	// Computed on the fly for unknown types; For is cheap compared with
-	// extraction, and the cache below is filled at Open for known types.
 	if d, ok := ix.defs[typ]; ok {
 		return d
 	}
-	return indexedDefs(typ)
-}
-
-func indexedDefs(typ string) []searchparam.Def {
-	var out []searchparam.Def
-	for _, d := range searchparam.For(typ) {
-		switch {
-		case d.Name == "_id":
-			// Served by the current-version keys.
-		case d.Type == searchparam.Number || d.Type == searchparam.Quantity || d.Type == searchparam.Composite:
-			// No index terms: matched against candidates.
-		default:
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func (ix *indexer) warm() {
-	for _, t := range searchparam.Types() {
-		ix.defs[t] = indexedDefs(t)
-	}
-	for t := range patientCompartment {
-		if _, ok := ix.defs[t]; !ok {
-			ix.defs[t] = indexedDefs(t)
-		}
-	}
+	d, _ := indexedDefs(typ)
+	return d
 }
 
 // keys returns the sorted, de-duplicated index and compartment keys of one
-// live resource version.
+// live resource version, except _lastUpdated (the writer adds that, as it
+// assigns the time).
 func (ix *indexer) keys(typ, id string, body []byte) []string {
 	var out []string
 	for _, d := range ix.defsFor(typ) {
+		if d.Name == "_lastUpdated" {
+			continue
+		}
 		for _, term := range searchparam.Terms(d, searchparam.Extract(d, body)) {
 			out = append(out, string(indexKey(typ, d.Name, term, id)))
 		}
@@ -140,6 +174,10 @@ func (ix *indexer) keys(typ, id string, body []byte) []string {
 	}
 	sort.Strings(out)
 	return dedupSorted(out)
+}
+
+func lastUpdatedKey(typ, id string, ts int64) string {
+	return string(indexKey(typ, "_lastUpdated", "l"+searchparam.DateKey(ts), id))
 }
 
 // compartmentPatients returns the ids of the patients whose compartment

@@ -252,14 +252,17 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 			break
 		}
 		ids := map[string]struct{}{}
-		base := prefixKey(pIndex, typ, t.c.Def.Name)
+		base := prefixKey(pIndex, typ, r.s.ix.indexName(typ, t.c.Def.Name))
 		for _, rg := range t.rs {
 			from := append(append([]byte{}, base...), rg.From...)
 			to := append(append([]byte{}, base...), rg.To...)
-			contains := []byte(rg.Contains)
+			contains, suffix := []byte(rg.Contains), []byte(rg.Suffix)
 			err := r.rangeScan(ctx, from, to, func(k []byte) (bool, error) {
 				i := bytes.LastIndexByte(k, 0)
 				if len(contains) > 0 && !bytes.Contains(k[len(base):i], contains) {
+					return true, nil
+				}
+				if len(suffix) > 0 && !bytes.HasSuffix(k[len(base):i], suffix) {
 					return true, nil
 				}
 				ids[string(k[i+1:])] = struct{}{}

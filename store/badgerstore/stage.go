@@ -31,7 +31,8 @@ var errSimulatedCrash = errors.New("badgerstore: simulated crash")
 
 func stagedKey(txid, seq uint64) []byte { return key(pStaged, u64(txid), u64(seq)) }
 
-func encodeMutation(buf []byte, k string, m mutation) []byte {
+func encodeMutation(buf []byte, m mutation) []byte {
+	k := m.key
 	if m.del {
 		buf = append(buf, 1)
 	} else {
@@ -43,7 +44,7 @@ func encodeMutation(buf []byte, k string, m mutation) []byte {
 	return append(buf, m.val...)
 }
 
-func decodeMutations(b []byte, fn func(k []byte, m mutation) error) error {
+func decodeMutations(b []byte, fn func(k []byte, m mutation) error) error { // m.key unset
 	for len(b) > 0 {
 		del := b[0] == 1
 		b = b[1:]
@@ -66,7 +67,7 @@ func decodeMutations(b []byte, fn func(k []byte, m mutation) error) error {
 	return nil
 }
 
-func (s *Store) writeStaged(keys []string, m map[string]mutation) error {
+func (s *Store) writeStaged(muts []mutation) error {
 	txid := uint64(s.opts.Now().UnixNano())<<8 | s.txCounter.Add(1)&0xff
 	// 1. stage
 	wb := s.db.NewWriteBatch()
@@ -81,8 +82,8 @@ func (s *Store) writeStaged(keys []string, m map[string]mutation) error {
 		chunk = nil
 		return err
 	}
-	for _, k := range keys {
-		chunk = encodeMutation(chunk, k, m[k])
+	for _, m := range muts {
+		chunk = encodeMutation(chunk, m)
 		if len(chunk) >= stageChunkBytes {
 			if err := flushChunk(); err != nil {
 				wb.Cancel()
@@ -109,15 +110,15 @@ func (s *Store) writeStaged(keys []string, m map[string]mutation) error {
 	if s.crashAt == "committed" {
 		return errSimulatedCrash
 	}
-	s.log.Debug("badgerstore: large transaction committed; applying", "mutations", len(keys), "chunks", seq)
+	s.log.Debug("badgerstore: large transaction committed; applying", "mutations", len(muts), "chunks", seq)
 	// 3. apply
 	s.applyGate.Lock()
 	if s.crashAt == "half-applied" {
-		err := s.applyMutations(keys[:len(keys)/2], m)
+		err := s.applyMutations(muts[:len(muts)/2])
 		s.applyGate.Unlock()
 		return errors.Join(errSimulatedCrash, err)
 	}
-	err := s.applyMutations(keys, m)
+	err := s.applyMutations(muts)
 	s.applyGate.Unlock()
 	if err != nil {
 		// Committed but not fully applied: the next Open finishes it.
@@ -126,15 +127,14 @@ func (s *Store) writeStaged(keys []string, m map[string]mutation) error {
 	return s.dropStaged(txid)
 }
 
-func (s *Store) applyMutations(keys []string, m map[string]mutation) error {
+func (s *Store) applyMutations(muts []mutation) error {
 	wb := s.db.NewWriteBatch()
-	for _, k := range keys {
-		mu := m[k]
+	for _, mu := range muts {
 		var err error
 		if mu.del {
-			err = wb.Delete([]byte(k))
+			err = wb.Delete([]byte(mu.key))
 		} else {
-			err = wb.Set([]byte(k), mu.val)
+			err = wb.Set([]byte(mu.key), mu.val)
 		}
 		if err != nil {
 			wb.Cancel()

@@ -127,7 +127,6 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		maxBatch: db.MaxBatchSize(),
 		maxCount: db.MaxBatchCount(),
 	}
-	s.ix.warm()
 	if err := s.recover(ctx); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -29,8 +28,59 @@ var (
 type request struct {
 	ctx  context.Context
 	tx   store.Tx
+	prep []prepared
 	size int
 	done chan result
+}
+
+// prepared is the state-independent work of one write, done in the
+// caller's goroutine so the single writer only decides and records: the
+// canonical body, its hash and index keys, and the index keys of the
+// current version as read just before queueing (reused when the writer
+// finds the same version).
+type prepared struct {
+	err     error
+	id      string
+	canon   []byte
+	hash    uint64
+	newKeys []string
+	oldVer  uint64
+	oldLive bool
+	oldKeys []string
+}
+
+func (s *Store) prepare(ws []store.Write) []prepared {
+	out := make([]prepared, len(ws))
+	txn, err := s.readTxn()
+	if err != nil {
+		return out
+	}
+	defer txn.Discard()
+	r := &reader{s: s, txn: txn}
+	for i, w := range ws {
+		p := &out[i]
+		p.id = w.ID
+		if w.ID == "" && w.Op == store.OpPut {
+			p.id = newID()
+		}
+		if !validType.MatchString(w.Type) || !validID.MatchString(p.id) {
+			continue // reported by the writer
+		}
+		if w.Op == store.OpPut {
+			if p.canon, p.err = canonical(w.Type, p.id, w.Body); p.err != nil {
+				continue
+			}
+			p.hash = xxhash.Sum64(p.canon)
+			p.newKeys = s.ix.keys(w.Type, p.id, p.canon)
+		}
+		if rec, err := r.get(currentKey(w.Type, p.id)); err == nil && rec != nil {
+			p.oldVer, p.oldLive = rec.version, !rec.deleted
+			if p.oldLive {
+				p.oldKeys = s.ix.keys(w.Type, p.id, rec.body)
+			}
+		}
+	}
+	return out
 }
 
 type result struct {
@@ -60,7 +110,7 @@ func (s *Store) Commit(ctx context.Context, tx store.Tx) ([]*store.Resource, err
 		}
 		size += len(k) + len(v) + 16
 	}
-	req := &request{ctx: ctx, tx: tx, size: size, done: make(chan result, 1)}
+	req := &request{ctx: ctx, tx: tx, prep: s.prepare(tx.Writes), size: size, done: make(chan result, 1)}
 	select {
 	case s.reqs <- req:
 	case <-s.quit:
@@ -123,38 +173,49 @@ func (s *Store) failPending() {
 
 // mutation is one key change; del marks a delete.
 type mutation struct {
+	key string
 	val []byte
 	del bool
 }
 
 // changes is the write set of a group, layered so one failing request can
-// be dropped without affecting the others.
+// be dropped without affecting the others. Mutations are kept in order
+// (later ones win); only current-version records are looked up again.
 type changes struct {
-	parent *changes
-	m      map[string]mutation
-	counts map[string]int64
+	parent  *changes
+	muts    []mutation
+	current map[string]mutation
+	counts  map[string]int64
 }
 
 func newChanges(parent *changes) *changes {
-	return &changes{parent: parent, m: map[string]mutation{}, counts: map[string]int64{}}
+	return &changes{parent: parent, current: map[string]mutation{}, counts: map[string]int64{}}
 }
 
 func (c *changes) lookup(k string) (mutation, bool) {
 	for l := c; l != nil; l = l.parent {
-		if m, ok := l.m[k]; ok {
+		if m, ok := l.current[k]; ok {
 			return m, true
 		}
 	}
 	return mutation{}, false
 }
 
-func (c *changes) set(k string, v []byte) { c.m[k] = mutation{val: v} }
-func (c *changes) del(k string)           { c.m[k] = mutation{del: true} }
+func (c *changes) set(k string, v []byte) { c.muts = append(c.muts, mutation{key: k, val: v}) }
+func (c *changes) del(k string)           { c.muts = append(c.muts, mutation{key: k, del: true}) }
+
+// setCurrent records a current-version record, which later writes of the
+// same group read back.
+func (c *changes) setCurrent(k string, v []byte) {
+	c.set(k, v)
+	c.current[k] = mutation{key: k, val: v}
+}
 
 // merge folds a successful request's changes into its parent.
 func (c *changes) merge() {
-	for k, m := range c.m {
-		c.parent.m[k] = m
+	c.parent.muts = append(c.parent.muts, c.muts...)
+	for k, m := range c.current {
+		c.parent.current[k] = m
 	}
 	for t, n := range c.counts {
 		c.parent.counts[t] += n
@@ -205,7 +266,7 @@ func (s *Store) process(reqs []*request) {
 			continue
 		}
 		local := newChanges(g.top)
-		res, err := g.apply(local, req.tx, ts)
+		res, err := g.apply(local, req, ts)
 		if err != nil {
 			results[i].err = err
 			continue
@@ -216,10 +277,10 @@ func (s *Store) process(reqs []*request) {
 	}
 	lastTS := ts - 1
 	var err error
-	if len(g.top.m) > 0 || len(g.top.counts) > 0 {
+	if len(g.top.muts) > 0 {
 		if err = g.finishCounts(); err == nil {
 			g.top.set(string(key(pMeta, "clock")), []byte(tsBytes(lastTS)))
-			err = s.write(g.top.m)
+			err = s.write(g.top.muts)
 		}
 	}
 	if err == nil && lastTS > s.lastTS {
@@ -257,13 +318,14 @@ func (g *group) finishCounts() error {
 
 // apply validates one transaction against the current state and records
 // its changes in c.
-func (g *group) apply(c *changes, tx store.Tx, ts int64) ([]*store.Resource, error) {
+func (g *group) apply(c *changes, req *request, ts int64) ([]*store.Resource, error) {
+	tx := req.tx
 	out := make([]*store.Resource, 0, len(tx.Writes))
 	save := g.top
 	g.top = c // reads see this request's own earlier writes
 	defer func() { g.top = save }()
 	for i, w := range tx.Writes {
-		res, err := g.applyWrite(c, w, ts)
+		res, err := g.applyWrite(c, w, &req.prep[i], ts)
 		if err != nil {
 			return nil, &store.WriteError{Index: i, Type: w.Type, ID: w.ID, Err: err}
 		}
@@ -288,15 +350,16 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func (g *group) applyWrite(c *changes, w store.Write, ts int64) (*store.Resource, error) {
+func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*store.Resource, error) {
 	if !validType.MatchString(w.Type) {
 		return nil, fmt.Errorf("resource type %q: %w", w.Type, store.ErrInvalid)
 	}
-	if w.ID == "" && w.Op == store.OpPut {
-		w.ID = newID()
-	}
+	w.ID = p.id
 	if !validID.MatchString(w.ID) {
 		return nil, fmt.Errorf("id %q: %w", w.ID, store.ErrInvalid)
+	}
+	if p.err != nil {
+		return nil, p.err
 	}
 	ck := currentKey(w.Type, w.ID)
 	v, err := g.get(ck)
@@ -323,23 +386,18 @@ func (g *group) applyWrite(c *changes, w store.Write, ts int64) (*store.Resource
 		if w.IfNoneExist && live {
 			return nil, fmt.Errorf("%w: %s/%s exists", store.ErrVersionConflict, w.Type, w.ID)
 		}
-		canon, err := canonical(w.Type, w.ID, w.Body)
-		if err != nil {
-			return nil, err
-		}
-		h := xxhash.Sum64(canon)
-		if w.SkipUnchanged && live && cur.hash == h {
+		if w.SkipUnchanged && live && cur.hash == p.hash {
 			return cur.resource(w.Type, w.ID), nil
 		}
 		ver := curVer + 1
-		body, err := sjson.SetBytes(canon, "meta.versionId", strconv.FormatUint(ver, 10))
+		body, err := sjson.SetBytes(p.canon, "meta.versionId", strconv.FormatUint(ver, 10))
 		if err == nil {
 			body, err = sjson.SetBytes(body, "meta.lastUpdated", formatInstant(ts))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("setting meta: %v: %w", err, store.ErrInvalid)
 		}
-		next = &record{version: ver, ts: ts, hash: h, body: body}
+		next = &record{version: ver, ts: ts, hash: p.hash, body: body}
 	case store.OpDelete:
 		if !live {
 			// Deleting what is absent or already deleted changes nothing.
@@ -354,13 +412,20 @@ func (g *group) applyWrite(c *changes, w store.Write, ts int64) (*store.Resource
 	}
 
 	// Index maintenance: remove keys the new version no longer has, add
-	// the new ones.
+	// the new ones. The old keys prepared by the caller are valid when the
+	// version it saw is still current.
 	var oldKeys, newKeys []string
 	if live {
-		oldKeys = g.s.ix.keys(w.Type, w.ID, cur.body)
+		if p.oldLive && p.oldVer == cur.version {
+			oldKeys = p.oldKeys
+		} else {
+			oldKeys = g.s.ix.keys(w.Type, w.ID, cur.body)
+		}
+		c.del(lastUpdatedKey(w.Type, w.ID, cur.ts))
 	}
 	if !next.deleted {
-		newKeys = g.s.ix.keys(w.Type, w.ID, next.body)
+		newKeys = p.newKeys
+		c.set(lastUpdatedKey(w.Type, w.ID, ts), nil)
 	}
 	i, j := 0, 0
 	for i < len(oldKeys) || j < len(newKeys) {
@@ -383,7 +448,7 @@ func (g *group) applyWrite(c *changes, w store.Write, ts int64) (*store.Resource
 		c.counts[w.Type]--
 	}
 	enc := next.encode()
-	c.set(string(ck), enc)
+	c.setCurrent(string(ck), enc)
 	c.set(string(historyKey(w.Type, w.ID, next.version)), enc)
 	c.set(string(typeHistKey(w.Type, ts, w.ID, next.version)), nil)
 	c.set(string(sysHistKey(ts, w.Type, w.ID, next.version)), nil)
@@ -435,25 +500,21 @@ func canonical(typ, id string, body []byte) ([]byte, error) {
 }
 
 // write makes a group's changes durable: one badger transaction when they
-// fit, else the staged path.
-func (s *Store) write(m map[string]mutation) error {
-	keys := make([]string, 0, len(m))
+// fit, else the staged path. Later mutations of a key win.
+func (s *Store) write(muts []mutation) error {
 	size := int64(0)
-	for k, mu := range m {
-		keys = append(keys, k)
-		size += int64(len(k)+len(mu.val)) + 32
+	for _, m := range muts {
+		size += int64(len(m.key)+len(m.val)) + 32
 	}
-	sort.Strings(keys)
-	if size < s.maxBatch*8/10 && int64(len(keys)) < s.maxCount*8/10 {
+	if size < s.maxBatch*8/10 && int64(len(muts)) < s.maxCount*8/10 {
 		txn := s.db.NewTransaction(true)
 		defer txn.Discard()
-		for _, k := range keys {
-			mu := m[k]
+		for _, m := range muts {
 			var err error
-			if mu.del {
-				err = txn.Delete([]byte(k))
+			if m.del {
+				err = txn.Delete([]byte(m.key))
 			} else {
-				err = txn.Set([]byte(k), mu.val)
+				err = txn.Set([]byte(m.key), m.val)
 			}
 			if err != nil {
 				return fmt.Errorf("badgerstore: %w", err)
@@ -464,5 +525,5 @@ func (s *Store) write(m map[string]mutation) error {
 		}
 		return nil
 	}
-	return s.writeStaged(keys, m)
+	return s.writeStaged(muts)
 }

@@ -24,23 +24,20 @@ func Terms(def Def, vals []Value) []string {
 	for _, v := range vals {
 		switch def.Type {
 		case Token:
+			// One term per coding, code first: "code" and "system|code"
+			// searches are both prefix/exact scans of it.
 			if v.Code != "" {
-				add("c" + v.Code)
-				add("s" + v.System + "|" + v.Code)
-			}
-			if v.Text != "" {
-				add("T" + Fold(v.Text))
+				add("t" + v.Code + tokenSep + v.System)
 			}
 		case String:
 			add("v" + v.Str)
 		case Reference:
 			add("r" + v.Str)
-			if _, id, ok := strings.Cut(v.Str, "/"); ok && !strings.HasPrefix(v.Str, "urn:") {
-				add("i" + id)
-			}
 		case Date:
 			add("l" + DateKey(v.Lo))
-			add("h" + DateKey(v.Hi))
+			if def.Name != "_lastUpdated" { // instants: hi is always lo+1µs
+				add("h" + DateKey(v.Hi))
+			}
 		case URI:
 			add("u" + v.Str)
 		}
@@ -71,6 +68,9 @@ func dedupe(in []string) []string {
 	return out
 }
 
+// tokenSep separates code and system in a token term.
+const tokenSep = "\x1f"
+
 // DateKey encodes a Unix-microsecond time as 16 hex digits that sort like
 // the times.
 func DateKey(t int64) string {
@@ -83,6 +83,7 @@ func DateKey(t int64) string {
 type Range struct {
 	From, To string
 	Contains string
+	Suffix   string // when set, only terms ending with it qualify
 }
 
 func exact(t string) Range {
@@ -330,13 +331,13 @@ func (c *Criterion) Ranges() (rs []Range, ok bool) {
 		case Token:
 			switch {
 			case c.Modifier == "text":
-				rs = append(rs, Range{From: "T", To: "T\xff", Contains: q.str})
+				return nil, false // display text is not indexed
 			case !q.hasSystem:
-				rs = append(rs, exact("c"+q.code))
+				rs = append(rs, prefix("t"+q.code+tokenSep))
 			case q.code == "":
-				rs = append(rs, prefix("s"+q.system+"|"))
+				rs = append(rs, Range{From: "t", To: "t\xff", Suffix: cut(tokenSep + q.system)})
 			default:
-				rs = append(rs, exact("s"+q.system+"|"+q.code))
+				rs = append(rs, exact("t"+q.code+tokenSep+q.system))
 			}
 		case String:
 			switch c.Modifier {
@@ -352,13 +353,35 @@ func (c *Criterion) Ranges() (rs []Range, ok bool) {
 				rs = append(rs, exact("u"+q.code))
 			}
 		case Reference:
-			if q.ref != "" {
+			switch {
+			case q.ref != "":
 				rs = append(rs, exact("r"+q.ref))
-			} else {
-				rs = append(rs, exact("i"+q.code))
+			case len(c.Def.Targets) > 0:
+				for _, t := range c.Def.Targets {
+					rs = append(rs, exact("r"+t+"/"+q.code))
+				}
+			default:
+				return nil, false // a bare id with any target type
 			}
 		case Date:
 			slo, shi := q.lo, q.hi
+			if c.Def.Name == "_lastUpdated" {
+				// Only lo is indexed; hi = lo+1µs turns hi conditions into lo ones.
+				switch q.prefix {
+				case "gt":
+					rs = append(rs, Range{From: "l" + DateKey(shi), To: "l\xff"})
+				case "ge":
+					rs = append(rs, Range{From: "l" + DateKey(slo), To: "l\xff"})
+				case "eb":
+					rs = append(rs, Range{From: "l", To: "l" + DateKey(slo)})
+				case "eq", "lt", "le", "sa":
+				default:
+					return nil, false
+				}
+				if q.prefix == "gt" || q.prefix == "ge" || q.prefix == "eb" {
+					continue
+				}
+			}
 			switch q.prefix {
 			case "eq":
 				rs = append(rs, Range{From: "l" + DateKey(slo), To: "l" + DateKey(shi)})

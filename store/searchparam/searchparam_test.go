@@ -176,7 +176,8 @@ func TestTermsAndRangesAgree(t *testing.T) {
 		for _, r := range rs {
 			for _, term := range terms {
 				k := term + "\x00p1"
-				if k >= r.From && k < r.To && (r.Contains == "" || contains(term, r.Contains)) {
+				if k >= r.From && k < r.To && (r.Contains == "" || contains(term, r.Contains)) &&
+					(r.Suffix == "" || (len(term) >= len(r.Suffix) && term[len(term)-len(r.Suffix):] == r.Suffix)) {
 					hit = true
 				}
 			}
