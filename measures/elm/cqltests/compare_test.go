@@ -382,18 +382,27 @@ func formatValue(v cql.Value) string {
 		}
 		return "Concept { codes: {" + strings.Join(parts, ", ") + "} }"
 	case cql.Date:
-		return "@" + x.String() + " (" + x.Precision.String() + ")"
+		return "@" + x.String()
 	case cql.DateTime:
-		return "@" + strings.TrimPrefix(x.String(), "@") + " (" + x.Precision.String() + ")"
+		if x.Precision < cql.Hour {
+			// CQL marks a DateTime without a time part with a trailing T.
+			return "@" + x.String() + "T"
+		}
+		return "@" + x.String()
 	case cql.Time:
-		return "@" + strings.TrimPrefix(x.String(), "@") + " (" + x.Precision.String() + ")"
+		return "@T" + x.String()
 	case *cql.Interval:
 		b := bracket(x)
 		return "Interval" + b[:1] + formatValue(x.Low) + ", " + formatValue(x.High) + b[1:]
 	case cql.List:
-		parts := make([]string, len(x))
+		const shown = 12
+		parts := make([]string, 0, min(len(x), shown+1))
 		for i, e := range x {
-			parts[i] = formatValue(e)
+			if i == shown {
+				parts = append(parts, fmt.Sprintf("… %d more", len(x)-shown))
+				break
+			}
+			parts = append(parts, formatValue(e))
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case *cql.Tuple:

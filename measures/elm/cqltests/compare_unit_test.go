@@ -102,3 +102,26 @@ func TestParseLiteral(t *testing.T) {
 		assert.False(t, ok, in)
 	}
 }
+
+func TestFormatValue(t *testing.T) {
+	long := make(cql.List, 20)
+	for i := range long {
+		long[i] = cql.Integer(i)
+	}
+	tests := []struct {
+		in   cql.Value
+		want string
+	}{
+		{nil, "null"},
+		{cql.Decimal(2), "2.0"},
+		{cql.Long(3), "3L"},
+		{cql.String("a'b"), `'a\'b'`},
+		{cql.DateTime{Year: 2012, Month: 1, Day: 5, Precision: cql.Day}, "@2012-01-05T"},
+		{cql.Time{Hour: 10, Precision: cql.Hour}, "@T10"},
+		{&cql.Interval{Low: cql.Integer(5), LowClosed: true}, "Interval[5, null)"},
+		{long, "{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, … 8 more}"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, formatValue(tt.in))
+	}
+}
