@@ -35,6 +35,11 @@ func TestCRUD(t *testing.T) {
 		assert.Equal(t, http.StatusNotModified, r.Status)
 		r = e.do(http.MethodGet, "Patient/"+id, nil, "If-None-Match", `W/"9"`)
 		assert.Equal(t, http.StatusOK, r.Status)
+		lm := r.Header.Get("Last-Modified")
+		r = e.do(http.MethodGet, "Patient/"+id, nil, "If-Modified-Since", lm)
+		assert.Equal(t, http.StatusNotModified, r.Status)
+		r = e.do(http.MethodGet, "Patient/"+id, nil, "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT")
+		assert.Equal(t, http.StatusOK, r.Status)
 	})
 
 	upd := patient("Crud", "Beth")

@@ -151,6 +151,14 @@ func TestCapabilityStatement(t *testing.T) {
 	assert.Contains(t, string(op.Body), "pong Group")
 	op = e.do(http.MethodPost, "Patient/$ping", `{}`)
 	assert.Equal(t, http.StatusNotFound, op.Status)
+
+	// Extra routes under the FHIR base win over the generic {type}/{id}.
+	e.srv.FHIR().Get("/bulkstatus/{job}", func(w http.ResponseWriter, r *http.Request) {
+		outcome.Write(w, http.StatusAccepted, outcome.New("information", "informational", "job "+chi.URLParam(r, "job")))
+	})
+	st := e.do(http.MethodGet, "bulkstatus/j1", nil)
+	assert.Equal(t, http.StatusAccepted, st.Status, "%s", st)
+	assert.Contains(t, string(st.Body), "job j1")
 }
 
 func TestOperationalEndpoints(t *testing.T) {

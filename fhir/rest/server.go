@@ -296,7 +296,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			slog.String("type", ri.rtype),
 			slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()),
-			slog.Duration("duration", d))
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	})
 }
 
