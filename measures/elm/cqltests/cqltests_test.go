@@ -68,15 +68,8 @@ func TestSpecSuite(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, m.Families)
 
-	var all []outcome
-	for _, fam := range m.Families {
-		lib, err := loadFamilyLibrary(filepath.Join(testdataDir, filepath.FromSlash(fam.ELM)))
-		require.NoError(t, err, fam.Family)
-		for i, st := range fam.Tests {
-			o := runTest(lib, fam.Family, fmt.Sprintf("T%d", i), st)
-			all = append(all, o)
-		}
-	}
+	all, err := runSuite(m)
+	require.NoError(t, err)
 	require.NotEmpty(t, all)
 
 	summarise(t, m, all)
@@ -132,6 +125,35 @@ func TestSpecSuite(t *testing.T) {
 			k, o.Status, o.Reason, o.Expression, o.Expected, o.Got)
 	}
 	require.GreaterOrEqual(t, len(passing), len(baseline), "pass count fell below the baseline")
+}
+
+// runSuite runs every test of the manifest.
+func runSuite(m *manifest) ([]outcome, error) {
+	var all []outcome
+	for _, fam := range m.Families {
+		lib, err := loadFamilyLibrary(filepath.Join(testdataDir, filepath.FromSlash(fam.ELM)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fam.Family, err)
+		}
+		for i, st := range fam.Tests {
+			all = append(all, runTest(lib, fam.Family, fmt.Sprintf("T%d", i), st))
+		}
+	}
+	return all, nil
+}
+
+// BenchmarkSpecSuite measures compiling and evaluating the whole suite, one
+// library per test, as a rough figure of the engine's compile cost.
+func BenchmarkSpecSuite(b *testing.B) {
+	m, err := loadManifest(testdataDir)
+	require.NoError(b, err)
+	n := 0
+	for b.Loop() {
+		all, err := runSuite(m)
+		require.NoError(b, err)
+		n = len(all)
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tests/s")
 }
 
 // runTest compiles the test's defines as their own library and compares the

@@ -66,6 +66,11 @@ func summarise(t *testing.T, m *manifest, all []outcome) {
 	for _, k := range keys {
 		t.Logf("  %4d × %s", reasons[k], k)
 	}
+	for _, o := range all {
+		if o.Status == statusUntranslate || o.Status == statusRejected {
+			t.Logf("  not run (%s): %s/%s: %s — %s", o.Status, o.Family, o.Test, strings.Join(strings.Fields(o.Expression), " "), o.Reason)
+		}
+	}
 	t.Log(line("TOTAL", total))
 	evaluable := len(all) - total[statusUntranslate] - total[statusRejected]
 	t.Logf("CQL spec suite: %d of %d tests pass (%d of %d the translator accepts; %d invalid expressions already rejected by the translator, %d untranslatable)",
