@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -438,6 +439,41 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 	}
 	t := str(n, "type")
 	nops := len(operands(n))
+	if t == "Negate" && nops == 1 {
+		if op := operands(n)[0]; str(op, "type") == "Literal" {
+			// Fold so that -2147483648 and the minimum Long are representable.
+			vt := strings.TrimPrefix(str(op, "valueType"), "{"+nsSystem+"}")
+			if vs, ok := op["value"].(string); ok && (vt == "Integer" || vt == "Long") {
+				if i, err := strconv.ParseInt("-"+strings.TrimSuffix(vs, "L"), 10, 64); err == nil {
+					var v cql.Value = cql.Long(i)
+					if vt == "Integer" {
+						v = nil
+						if i >= math.MinInt32 {
+							v = cql.Integer(i)
+						}
+					}
+					return func(*Context) cql.Value { return v }, nil
+				}
+			}
+		}
+	}
+	if t == "Length" && nops == 1 {
+		if op := operands(n)[0]; str(op, "type") == "As" {
+			if ts, _ := op["asTypeSpecifier"].(map[string]any); str(ts, "type") == "ListTypeSpecifier" {
+				inner, err := cp.expr(l, op, sc)
+				if err != nil {
+					return nil, err
+				}
+				return func(c *Context) cql.Value {
+					v := inner(c)
+					if v == nil {
+						return cql.Integer(0)
+					}
+					return cql.Length(v)
+				}, nil
+			}
+		}
+	}
 	if f, ok := unaryOps[t]; ok && (nops == 1 || binaryOps[t] == nil) {
 		ops, err := cp.opFns(l, n, sc, 1)
 		if err != nil {
@@ -1137,21 +1173,33 @@ func literal(n node) (cql.Value, error) {
 		b, err := strconv.ParseBool(s)
 		return cql.Boolean(b), err
 	case "Integer":
-		i, err := strconv.ParseInt(s, 10, 32)
+		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: integer literal %q", ErrInvalidELM, s)
 		}
+		if i > math.MaxInt32 || i < math.MinInt32 {
+			// Out of range (only 2^31 is legal, as the operand of Negate,
+			// which folds it); evaluates to null like other overflows.
+			return nil, nil
+		}
 		return cql.Integer(i), nil
 	case "Long":
-		i, err := strconv.ParseInt(strings.TrimSuffix(s, "L"), 10, 64)
+		s = strings.TrimSuffix(s, "L")
+		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: long literal %q", ErrInvalidELM, s)
+			return nil, nil
 		}
 		return cql.Long(i), nil
 	case "Decimal":
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: decimal literal %q", ErrInvalidELM, s)
+		}
+		if i := strings.IndexByte(s, '.'); i >= 0 && len(strings.TrimLeft(s[i+1:], "0123456789")) == 0 && len(s)-i-1 > 8 {
+			return nil, fmt.Errorf("%w: decimal literal %q has more than 8 decimal places", ErrInvalidELM, s)
+		}
+		if math.Abs(f) >= 1e28 {
+			return nil, fmt.Errorf("%w: decimal literal %q out of range", ErrInvalidELM, s)
 		}
 		return cql.Decimal(f), nil
 	case "String":

@@ -240,7 +240,7 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 		if agg, err = cp.expr(l, an["expression"], ascope); err != nil {
 			return nil, err
 		}
-		distinct = true
+		distinct = false
 		if d, ok := an["distinct"].(bool); ok {
 			distinct = d
 		}
@@ -344,11 +344,15 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 					}
 					v = &cql.Tuple{Names: tupleNames, Values: rowTuple}
 				}
-				if agg != nil {
-					out = append(out, v)
-				} else {
-					out = append(out, v)
+				if agg != nil && ret == nil && !single {
+					// Aggregate over rows: keep the row so aliases can be restored.
+					row := make([]cql.Value, len(sources))
+					for i, s := range sources {
+						row[i] = c.vars[s.slot]
+					}
+					v = &cql.Tuple{Names: tupleNames, Values: row}
 				}
+				out = append(out, v)
 			}
 			// advance odometer
 			k := len(sources) - 1
@@ -369,8 +373,11 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 				out = cql.DistinctList(out)
 			}
 			for _, v := range out {
-				c.vars[sources[0].slot] = v
-				if single {
+				if t, ok := v.(*cql.Tuple); ok && ret == nil && !single {
+					for i, s := range sources {
+						c.vars[s.slot] = t.Values[i]
+					}
+				} else {
 					c.vars[sources[0].slot] = v
 				}
 				c.vars[aggSlot] = acc

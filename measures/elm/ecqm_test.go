@@ -283,3 +283,47 @@ func caseDescription(report json.RawMessage) string {
 	}
 	return ""
 }
+
+// BenchmarkCMS165 evaluates every CMS165 test patient (parsing its JSON
+// each time, as a fresh patient would be) and reports patient-measure
+// evaluations per second on one goroutine.
+func BenchmarkCMS165(b *testing.B) {
+	shared := sharedDir(b)
+	libs := loadLibraries(b, shared)
+	terms := loadTerminology(b, shared)
+	m := "ControllingHighBloodPressureFHIR"
+	lib, err := libs.Library(context.Background(), elm.LibraryIdentifier{Name: m})
+	require.NoError(b, err)
+	prog, err := elm.Compile(context.Background(), lib.ID, libs, terms, elm.Options{})
+	require.NoError(b, err)
+	mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
+	cases, err := os.ReadDir(mdir)
+	require.NoError(b, err)
+	var srcs []dirSource
+	for _, c := range cases {
+		src, _ := loadCase(b, filepath.Join(mdir, c.Name()))
+		srcs = append(srcs, src)
+	}
+	names := []string{"Initial Population", "Denominator", "Denominator Exclusions", "Numerator", "SDE Ethnicity", "SDE Payer", "SDE Race", "SDE Sex"}
+	var refs []elm.DefRef
+	for _, n := range names {
+		r, ok := prog.Ref(n)
+		require.True(b, ok, n)
+		refs = append(refs, r)
+	}
+	ectx := prog.NewContext()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		src := srcs[i%len(srcs)]
+		if err := ectx.Reset(ctx, src, nil); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range refs {
+			if _, err := ectx.EvalRef(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patients/s")
+}

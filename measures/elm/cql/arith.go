@@ -170,6 +170,9 @@ func Subtract(a, b Value) Value {
 }
 
 func combineUnits(a, b string, op byte) string {
+	if op == '.' && a == b && a != "1" && a != "" {
+		return a + "2"
+	}
 	if a == "1" || a == "" {
 		if op == '*' {
 			return b
@@ -279,7 +282,7 @@ func TruncatedDivide(a, b Value) Value {
 		}
 	case Quantity:
 		if y, ok := b.(Quantity); ok && y.Value != 0 {
-			return Quantity{Value: math.Trunc(x.Value / y.Value), Unit: combineUnits(x.Unit, y.Unit, '/')}
+			return Quantity{Value: math.Trunc(x.Value / y.Value), Unit: x.Unit}
 		}
 	}
 	return nil
@@ -356,8 +359,11 @@ func Log(a, b Value) Value {
 // Ln is the natural logarithm.
 func Ln(a Value) Value {
 	x, ok := num(a)
-	if !ok || x <= 0 {
+	if !ok {
 		return nil
+	}
+	if x <= 0 {
+		fail("Ln of a non-positive number")
 	}
 	return decResult(math.Log(x))
 }
@@ -368,7 +374,11 @@ func Exp(a Value) Value {
 	if !ok {
 		return nil
 	}
-	return decResult(math.Exp(x))
+	r := decResult(math.Exp(x))
+	if r == nil {
+		fail("Exp overflow")
+	}
+	return r
 }
 
 // Negate is unary minus.
@@ -452,7 +462,7 @@ func Round(a, p Value) Value {
 		places = int(pi)
 	}
 	m := math.Pow(10, float64(places))
-	v := math.Floor(x*m+0.5) / m
+	v := math.Round(x*m) / m
 	return decResult(v)
 }
 
@@ -466,6 +476,8 @@ func step(a Value, d int) Value {
 	switch x := a.(type) {
 	case nil:
 		return nil
+	case infinity:
+		return x
 	case Integer:
 		r := intResult(int64(x) + int64(d))
 		if r == nil {
@@ -569,16 +581,19 @@ func boundary(a, p Value, high bool) Value {
 		if pi < 0 || pi > 8 {
 			return nil
 		}
-		m := math.Pow(10, float64(pi))
-		f := math.Trunc(float64(x)*m) / m
-		if high {
-			d := 1/m - 1e-8
-			if f < 0 {
-				return Decimal(rnd(f - d))
-			}
-			return Decimal(rnd(f + d))
+		places := decimalPlaces(float64(x))
+		if int(pi) <= places {
+			m := math.Pow(10, float64(pi))
+			return Decimal(rnd(math.Trunc(float64(x)*m) / m))
 		}
-		return Decimal(rnd(f))
+		if !high {
+			return Decimal(rnd(float64(x)))
+		}
+		d := math.Pow(10, -float64(places)) - math.Pow(10, -float64(pi))
+		if x < 0 {
+			return Decimal(rnd(float64(x) - d))
+		}
+		return Decimal(rnd(float64(x) + d))
 	case DateTime:
 		target := Millisecond
 		if p != nil {

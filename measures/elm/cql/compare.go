@@ -175,6 +175,27 @@ func quantityCompare(a, b Quantity) (int, bool) {
 // p. ok is false when the comparison is uncertain or the values are not
 // comparable (the CQL result is then null).
 func Compare(a, b Value, p Precision) (int, bool) {
+	if ia, ok := a.(infinity); ok {
+		if ib, ok := b.(infinity); ok && ia == ib {
+			return 0, true
+		}
+		if b == nil {
+			return 0, false
+		}
+		if ia.neg {
+			return -1, true
+		}
+		return 1, true
+	}
+	if ib, ok := b.(infinity); ok {
+		if a == nil {
+			return 0, false
+		}
+		if ib.neg {
+			return 1, true
+		}
+		return -1, true
+	}
 	a, b = promote(a, b)
 	switch x := a.(type) {
 	case Integer:
@@ -292,6 +313,9 @@ func Equal(a, b Value) Value {
 		}
 		var res Value = Boolean(true)
 		for i := range x {
+			if x[i] == nil && y[i] == nil {
+				continue
+			}
 			r := Equal(x[i], y[i])
 			if r == nil {
 				res = nil
@@ -316,11 +340,11 @@ func Equal(a, b Value) Value {
 			}
 			r := Equal(xv, yv)
 			if r == nil {
-				res = nil
-				continue
+				// A null element makes tuple equality unknown.
+				return nil
 			}
 			if !bool(r.(Boolean)) {
-				return Boolean(false)
+				res = Boolean(false)
 			}
 		}
 		return res
@@ -406,6 +430,16 @@ func isCalendarWord(u string) bool {
 		return true
 	}
 	return false
+}
+
+// calendarDays converts calendar durations for equivalence (1 year ~ 365
+// days, 1 month ~ 30 days).
+func calendarDays(q Quantity) (float64, bool) {
+	f := map[string]float64{"year": 365, "month": 30, "week": 7, "day": 1}[strings.TrimSuffix(q.Unit, "s")]
+	if f == 0 {
+		return 0, false
+	}
+	return q.Value * f, true
 }
 
 func calendarYearMonth(u string) bool {
@@ -501,6 +535,11 @@ func Equivalent(a, b Value) bool {
 		y, ok := b.(Quantity)
 		if !ok {
 			return false
+		}
+		if dx, ok := calendarDays(x); ok {
+			if dy, ok := calendarDays(y); ok {
+				return equivDecimal(dx, dy)
+			}
 		}
 		c, ok := quantityCompare(x, y)
 		return ok && c == 0

@@ -40,7 +40,7 @@ func ToString(a Value) Value {
 	case Decimal:
 		return String(formatDecimal(float64(x)))
 	case Quantity:
-		return String(formatDecimal(x.Value) + " '" + x.Unit + "'")
+		return String(strconv.FormatFloat(rnd(x.Value), 'f', -1, 64) + " '" + x.Unit + "'")
 	case Ratio:
 		return String(ToStringValue(x.Numerator) + ":" + ToStringValue(x.Denominator))
 	case Date:
@@ -225,7 +225,11 @@ func ToTime(a Value) Value {
 	case Time:
 		return x
 	case String:
-		t, err := ParseTime(string(x))
+		s := string(x)
+		if i := strings.LastIndexAny(s, "Z+-"); i > 0 {
+			s = s[:i]
+		}
+		t, err := ParseTime(s)
 		if err != nil {
 			return nil
 		}

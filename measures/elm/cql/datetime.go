@@ -239,10 +239,6 @@ func CompareDateTime(a, b DateTime, p Precision) (cmp int, ok bool) {
 			if i > ai && i > bi {
 				return 0, true
 			}
-			if i == 6 && (ai == 5 || bi == 5) {
-				// second vs millisecond precision: treat missing ms as 0
-				return 0, true
-			}
 			return 0, false
 		}
 		if af[i] != bf[i] {
@@ -287,9 +283,6 @@ func CompareTime(a, b Time, p Precision) (int, bool) {
 	for i := 3; i <= limit; i++ {
 		if i > ai || i > bi {
 			if i > ai && i > bi {
-				return 0, true
-			}
-			if i == 6 && (ai == 5 || bi == 5) {
 				return 0, true
 			}
 			return 0, false

@@ -14,6 +14,12 @@ func ValidateInterval(iv *Interval) error {
 	if c, ok := Compare(iv.Low, iv.High, PrecisionNone); ok && c > 0 {
 		return errors.New("invalid interval: low bound after high bound")
 	}
+	if iv.LowClosed && iv.HighClosed {
+		return nil
+	}
+	if c, ok := Compare(lowBound(iv), highBound(iv), PrecisionNone); ok && c > 0 {
+		return errors.New("invalid interval: low bound after high bound")
+	}
 	return nil
 }
 
@@ -39,9 +45,62 @@ func minMaxLike(v Value, max bool) Value {
 	return nil
 }
 
+// infinity is the internal bound of a closed null interval boundary
+// (unbounded); it never escapes the interval operators.
+type infinity struct{ neg bool }
+
+func (infinity) cqlValue() {}
+
+// lowBound is the inclusive start of iv: the point, its successor for an
+// open bound, -infinity for a closed null bound, nil (unknown) for an open
+// null bound.
+func lowBound(iv *Interval) Value {
+	if iv.Low == nil {
+		if iv.LowClosed {
+			return infinity{neg: true}
+		}
+		return nil
+	}
+	if iv.LowClosed {
+		return iv.Low
+	}
+	return Successor(iv.Low)
+}
+
+// highBound is the inclusive end of iv (see lowBound).
+func highBound(iv *Interval) Value {
+	if iv.High == nil {
+		if iv.HighClosed {
+			return infinity{}
+		}
+		return nil
+	}
+	if iv.HighClosed {
+		return iv.High
+	}
+	return Predecessor(iv.High)
+}
+
+// mkInterval builds a closed interval from inclusive bounds, mapping
+// infinities back to closed nulls and unknown bounds to open nulls.
+func mkInterval(lo, hi Value) *Interval {
+	iv := &Interval{Low: lo, High: hi, LowClosed: true, HighClosed: true}
+	if _, ok := lo.(infinity); ok {
+		iv.Low = nil
+	} else if lo == nil {
+		iv.LowClosed = false
+	}
+	if _, ok := hi.(infinity); ok {
+		iv.High = nil
+	} else if hi == nil {
+		iv.HighClosed = false
+	}
+	return iv
+}
+
 // closedBounds returns the inclusive start and end of iv; nil means unknown.
 func closedBounds(iv *Interval) (Value, Value) {
-	return Start(iv), End(iv)
+	return lowBound(iv), highBound(iv)
 }
 
 // Start returns the starting point of an interval.
@@ -56,10 +115,7 @@ func Start(v Value) Value {
 		}
 		return nil
 	}
-	if iv.LowClosed {
-		return iv.Low
-	}
-	return Successor(iv.Low)
+	return lowBound(iv)
 }
 
 // End returns the ending point of an interval.
@@ -74,10 +130,7 @@ func End(v Value) Value {
 		}
 		return nil
 	}
-	if iv.HighClosed {
-		return iv.High
-	}
-	return Predecessor(iv.High)
+	return highBound(iv)
 }
 
 // PointFrom returns the point of a unit interval.
@@ -170,7 +223,7 @@ func Before(a, b Value, p Precision) Value {
 	if !yi {
 		y = pointInterval(b)
 	}
-	return lt(End(x), Start(y), p)
+	return lt(highBound(x), lowBound(y), p)
 }
 
 // After: a starts after b ends.
@@ -182,7 +235,7 @@ func After(a, b Value, p Precision) Value {
 func SameAs(a, b Value, p Precision) Value {
 	if x, ok := a.(*Interval); ok {
 		if y, ok := b.(*Interval); ok {
-			return And(eq(Start(x), Start(y), p), eq(End(x), End(y), p))
+			return And(eq(lowBound(x), lowBound(y), p), eq(highBound(x), highBound(y), p))
 		}
 	}
 	return eq(a, b, p)
@@ -204,7 +257,7 @@ func SameOrBefore(a, b Value, p Precision) Value {
 	if !yi {
 		y = pointInterval(b)
 	}
-	return le(End(x), Start(y), p)
+	return le(highBound(x), lowBound(y), p)
 }
 
 // SameOrAfter is a >= b at precision p.
@@ -223,7 +276,7 @@ func SameOrAfter(a, b Value, p Precision) Value {
 	if !yi {
 		y = pointInterval(b)
 	}
-	return GreaterOrEqualP(Start(x), End(y), p)
+	return GreaterOrEqualP(lowBound(x), highBound(y), p)
 }
 
 func truncPrec(v Value, p Precision) Value {
@@ -249,7 +302,7 @@ func MeetsBefore(a, b Value, p Precision) Value {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	e, s := End(x), Start(y)
+	e, s := highBound(x), lowBound(y)
 	if e == nil || s == nil {
 		return nil
 	}
@@ -277,7 +330,7 @@ func Overlaps(a, b Value, p Precision) Value {
 	if !ok2 {
 		y = pointInterval(b)
 	}
-	return And(le(Start(x), End(y), p), le(Start(y), End(x), p))
+	return And(le(lowBound(x), highBound(y), p), le(lowBound(y), highBound(x), p))
 }
 
 // OverlapsBefore: a starts before b and overlaps it.
@@ -287,7 +340,7 @@ func OverlapsBefore(a, b Value, p Precision) Value {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return And(lt(Start(x), Start(y), p), Overlaps(x, y, p))
+	return And(lt(lowBound(x), lowBound(y), p), Overlaps(x, y, p))
 }
 
 // OverlapsAfter: a ends after b and overlaps it.
@@ -297,7 +350,7 @@ func OverlapsAfter(a, b Value, p Precision) Value {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return And(GreaterP(End(x), End(y), p), Overlaps(x, y, p))
+	return And(GreaterP(highBound(x), highBound(y), p), Overlaps(x, y, p))
 }
 
 // Starts: a starts with b and ends within it.
@@ -307,7 +360,7 @@ func Starts(a, b Value, p Precision) Value {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return And(eq(Start(x), Start(y), p), le(End(x), End(y), p))
+	return And(eq(lowBound(x), lowBound(y), p), le(highBound(x), highBound(y), p))
 }
 
 // Ends: a ends with b and starts within it.
@@ -317,7 +370,7 @@ func Ends(a, b Value, p Precision) Value {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return And(le(Start(y), Start(x), p), eq(End(x), End(y), p))
+	return And(le(lowBound(y), lowBound(x), p), eq(highBound(x), highBound(y), p))
 }
 
 // Includes: interval a includes interval or point b; list a includes list b.
@@ -345,7 +398,7 @@ func Includes(a, b Value, p Precision) Value {
 	if !ok {
 		return Contains(a, b, p)
 	}
-	return And(le(Start(x), Start(y), p), le(End(y), End(x), p))
+	return And(le(lowBound(x), lowBound(y), p), le(highBound(y), highBound(x), p))
 }
 
 // IncludedIn: a is included in b (During).
@@ -379,7 +432,7 @@ func ProperIncludes(a, b Value, p Precision) Value {
 	if !ok2 {
 		return ProperContains(a, b, p)
 	}
-	return And(Includes(x, y, p), Or(lt(Start(x), Start(y), p), lt(End(y), End(x), p)))
+	return And(Includes(x, y, p), Or(lt(lowBound(x), lowBound(y), p), lt(highBound(y), highBound(x), p)))
 }
 
 // ProperIncludedIn: a is properly included in b.
@@ -406,7 +459,7 @@ func Contains(a, b Value, p Precision) Value {
 		if b == nil {
 			return nil
 		}
-		return And(le(Start(x), b, p), le(b, End(x), p))
+		return And(le(lowBound(x), b, p), le(b, highBound(x), p))
 	}
 	return nil
 }
@@ -439,13 +492,30 @@ func ProperContains(a, b Value, p Precision) Value {
 		if b == nil {
 			return nil
 		}
-		return And(lt(Start(x), b, p), lt(b, End(x), p))
+		return And(lt(lowBound(x), b, p), lt(b, highBound(x), p))
 	}
 	return nil
 }
 
 // ProperIn is ProperContains with operands swapped.
 func ProperIn(a, b Value, p Precision) Value { return ProperContains(b, a, p) }
+
+// maxBound is the larger of two lower bounds; an unknown bound stays
+// unknown unless the other is certainly larger.
+func maxBound(a, b Value) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	return maxV(a, b)
+}
+
+// minBound is the smaller of two upper bounds.
+func minBound(a, b Value) Value {
+	if a == nil || b == nil {
+		return nil
+	}
+	return minV(a, b)
+}
 
 func minV(a, b Value) Value {
 	if a == nil || b == nil {
@@ -478,7 +548,7 @@ func UnionP(a, b Value, p Precision) Value {
 		if !ov {
 			return nil
 		}
-		return &Interval{Low: minV(Start(x), Start(y)), High: maxV(End(x), End(y)), LowClosed: true, HighClosed: true}
+		return mkInterval(minV(lowBound(x), lowBound(y)), maxV(highBound(x), highBound(y)))
 	}
 	la, _ := a.(List)
 	lb, _ := b.(List)
@@ -498,11 +568,10 @@ func IntersectP(a, b Value, p Precision) Value {
 		if !ok {
 			return nil
 		}
-		ov, _ := Overlaps(x, y, p).(Boolean)
-		if !ov {
+		if ov, ok := Overlaps(x, y, p).(Boolean); ok && !bool(ov) {
 			return nil
 		}
-		return &Interval{Low: maxV(Start(x), Start(y)), High: minV(End(x), End(y)), LowClosed: true, HighClosed: true}
+		return mkInterval(maxBound(lowBound(x), lowBound(y)), minBound(highBound(x), highBound(y)))
 	}
 	la, ok1 := a.(List)
 	lb, ok2 := b.(List)
@@ -526,8 +595,15 @@ func ExceptP(a, b Value, p Precision) Value {
 		if !ok {
 			return nil
 		}
-		xs, xe, ys, ye := Start(x), End(x), Start(y), End(y)
-		if ov, _ := Overlaps(x, y, p).(Boolean); !ov {
+		xs, xe, ys, ye := lowBound(x), highBound(x), lowBound(y), highBound(y)
+		if xs == nil && xe == nil {
+			return nil
+		}
+		ov, known := Overlaps(x, y, p).(Boolean)
+		if !known {
+			return nil
+		}
+		if !ov {
 			return x
 		}
 		startsIn, _ := le(ys, xs, p).(Boolean)
@@ -536,9 +612,9 @@ func ExceptP(a, b Value, p Precision) Value {
 		case bool(startsIn) && bool(endsIn):
 			return nil
 		case bool(startsIn):
-			return &Interval{Low: Successor(ye), High: xe, LowClosed: true, HighClosed: true}
+			return mkInterval(Successor(ye), xe)
 		case bool(endsIn):
-			return &Interval{Low: xs, High: Predecessor(ys), LowClosed: true, HighClosed: true}
+			return mkInterval(xs, Predecessor(ys))
 		}
 		return nil
 	}
@@ -568,7 +644,11 @@ func Collapse(a, per Value) Value {
 	var ivs []*Interval
 	for _, e := range lst {
 		if iv, ok := e.(*Interval); ok {
-			ivs = append(ivs, &Interval{Low: Start(iv), High: End(iv), LowClosed: true, HighClosed: true})
+			lo, hi := lowBound(iv), highBound(iv)
+			if lo == nil && hi == nil {
+				continue
+			}
+			ivs = append(ivs, &Interval{Low: lo, High: hi, LowClosed: true, HighClosed: true})
 		}
 	}
 	slices.SortStableFunc(ivs, func(x, y *Interval) int { return SortCompare(x.Low, y.Low) })
@@ -598,6 +678,10 @@ func Collapse(a, per Value) Value {
 	}
 	if cur != nil {
 		out = append(out, cur)
+	}
+	for i, v := range out {
+		iv := v.(*Interval)
+		out[i] = mkInterval(iv.Low, iv.High)
 	}
 	return out
 }
@@ -630,7 +714,7 @@ func expandList(lst List, per Value) Value {
 		if !ok || iv == nil {
 			continue
 		}
-		s, en := Start(iv), End(iv)
+		s, en := lowBound(iv), highBound(iv)
 		if s == nil || en == nil {
 			return nil
 		}

@@ -32,7 +32,7 @@ func Combine(a, sep Value) Value {
 			parts = append(parts, string(x))
 		}
 	}
-	if len(parts) == 0 && len(lst) > 0 {
+	if len(parts) == 0 {
 		return nil
 	}
 	return String(strings.Join(parts, string(s)))
@@ -183,7 +183,7 @@ func Substring(s, start, length Value, hasLen bool) Value {
 		return nil
 	}
 	r := []rune(string(x))
-	if st < 0 || int(st) >= len(r) {
+	if st < 0 || int(st) > len(r) || (int(st) == len(r) && len(r) > 0) {
 		return nil
 	}
 	end := len(r)
