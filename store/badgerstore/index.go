@@ -161,15 +161,16 @@ func (ix *indexer) defsFor(typ string) []searchparam.Def {
 // assigns the time).
 func (ix *indexer) keys(typ, id string, body []byte) []string {
 	var out []string
+	doc := searchparam.NewDoc(body)
 	for _, d := range ix.defsFor(typ) {
 		if d.Name == "_lastUpdated" {
 			continue
 		}
-		for _, term := range searchparam.Terms(d, searchparam.Extract(d, body)) {
+		for _, term := range searchparam.Terms(d, doc.Values(d)) {
 			out = append(out, string(indexKey(typ, d.Name, term, id)))
 		}
 	}
-	for _, pid := range compartmentPatients(typ, id, body) {
+	for _, pid := range compartmentPatients(typ, id, doc) {
 		out = append(out, string(compartmentKey(pid, typ, id)))
 	}
 	sort.Strings(out)
@@ -182,7 +183,7 @@ func lastUpdatedKey(typ, id string, ts int64) string {
 
 // compartmentPatients returns the ids of the patients whose compartment
 // holds the resource.
-func compartmentPatients(typ, id string, body []byte) []string {
+func compartmentPatients(typ, id string, doc *searchparam.Doc) []string {
 	var out []string
 	if typ == "Patient" {
 		out = append(out, id)
@@ -192,7 +193,7 @@ func compartmentPatients(typ, id string, body []byte) []string {
 		return out
 	}
 	def := searchparam.Def{Type: searchparam.Reference, Paths: paths, Targets: []string{"Patient"}}
-	for _, v := range searchparam.Extract(def, body) {
+	for _, v := range doc.Values(def) {
 		if pid, ok := strings.CutPrefix(v.Str, "Patient/"); ok && pid != "" {
 			out = append(out, pid)
 		}

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -390,12 +391,9 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 			return cur.resource(w.Type, w.ID), nil
 		}
 		ver := curVer + 1
-		body, err := sjson.SetBytes(p.canon, "meta.versionId", strconv.FormatUint(ver, 10))
-		if err == nil {
-			body, err = sjson.SetBytes(body, "meta.lastUpdated", formatInstant(ts))
-		}
+		body, err := withMeta(p.canon, ver, ts)
 		if err != nil {
-			return nil, fmt.Errorf("setting meta: %v: %w", err, store.ErrInvalid)
+			return nil, err
 		}
 		next = &record{version: ver, ts: ts, hash: p.hash, body: body}
 	case store.OpDelete:
@@ -453,6 +451,34 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 	c.set(string(typeHistKey(w.Type, ts, w.ID, next.version)), nil)
 	c.set(string(sysHistKey(ts, w.Type, w.ID, next.version)), nil)
 	return next.resource(w.Type, w.ID), nil
+}
+
+// withMeta sets meta.versionId and meta.lastUpdated on a canonical body.
+func withMeta(canon []byte, ver uint64, ts int64) ([]byte, error) {
+	if !gjson.GetBytes(canon, "meta").Exists() {
+		// Common case: append a meta element before the closing brace.
+		end := bytes.LastIndexByte(canon, '}')
+		inner := bytes.TrimSpace(canon[1:end])
+		out := make([]byte, 0, len(canon)+80)
+		out = append(out, canon[:end]...)
+		if len(inner) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `"meta":{"versionId":"`...)
+		out = strconv.AppendUint(out, ver, 10)
+		out = append(out, `","lastUpdated":"`...)
+		out = append(out, formatInstant(ts)...)
+		out = append(out, `"}}`...)
+		return out, nil
+	}
+	body, err := sjson.SetBytes(canon, "meta.versionId", strconv.FormatUint(ver, 10))
+	if err == nil {
+		body, err = sjson.SetBytes(body, "meta.lastUpdated", formatInstant(ts))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("setting meta: %v: %w", err, store.ErrInvalid)
+	}
+	return body, nil
 }
 
 // canonical checks a resource body and returns it with id set and

@@ -45,6 +45,57 @@ func Extract(def Def, body []byte) []Value {
 	return out
 }
 
+// Doc is a resource body with its top-level elements indexed once, for
+// extracting many parameters from the same body.
+type Doc struct {
+	top map[string]gjson.Result
+}
+
+// NewDoc indexes a resource body's top-level elements.
+func NewDoc(body []byte) *Doc {
+	d := &Doc{top: make(map[string]gjson.Result, 24)}
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		d.top[k.Str] = v
+		return true
+	})
+	return d
+}
+
+// Values returns the values of one parameter.
+func (d *Doc) Values(def Def) []Value {
+	var out []Value
+	for _, path := range def.Paths {
+		for _, n := range d.walk(path) {
+			out = appendValues(out, def, n)
+		}
+	}
+	return out
+}
+
+// walk resolves the first path segment from the top-level index and the
+// rest with gjson.
+func (d *Doc) walk(path string) []gjson.Result {
+	first, rest, _ := strings.Cut(path, ".")
+	var cur []gjson.Result
+	if base, ok := strings.CutSuffix(first, "[x]"); ok {
+		for k, v := range d.top {
+			if len(k) > len(base) && strings.HasPrefix(k, base) && k[len(base)] >= 'A' && k[len(base)] <= 'Z' {
+				cur = append(cur, v)
+			}
+		}
+	} else if v, ok := d.top[first]; ok {
+		cur = append(cur, v)
+	}
+	if rest == "" || len(cur) == 0 {
+		return flatten(cur)
+	}
+	var out []gjson.Result
+	for _, n := range flatten(cur) {
+		out = append(out, walk(n, rest)...)
+	}
+	return out
+}
+
 // ReferenceValues returns the "Type/id" references a reference parameter
 // holds in a resource body (for _include); nil for unknown or non-reference
 // parameters.
