@@ -40,7 +40,7 @@ type Options struct {
 	BlockCacheSize int64
 	IndexCacheSize int64
 	// MaxGroupBytes bounds how much data one group commit collects from
-	// concurrent callers (default 8 MiB).
+	// concurrent callers (default: what fits one badger transaction).
 	MaxGroupBytes int
 	// Now is the clock for lastUpdated (default time.Now).
 	Now func() time.Time
@@ -94,9 +94,6 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.IndexCacheSize <= 0 {
 		opts.IndexCacheSize = 128 << 20
 	}
-	if opts.MaxGroupBytes <= 0 {
-		opts.MaxGroupBytes = 8 << 20
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -126,6 +123,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		stopped:  make(chan struct{}),
 		maxBatch: db.MaxBatchSize(),
 		maxCount: db.MaxBatchCount(),
+	}
+	if s.opts.MaxGroupBytes <= 0 {
+		s.opts.MaxGroupBytes = int(s.maxBatch / 2)
 	}
 	if err := s.recover(ctx); err != nil {
 		_ = db.Close()

@@ -103,7 +103,8 @@ func (s *Store) Commit(ctx context.Context, tx store.Tx) ([]*store.Resource, err
 	}
 	size := 0
 	for _, w := range tx.Writes {
-		size += len(w.Body) + 256
+		// Current and history records plus about 25 index keys.
+		size += 2*len(w.Body) + 2048
 	}
 	for k, v := range tx.KV {
 		if k == "" {
