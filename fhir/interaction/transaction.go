@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tidwall/gjson"
 
@@ -42,19 +44,24 @@ type RequestBundle struct {
 // when processed. base is the absolute FHIR base: request URLs under it
 // are made relative.
 func (s *Service) ParseBundle(body []byte, base string) (*RequestBundle, error) {
-	typ := gjson.GetBytes(body, "type").String()
-	if gjson.GetBytes(body, "resourceType").String() == "Bundle" && typ == "transaction" {
+	if !gjson.ValidBytes(body) {
+		// Report the syntax error the validator finds (with its location).
 		if _, _, err := s.v.Resource(body); err != nil {
 			return nil, err
 		}
-	} else {
-		rtype, _, err := s.v.Resource(stripEntryResources(body))
-		if err != nil {
-			return nil, err
-		}
-		if rtype != "Bundle" {
-			return nil, outcome.Errorf(http.StatusBadRequest, "invalid", "expected a Bundle, got %s", rtype)
-		}
+		return nil, outcome.Errorf(http.StatusBadRequest, "structure", "the Bundle is not valid JSON")
+	}
+	typ := gjson.GetBytes(body, "type").String()
+	// The Bundle shell is validated without its entry resources; those are
+	// validated one by one (in parallel for transactions), which names the
+	// entry in every issue and sidesteps google/fhir's rejection of
+	// Parameters.parameter.resource inside Bundles.
+	rtype, _, err := s.v.Resource(stripEntryResources(body))
+	if err != nil {
+		return nil, err
+	}
+	if rtype != "Bundle" {
+		return nil, outcome.Errorf(http.StatusBadRequest, "invalid", "expected a Bundle, got %s", rtype)
 	}
 	if typ != "batch" && typ != "transaction" {
 		return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: []outcome.Issue{{
@@ -87,7 +94,56 @@ func (s *Service) ParseBundle(body []byte, base string) (*RequestBundle, error) 
 	if len(issues) > 0 {
 		return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues}
 	}
+	if typ == "transaction" {
+		if issues := s.validateEntries(rb.Entries); len(issues) > 0 {
+			return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues}
+		}
+	}
 	return rb, nil
+}
+
+// maxBundleIssues caps the issues reported for one Bundle.
+const maxBundleIssues = 50
+
+// validateEntries validates every entry resource on all CPUs and returns
+// the issues in entry order.
+func (s *Service) validateEntries(entries []Entry) []outcome.Issue {
+	perEntry := make([][]outcome.Issue, len(entries))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(entries)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				e := entries[i]
+				if len(e.Resource) == 0 {
+					continue
+				}
+				if _, _, err := s.v.ResourceAt(e.Resource, e.Expr()+".resource"); err != nil {
+					var he *outcome.HTTPError
+					if errors.As(err, &he) {
+						perEntry[i] = he.Issues
+					} else {
+						perEntry[i] = []outcome.Issue{{Severity: "error", Code: "invalid", Diagnostics: err.Error(), Expression: []string{e.Expr()}}}
+					}
+				}
+			}
+		}()
+	}
+	for i := range entries {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var issues []outcome.Issue
+	for _, is := range perEntry {
+		issues = append(issues, is...)
+		if len(issues) >= maxBundleIssues {
+			return issues[:maxBundleIssues]
+		}
+	}
+	return issues
 }
 
 // stripEntryResources removes entry resources for the structural check of

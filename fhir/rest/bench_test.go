@@ -80,3 +80,35 @@ func BenchmarkCreate(b *testing.B) {
 	serveLatency(b, e, http.MethodPost, "/fhir/Patient",
 		`{"resourceType":"Patient","name":[{"family":"Create","given":["A"]}],"gender":"female","birthDate":"1970-01-01"}`, http.StatusCreated)
 }
+
+// BenchmarkTransaction posts 100-entry transactions (Patients with an
+// Observation each, linked by urn:uuid) and reports resources written/s.
+func BenchmarkTransaction(b *testing.B) {
+	e := newEnv(b)
+	var sb strings.Builder
+	sb.WriteString(`{"resourceType":"Bundle","type":"transaction","entry":[`)
+	for i := range 50 {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		urn := fmt.Sprintf("urn:uuid:00000000-0000-4000-8000-%012d", i)
+		fmt.Fprintf(&sb, `{"fullUrl":%q,"resource":{"resourceType":"Patient","name":[{"family":"Tx%d"}],"gender":"male"},"request":{"method":"POST","url":"Patient"}},`, urn, i)
+		fmt.Fprintf(&sb, `{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":%q},"valueQuantity":{"value":7.1}},"request":{"method":"POST","url":"Observation"}}`, urn)
+	}
+	sb.WriteString(`]}`)
+	body := sb.String()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/fhir", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		req.Header.Set("Prefer", "return=minimal")
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%d %s", rec.Code, rec.Body.String())
+		}
+		n += 100
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
+}

@@ -11,8 +11,8 @@
 //
 // Not checked (as google/fhir does not): FHIRPath invariants, profiles,
 // terminology beyond required bindings, resolution of contained or Bundle
-// references, and validity of resources nested in contained (parsed for
-// structure and formats but not for required elements). google/fhir also
+// references. Contained resources are validated like top-level ones (which
+// google/fhir alone does not do). google/fhir also
 // rejects the null placeholders FHIR JSON allows inside primitive arrays
 // ("given":["a",null] aligned with "_given"); such resources get a 400.
 package validate
@@ -123,6 +123,18 @@ func (v *Validator) check(body []byte, prefix string) (issues []outcome.Issue, r
 	}
 	for _, r := range rep.errs {
 		issues = append(issues, fromUnmarshalError(r.err, r.path, prefix))
+	}
+	if err == nil && strings.Contains(string(body), `"contained"`) {
+		// google/fhir parses contained resources but skips their
+		// required-element and reference checks; run them one by one.
+		root := prefix
+		if root == "" {
+			root = rtype
+		}
+		for i, c := range gjson.GetBytes(body, "contained").Array() {
+			nested, _, _ := v.check([]byte(c.Raw), root+".contained["+strconv.Itoa(i)+"]")
+			issues = append(issues, nested...)
+		}
 	}
 	return issues, rtype, id
 }

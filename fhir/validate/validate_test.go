@@ -84,6 +84,7 @@ func TestResourceInvalid(t *testing.T) {
 		{"invalid UTF-8", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xff\"}]}", "structure", ""},
 		{"too deep", `{"resourceType":"Patient","extension":` + strings.Repeat(`[{"url":"x","extension":`, 60) + `[]` + strings.Repeat(`}]`, 60) + `}`, "too-costly", ""},
 		{"bundle entry names the entry", `{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Patient","gender":"F"}}]}`, "code-invalid", "Bundle.entry[1].resource.gender"},
+		{"contained resource missing required element", `{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o"},{"resourceType":"Observation","id":"x","code":{"text":"x"}}]}`, "required", "Patient.contained[1]"},
 		{"invalid resource nested in Parameters", `{"resourceType":"Parameters","parameter":[{"name":"p","resource":{"resourceType":"Patient","gender":"F"}}]}`, "code-invalid", "Parameters.parameter[0].resource.gender"},
 	}
 	for _, tt := range tests {
