@@ -1178,9 +1178,8 @@ func literal(n node) (cql.Value, error) {
 			return nil, fmt.Errorf("%w: integer literal %q", ErrInvalidELM, s)
 		}
 		if i > math.MaxInt32 || i < math.MinInt32 {
-			// Out of range (only 2^31 is legal, as the operand of Negate,
-			// which folds it); evaluates to null like other overflows.
-			return nil, nil
+			// Only 2^31 is legal, as the operand of Negate, which folds it.
+			return nil, fmt.Errorf("%w: integer literal %q out of range", ErrInvalidELM, s)
 		}
 		return cql.Integer(i), nil
 	case "Long":
@@ -1198,7 +1197,7 @@ func literal(n node) (cql.Value, error) {
 		if i := strings.IndexByte(s, '.'); i >= 0 && len(strings.TrimLeft(s[i+1:], "0123456789")) == 0 && len(s)-i-1 > 8 {
 			return nil, fmt.Errorf("%w: decimal literal %q has more than 8 decimal places", ErrInvalidELM, s)
 		}
-		if math.Abs(f) >= 1e28 {
+		if intDigits := len(strings.TrimLeft(strings.SplitN(strings.TrimLeft(s, "+-"), ".", 2)[0], "0")); intDigits > 28 {
 			return nil, fmt.Errorf("%w: decimal literal %q out of range", ErrInvalidELM, s)
 		}
 		return cql.Decimal(f), nil

@@ -89,10 +89,53 @@ func longResult(a, b int64, r int64, overflow bool) Value {
 	return Long(r)
 }
 
+// uncertain returns the bounds of an Integer uncertainty (an
+// Interval<Integer> produced by DurationBetween/DifferenceBetween) or of a
+// plain number.
+func uncertain(v Value) (lo, hi Value, ok bool) {
+	switch x := v.(type) {
+	case *Interval:
+		if _, isInt := x.Low.(Integer); isInt {
+			return x.Low, x.High, true
+		}
+	case Integer:
+		return x, x, true
+	}
+	return nil, nil, false
+}
+
+func uncertainOp(a, b Value, op func(a, b Value) Value) (Value, bool) {
+	_, ai := a.(*Interval)
+	_, bi := b.(*Interval)
+	if !ai && !bi {
+		return nil, false
+	}
+	alo, ahi, ok1 := uncertain(a)
+	blo, bhi, ok2 := uncertain(b)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	cands := []Value{op(alo, blo), op(alo, bhi), op(ahi, blo), op(ahi, bhi)}
+	lo, hi := cands[0], cands[0]
+	for _, c := range cands[1:] {
+		lo, hi = minV(lo, c), maxV(hi, c)
+	}
+	if lo == nil || hi == nil {
+		return nil, true
+	}
+	if r, _ := Equal(lo, hi).(Boolean); r {
+		return lo, true
+	}
+	return &Interval{Low: lo, High: hi, LowClosed: true, HighClosed: true}, true
+}
+
 // Add is CQL + on numbers, quantities, strings and date/time + quantity.
 func Add(a, b Value) Value {
 	if a == nil || b == nil {
 		return nil
+	}
+	if r, ok := uncertainOp(a, b, Add); ok {
+		return r
 	}
 	switch x := a.(type) {
 	case DateTime, Date, Time:
@@ -135,6 +178,9 @@ func Add(a, b Value) Value {
 func Subtract(a, b Value) Value {
 	if a == nil || b == nil {
 		return nil
+	}
+	if r, ok := uncertainOp(a, b, Subtract); ok {
+		return r
 	}
 	switch x := a.(type) {
 	case DateTime, Date, Time:
@@ -195,6 +241,9 @@ func combineUnits(a, b string, op byte) string {
 func Multiply(a, b Value) Value {
 	if a == nil || b == nil {
 		return nil
+	}
+	if r, ok := uncertainOp(a, b, Multiply); ok {
+		return r
 	}
 	a, b = promote(a, b)
 	switch x := a.(type) {
@@ -265,6 +314,9 @@ func Divide(a, b Value) Value {
 func TruncatedDivide(a, b Value) Value {
 	if a == nil || b == nil {
 		return nil
+	}
+	if _, ok := uncertainOp(a, b, Add); ok {
+		fail("div is not defined for uncertain values")
 	}
 	a, b = promote(a, b)
 	switch x := a.(type) {
@@ -362,8 +414,11 @@ func Ln(a Value) Value {
 	if !ok {
 		return nil
 	}
-	if x <= 0 {
-		fail("Ln of a non-positive number")
+	if x < 0 {
+		return nil
+	}
+	if x == 0 {
+		fail("Ln(0) is undefined")
 	}
 	return decResult(math.Log(x))
 }

@@ -344,7 +344,7 @@ func Equal(a, b Value) Value {
 				return nil
 			}
 			if !bool(r.(Boolean)) {
-				res = Boolean(false)
+				return Boolean(false)
 			}
 		}
 		return res
@@ -436,6 +436,14 @@ func isCalendarWord(u string) bool {
 // days, 1 month ~ 30 days).
 func calendarDays(q Quantity) (float64, bool) {
 	f := map[string]float64{"year": 365, "month": 30, "week": 7, "day": 1}[strings.TrimSuffix(q.Unit, "s")]
+	if f == 0 {
+		return 0, false
+	}
+	return q.Value * f, true
+}
+
+func calendarMonths(q Quantity) (float64, bool) {
+	f := map[string]float64{"year": 12, "month": 1}[strings.TrimSuffix(q.Unit, "s")]
 	if f == 0 {
 		return 0, false
 	}
@@ -535,6 +543,11 @@ func Equivalent(a, b Value) bool {
 		y, ok := b.(Quantity)
 		if !ok {
 			return false
+		}
+		if mx, ok := calendarMonths(x); ok {
+			if my, ok := calendarMonths(y); ok {
+				return equivDecimal(mx, my)
+			}
 		}
 		if dx, ok := calendarDays(x); ok {
 			if dy, ok := calendarDays(y); ok {

@@ -265,7 +265,7 @@ func CompareDate(a, b Date, p Precision) (int, bool) {
 }
 
 func (t Time) asDateTime() DateTime {
-	return DateTime{Year: 0, Month: 1, Day: 1, Hour: t.Hour, Minute: t.Minute, Second: t.Second, Millisecond: t.Millisecond, Precision: t.Precision}
+	return DateTime{Year: 2000, Month: 1, Day: 1, Hour: t.Hour, Minute: t.Minute, Second: t.Second, Millisecond: t.Millisecond, Precision: t.Precision}
 }
 
 // CompareTime compares times like CompareDateTime.
@@ -510,15 +510,17 @@ func (d DateTime) AddDuration(n int64, unit Precision) (DateTime, bool) {
 		n, unit = n*7, Day
 	}
 	if unit > d.Precision {
-		// Convert the quantity to the value's precision.
-		ms := n * unitMillis(unit)
+		// Convert the quantity to the value's precision, truncating
+		// (1 year = 12 months; 1 month = 30 days; 1 year = 365 days).
 		switch {
+		case unit == Month:
+			n, unit = n/12, Year
 		case d.Precision >= Day:
-			n, unit = ms/unitMillis(d.Precision), d.Precision
+			n, unit = n*unitMillis(unit)/unitMillis(d.Precision), d.Precision
 		case d.Precision == Month:
-			n, unit = ms/unitMillis(Day)/30, Month // approximate; CQL: 1 month = 30 days here
+			n, unit = n*unitMillis(unit)/unitMillis(Day)/30, Month
 		default:
-			n, unit = ms/unitMillis(Day)/365, Year
+			n, unit = n*unitMillis(unit)/unitMillis(Day)/365, Year
 		}
 	}
 	r := d

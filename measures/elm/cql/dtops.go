@@ -176,17 +176,17 @@ func wholeBetween(a, b DateTime, p Precision) int64 {
 	return n * sign
 }
 
-func rangeOf(f func(a, b DateTime) int64, a, b DateTime, p Precision) Value {
-	need := p
-	if need == Week {
-		need = Day
-	}
+// rangeOf evaluates f over the uncertainty of partial values: missing
+// fields range over their possible values down to full precision (day for
+// Dates, millisecond for DateTimes).
+func rangeOf(f func(a, b DateTime) int64, a, b DateTime, full Precision) Value {
+	need := full
 	if a.Precision >= need && b.Precision >= need {
 		return Integer(f(a, b))
 	}
 	// Uncertain: evaluate over the extremes the partial values allow.
-	aLo, aHi := fillDateTime(a, Millisecond, false), fillDateTime(a, Millisecond, true)
-	bLo, bHi := fillDateTime(b, Millisecond, false), fillDateTime(b, Millisecond, true)
+	aLo, aHi := fillDateTime(a, need, false), fillDateTime(a, need, true)
+	bLo, bHi := fillDateTime(b, need, false), fillDateTime(b, need, true)
 	lo, hi := f(aHi, bLo), f(aLo, bHi)
 	if lo > hi {
 		lo, hi = hi, lo
@@ -208,7 +208,7 @@ func DurationBetween(a, b Value, p Precision) Value {
 	if p == PrecisionNone {
 		return nil
 	}
-	return rangeOf(func(a, b DateTime) int64 { return wholeBetween(a, b, p) }, x, y, p)
+	return rangeOf(func(a, b DateTime) int64 { return wholeBetween(a, b, p) }, x, y, fullPrecision(a, b))
 }
 
 // DifferenceBetween counts period boundaries crossed between two dates/times.
@@ -242,7 +242,16 @@ func DifferenceBetween(a, b Value, p Precision) Value {
 		}
 		return (bt.epochMillis() - at.epochMillis()) / unitMillis(p)
 	}
-	return rangeOf(f, x, y, p)
+	return rangeOf(f, x, y, fullPrecision(a, b))
+}
+
+func fullPrecision(a, b Value) Precision {
+	_, da := ToCQLValue(a).(Date)
+	_, db := ToCQLValue(b).(Date)
+	if da && db {
+		return Day
+	}
+	return Millisecond
 }
 
 // CalculateAgeAt is the age in whole periods at asOf.

@@ -454,6 +454,9 @@ func Contains(a, b Value, p Precision) Value {
 		}
 		return Boolean(false)
 	case List:
+		if lb, ok := b.(List); ok && !listOfLists(x) {
+			return Includes(x, lb, p)
+		}
 		return Boolean(ListContains(x, b))
 	case *Interval:
 		if b == nil {
@@ -462,6 +465,15 @@ func Contains(a, b Value, p Precision) Value {
 		return And(le(lowBound(x), b, p), le(b, highBound(x), p))
 	}
 	return nil
+}
+
+func listOfLists(l List) bool {
+	for _, e := range l {
+		if _, ok := e.(List); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // In: element in list, or point in interval.
@@ -475,19 +487,64 @@ func In(a, b Value, p Precision) Value {
 	return Contains(b, a, p)
 }
 
-// ProperContains: interval contains point strictly inside (not at bounds).
+// ProperContains: interval contains point strictly inside; list contains
+// the element and some other, different element.
 func ProperContains(a, b Value, p Precision) Value {
 	switch x := a.(type) {
-	case List:
-		if !ListContains(x, b) {
-			return Boolean(false)
-		}
-		for _, e := range x {
-			if r, _ := Equal(e, b).(Boolean); !r {
-				return Boolean(true)
-			}
+	case nil:
+		if _, ok := b.(*Interval); ok {
+			return nil
 		}
 		return Boolean(false)
+	case List:
+		if lb, ok := b.(List); ok && !listOfLists(x) {
+			return ProperIncludes(x, lb, p)
+		}
+		var in Value = Boolean(false)
+		for _, e := range x {
+			if e == nil && b == nil {
+				in = Boolean(true)
+				break
+			}
+			if e == nil || b == nil {
+				continue
+			}
+			r := Equal(e, b)
+			if r == nil {
+				in = nil
+				continue
+			}
+			if bool(r.(Boolean)) {
+				in = Boolean(true)
+				break
+			}
+		}
+		if ib, ok := in.(Boolean); ok && !bool(ib) {
+			return in
+		}
+		var other Value = Boolean(false)
+		for _, e := range x {
+			if b == nil {
+				if e != nil {
+					other = Boolean(true)
+					break
+				}
+				continue
+			}
+			if e == nil {
+				other = nil
+				continue
+			}
+			if r := Not(Equal(e, b)); r == nil {
+				if ob, _ := other.(Boolean); !bool(ob) {
+					other = nil
+				}
+			} else if bool(r.(Boolean)) {
+				other = Boolean(true)
+				break
+			}
+		}
+		return And(in, other)
 	case *Interval:
 		if b == nil {
 			return nil
@@ -718,50 +775,150 @@ func expandList(lst List, per Value) Value {
 		if s == nil || en == nil {
 			return nil
 		}
-		stepQ := per
-		if stepQ == nil {
-			switch x := s.(type) {
-			case Integer, Long:
-				stepQ = Integer(1)
-			case Decimal:
-				stepQ = Decimal(1)
-			case DateTime:
-				stepQ = Quantity{Value: 1, Unit: x.Precision.String()}
-			case Date:
-				stepQ = Quantity{Value: 1, Unit: x.Precision.String()}
-			case Quantity:
-				stepQ = Quantity{Value: 1, Unit: x.Unit}
-			default:
-				return nil
-			}
+		if _, inf := s.(infinity); inf {
+			return nil
 		}
-		cur := s
-		for n := 0; n < 100000; n++ {
-			var next Value
-			switch q := stepQ.(type) {
-			case Quantity:
-				switch cur.(type) {
-				case Integer, Long, Decimal:
-					next = Add(cur, Decimal(q.Value))
-					if _, ok := cur.(Integer); ok && q.Value == math.Trunc(q.Value) {
-						next = Add(cur, Integer(int32(q.Value)))
-					}
-				default:
-					next = Add(cur, q)
-				}
-			default:
-				next = Add(cur, q)
-			}
-			if next == nil {
-				break
-			}
-			hi := Predecessor(next)
-			if c, ok := Compare(hi, en, PrecisionNone); !ok || c > 0 {
-				break
-			}
-			out = append(out, &Interval{Low: cur, High: hi, LowClosed: true, HighClosed: true})
-			cur = next
+		if _, inf := en.(infinity); inf {
+			return nil
 		}
+		items, ok := expandOne(s, en, per)
+		if !ok {
+			return nil
+		}
+		out = append(out, items...)
 	}
 	return out
+}
+
+// expandOne splits [s, e] into intervals of the per quantity; points are
+// first truncated to the per's precision (decimal places for numbers,
+// calendar precision for dates and times).
+func expandOne(s, e, per Value) (List, bool) {
+	var q Quantity
+	switch x := per.(type) {
+	case nil:
+		q = Quantity{Value: 1, Unit: "1"}
+		switch p := s.(type) {
+		case DateTime:
+			q.Unit = p.Precision.String()
+		case Date:
+			q.Unit = p.Precision.String()
+		case Time:
+			q.Unit = p.Precision.String()
+		case Quantity:
+			q.Unit = p.Unit
+		}
+	case Quantity:
+		q = x
+	case Integer:
+		q = Quantity{Value: float64(x), Unit: "1"}
+	case Decimal:
+		q = Quantity{Value: float64(x), Unit: "1"}
+	default:
+		return nil, false
+	}
+	if q.Value <= 0 {
+		return nil, false
+	}
+	var out List
+	emit := func(lo, hi Value) bool {
+		out = append(out, &Interval{Low: lo, High: hi, LowClosed: true, HighClosed: true})
+		return len(out) < 100000
+	}
+	switch sv := s.(type) {
+	case Integer, Long, Decimal:
+		places := decimalPlaces(q.Value)
+		_, intPoints := sv.(Integer)
+		sf, _ := num(s)
+		ef, _ := num(e)
+		unit := math.Pow(10, -float64(places))
+		if intPoints && places > 0 {
+			// Integer points cover their whole unit at a finer precision.
+			ef = ef + 1 - unit
+		}
+		m := math.Pow(10, float64(places))
+		sf, ef = math.Trunc(sf*m)/m, math.Trunc(rnd(ef)*m)/m
+		width := q.Value - unit
+		for p := sf; rnd(p+width) <= rnd(ef); p = rnd(p + q.Value) {
+			var lo, hi Value = Decimal(rnd(p)), Decimal(rnd(p + width))
+			if intPoints && places == 0 {
+				lo, hi = Integer(int32(p)), Integer(int32(p+width))
+			}
+			if !emit(lo, hi) {
+				break
+			}
+		}
+		return out, true
+	case Quantity:
+		ev, ok := e.(Quantity)
+		if !ok {
+			return nil, false
+		}
+		places := decimalPlaces(q.Value)
+		unit := math.Pow(10, -float64(places))
+		m := math.Pow(10, float64(places))
+		sf, ef := math.Trunc(sv.Value*m)/m, math.Trunc(ev.Value*m)/m
+		width := q.Value - unit
+		for p := sf; rnd(p+width) <= rnd(ef); p = rnd(p + q.Value) {
+			if !emit(Quantity{Value: rnd(p), Unit: sv.Unit}, Quantity{Value: rnd(p + width), Unit: sv.Unit}) {
+				break
+			}
+		}
+		return out, true
+	}
+	prec, ok := durationUnit(q.Unit)
+	if !ok {
+		return nil, false
+	}
+	n := int64(q.Value)
+	if n <= 0 {
+		return nil, false
+	}
+	var sd, ed DateTime
+	kind := 0
+	switch x := s.(type) {
+	case DateTime:
+		sd, ed = x, e.(DateTime)
+	case Date:
+		sd, ed, kind = x.ToDateTime(), e.(Date).ToDateTime(), 1
+	case Time:
+		sd, ed, kind = x.asDateTime(), e.(Time).asDateTime(), 2
+	default:
+		return nil, false
+	}
+	cp := prec
+	if cp == Week {
+		cp = Day
+	}
+	if cp > sd.Precision || cp > ed.Precision {
+		return List{}, true
+	}
+	sd, ed = sd.truncate(cp), ed.truncate(cp)
+	conv := func(d DateTime) Value {
+		switch kind {
+		case 1:
+			return Date{Year: d.Year, Month: d.Month, Day: d.Day, Precision: d.Precision}
+		case 2:
+			return d.timeOf()
+		}
+		return d
+	}
+	for cur := sd; ; {
+		next, ok := cur.AddDuration(n, prec)
+		if !ok {
+			break
+		}
+		hi, ok := next.AddDuration(-1, cp)
+		if !ok {
+			break
+		}
+		if c, ok := CompareDateTime(hi, ed, PrecisionNone); !ok || c > 0 {
+			break
+		}
+		if !emit(conv(cur), conv(hi)) {
+			break
+		}
+		cur = next
+	}
+	return out, true
 }
