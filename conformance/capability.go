@@ -129,7 +129,9 @@ func sampleValue(paramType string) (string, bool) {
 	case "date":
 		return "1901-01-01", true
 	case "reference":
-		return "Patient/zz-conformance-nomatch", true
+		// A bare id: "Type/id" would be rejected where Type is not a
+		// target of the parameter.
+		return "zz-conformance-nomatch", true
 	case "number":
 		return "1", true
 	case "quantity":

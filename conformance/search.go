@@ -52,9 +52,33 @@ type searchCase struct {
 	want  []string // labels
 }
 
+// searchGroup is a set of queries on one type, each ANDed with a scope that
+// restricts it to the resources this run created.
+type searchGroup struct {
+	name  string
+	typ   string
+	scope string
+	cases []searchCase
+}
+
+// runGroups runs every case as its own subtest, following next links.
+func runGroups(t *testing.T, c *client, pop *population, groups []searchGroup) {
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.cases {
+				t.Run(tc.query, func(t *testing.T) {
+					q := g.typ + "?" + tc.query + "&" + g.scope
+					got, _ := c.searchAll(t, q)
+					sameSet(t, tc.want, pop.labelsOf(got), "GET %s", q)
+				})
+			}
+		})
+	}
+}
+
 func checkSearch(t *testing.T, c *client, run runID) {
 	pop := &population{ids: map[string]string{}, labels: map[string]string{}}
-	fam := run.family("")
+	fam := run.family("Srch")
 	sys1, sys2 := run.system("mrn"), run.system("ssn")
 
 	// The patient population. Birth dates sit on the year and month
@@ -129,12 +153,7 @@ func checkSearch(t *testing.T, c *client, run runID) {
 
 	id := func(label string) string { return pop.ids[label] }
 	lower, upper := strings.ToLower(fam), strings.ToUpper(fam)
-	groups := []struct {
-		name  string
-		typ   string
-		scope string
-		cases []searchCase
-	}{
+	groups := []searchGroup{
 		{"Patient birthdate", "Patient", "family=" + fam, []searchCase{
 			{"birthdate=2020", []string{"p2", "p3", "p4", "p5", "p6", "p7"}},
 			{"birthdate=eq2020", []string{"p2", "p3", "p4", "p5", "p6", "p7"}},
@@ -215,17 +234,7 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"subject=Patient/" + id("p2"), []string{"e2"}},
 		}},
 	}
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) {
-			for _, tc := range g.cases {
-				t.Run(tc.query, func(t *testing.T) {
-					q := g.typ + "?" + tc.query + "&" + g.scope
-					got, _ := c.searchAll(t, q)
-					sameSet(t, tc.want, pop.labelsOf(got), "GET %s", q)
-				})
-			}
-		})
-	}
+	runGroups(t, c, pop, groups)
 
 	t.Run("_include", func(t *testing.T) {
 		cases := []struct {
@@ -248,6 +257,60 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		}
 	})
 
+	t.Run("_revinclude", func(t *testing.T) {
+		q := "Patient?_id=" + id("p1") + "&_revinclude=Observation:subject"
+		got, inc := c.searchAll(t, q)
+		sameSet(t, []string{"p1"}, pop.labelsOf(got), "matches of GET %s", q)
+		sameSet(t, []string{"Observation/" + id("o1"), "Observation/" + id("o2")}, inc, "includes of GET %s", q)
+	})
+
+	t.Run("POST _search with a form body equals GET", func(t *testing.T) {
+		form := "family=" + url.QueryEscape(lower+"berg") + "&birthdate=ge2020"
+		r := c.do(t, http.MethodPost, "Patient/_search", []byte(form), header{"Content-Type", "application/x-www-form-urlencoded"})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		require.Equal(t, "searchset", r.get("type").String(), "%s", r)
+		var got []string
+		for _, e := range r.get("entry").Array() {
+			got = append(got, e.Get("resource.id").String())
+		}
+		sameSet(t, []string{"p2", "p5"}, pop.labelsOf(got), "POST Patient/_search %s", form)
+	})
+
+	t.Run("_summary=count gives the total without entries", func(t *testing.T) {
+		r := c.do(t, http.MethodGet, "Patient?family="+fam+"&gender=female&_summary=count", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.EqualValues(t, 4, r.get("total").Int(), "%s", r)
+		assert.Empty(t, r.get("entry").Array(), "%s", r)
+	})
+
+	t.Run("index follows updates and deletes", func(t *testing.T) {
+		before, after := run.family("IdxBefore"), run.family("IdxAfter")
+		body := patient(before)
+		body["birthDate"] = "1999-09-09"
+		id := c.create(t, body).Get("id").String()
+		body["id"] = id
+		body["name"] = []any{map[string]any{"family": after}}
+		body["birthDate"] = "2001-01-01"
+		c.put(t, body)
+		for _, tc := range []struct {
+			query string
+			want  []string
+		}{
+			{"family=" + before, nil},
+			{"family=" + after, []string{id}},
+			{"family=" + after + "&birthdate=1999-09-09", nil},
+			{"family=" + after + "&birthdate=2001-01-01", []string{id}},
+		} {
+			got, _ := c.searchAll(t, "Patient?"+tc.query)
+			sameSet(t, tc.want, got, "after update: %s", tc.query)
+		}
+		dr := c.do(t, http.MethodDelete, "Patient/"+id, nil)
+		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, dr.Status, "%s", dr)
+		got, _ := c.searchAll(t, "Patient?family="+after)
+		assert.Empty(t, got, "deleted resource found by search")
+	})
+
+	t.Run("product parameters", func(t *testing.T) { checkProductSearch(t, c, run) })
 	t.Run("_lastUpdated", func(t *testing.T) { checkLastUpdated(t, c, run) })
 	t.Run("_count paging", func(t *testing.T) { checkPaging(t, c, run) })
 }
