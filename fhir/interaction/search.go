@@ -29,7 +29,13 @@ const (
 // Include is one _include or _revinclude: SourceType:Param[:TargetType].
 type Include struct {
 	Source, Param, Target string
+	// Iterate (_include:iterate) applies the include to included
+	// resources too, up to maxIncludeDepth levels.
+	Iterate bool
 }
+
+// maxIncludeDepth bounds :iterate recursion.
+const maxIncludeDepth = 4
 
 // Search is a parsed search request.
 type Search struct {
@@ -185,8 +191,9 @@ func (s *Search) resultParam(typ, name, mod string, vals []string, totalSet *boo
 			if err != nil {
 				return err
 			}
+			inc.Iterate = mod == "iterate"
 			if name == "_include" {
-				if inc.Source != typ && inc.Source != "*" {
+				if inc.Source != typ && !inc.Iterate {
 					return fmt.Errorf("_include source %s is not the searched type %s", inc.Source, typ)
 				}
 				s.Includes = append(s.Includes, inc)
@@ -295,65 +302,102 @@ func (s *Service) includes(ctx context.Context, q *Search, matches []*store.Reso
 		seen[r.Type+"/"+r.ID] = true
 	}
 	var out []*store.Resource
-	add := func(r *store.Resource) {
-		if k := r.Type + "/" + r.ID; !seen[k] && len(out) < maxIncludes {
-			seen[k] = true
-			out = append(out, r)
-		}
-	}
-	for _, inc := range q.Includes {
-		for _, m := range matches {
-			for _, ref := range searchparam.ReferenceValues(m.Type, inc.Param, m.Body) {
-				typ, id, ok := strings.Cut(ref, "/")
-				if !ok || (inc.Target != "" && typ != inc.Target) || seen[ref] {
-					continue
-				}
-				r, err := s.st.Read(ctx, typ, id)
-				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
-					continue
-				}
-				if err != nil {
-					return nil, StoreError(err)
-				}
-				if q.Query.Filter != nil && !q.Query.Filter(r) {
-					continue
-				}
-				add(r)
+	frontier := matches
+	for depth := 0; depth < maxIncludeDepth && len(frontier) > 0 && len(out) < maxIncludes; depth++ {
+		var added []*store.Resource
+		add := func(r *store.Resource) {
+			if k := r.Type + "/" + r.ID; !seen[k] && len(out) < maxIncludes {
+				seen[k] = true
+				out = append(out, r)
+				added = append(added, r)
 			}
 		}
-	}
-	for _, inc := range q.RevIncludes {
-		// Match every page resource the parameter can point at, in chunks
-		// that keep the OR-list reasonable.
-		var refs []string
-		for _, m := range matches {
-			if inc.Target == "" || inc.Target == m.Type {
-				refs = append(refs, m.Type+"/"+m.ID)
+		for _, inc := range q.Includes {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			if err := s.include(ctx, q, inc, frontier, seen, add); err != nil {
+				return nil, err
 			}
 		}
-		for len(refs) > 0 {
-			n := min(len(refs), 100)
-			chunk := refs[:n]
-			refs = refs[n:]
-			cursor := ""
-			for {
-				res, err := s.st.Search(ctx, store.Query{
-					Type:   inc.Source,
-					Params: []store.Param{{Name: inc.Param, Values: chunk}},
-					Count:  MaxCount, Cursor: cursor, Filter: q.Query.Filter,
-				})
-				if err != nil {
-					return nil, StoreError(err)
-				}
-				for _, r := range res.Resources {
-					add(r)
-				}
-				if res.NextCursor == "" || len(out) >= maxIncludes {
-					break
-				}
-				cursor = res.NextCursor
+		for _, inc := range q.RevIncludes {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			if err := s.revInclude(ctx, q, inc, frontier, add); err != nil {
+				return nil, err
 			}
 		}
+		frontier = added
 	}
 	return out, nil
+}
+
+// include adds the resources that inc's reference parameter points at
+// from the from resources.
+func (s *Service) include(ctx context.Context, q *Search, inc Include, from []*store.Resource, seen map[string]bool, add func(*store.Resource)) error {
+	for _, m := range from {
+		if m.Type != inc.Source {
+			continue
+		}
+		for _, ref := range searchparam.ReferenceValues(m.Type, inc.Param, m.Body) {
+			typ, id, ok := strings.Cut(ref, "/")
+			if !ok || (inc.Target != "" && typ != inc.Target) || seen[ref] {
+				continue
+			}
+			r, err := s.st.Read(ctx, typ, id)
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+				continue
+			}
+			if err != nil {
+				return StoreError(err)
+			}
+			if q.Query.Filter != nil && !q.Query.Filter(r) {
+				continue
+			}
+			add(r)
+		}
+	}
+	return nil
+}
+
+// revInclude adds the inc.Source resources whose parameter points at one
+// of the from resources.
+func (s *Service) revInclude(ctx context.Context, q *Search, inc Include, from []*store.Resource, add func(*store.Resource)) error {
+	var refs []string
+	for _, m := range from {
+		if inc.Target == "" || inc.Target == m.Type {
+			refs = append(refs, m.Type+"/"+m.ID)
+		}
+	}
+	for len(refs) > 0 {
+		// Chunks keep the OR-list of one query reasonable.
+		n := min(len(refs), 100)
+		chunk := refs[:n]
+		refs = refs[n:]
+		cursor := ""
+		for {
+			res, err := s.st.Search(ctx, store.Query{
+				Type:   inc.Source,
+				Params: []store.Param{{Name: inc.Param, Values: chunk}},
+				Count:  MaxCount, Cursor: cursor, Filter: q.Query.Filter,
+			})
+			var pe *store.ParamError
+			if errors.As(err, &pe) {
+				// The parameter cannot point at these types: nothing to add.
+				break
+			}
+			if err != nil {
+				return StoreError(err)
+			}
+			for _, r := range res.Resources {
+				add(r)
+			}
+			if res.NextCursor == "" {
+				break
+			}
+			cursor = res.NextCursor
+		}
+	}
+	return nil
 }

@@ -100,6 +100,18 @@ func TestSearch(t *testing.T) {
 		r = e.do(http.MethodGet, "Patient?_include=Patient:nonsense", nil)
 		assert.Equal(t, http.StatusBadRequest, r.Status)
 	})
+	t.Run("_include:iterate", func(t *testing.T) {
+		// Observation -> Patient -> Organization needs one iteration.
+		r := e.do(http.MethodGet, "Observation?subject=Patient/"+created[0]+"&_include=Observation:subject&_include:iterate=Patient:organization", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		var types []string
+		for _, en := range r.get("entry").Array() {
+			types = append(types, en.Get("resource.resourceType").String()+"/"+en.Get("search.mode").String())
+		}
+		assert.Equal(t, []string{"Observation/match", "Patient/include", "Organization/include"}, types)
+		r = e.do(http.MethodGet, "Observation?subject=Patient/"+created[0]+"&_include=Observation:subject&_include=Patient:organization", nil)
+		assert.Equal(t, http.StatusBadRequest, r.Status, "a non-iterate include must start at the searched type")
+	})
 	t.Run("_elements", func(t *testing.T) {
 		r := e.do(http.MethodGet, "Patient?_id="+created[0]+"&_elements=gender", nil)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
