@@ -19,8 +19,8 @@ func boolValue(b bool) Value {
 
 // Values reduces a CQL value to stratifier/supplemental-data values: codes
 // and concepts keep their codings, lists yield one value per element,
-// tuples their "code" element (as SDE Payer returns), other values their
-// text. Null yields none.
+// tuples their "code" element (SDE Payer) or their "codes" as one concept
+// (SDE Race, SDE Ethnicity), other values their text. Null yields none.
 func Values(v cql.Value) []Value {
 	var out []Value
 	var walk func(cql.Value)
@@ -34,6 +34,23 @@ func Values(v cql.Value) []Value {
 		case *cql.Tuple:
 			if c := x.Get("code"); c != nil {
 				walk(c)
+				return
+			}
+			// SupplementalDataElements 3.x returns race and ethnicity as
+			// Tuple{codes: List<Code>, display}: one value, a concept.
+			if cs, ok := x.Get("codes").(cql.List); ok {
+				concept := &cql.Concept{}
+				for _, c := range cs {
+					if code, ok := c.(cql.Code); ok {
+						concept.Codes = append(concept.Codes, code)
+					}
+				}
+				if d, ok := x.Get("display").(cql.String); ok {
+					concept.Display = string(d)
+				}
+				if len(concept.Codes) > 0 || concept.Display != "" {
+					walk(concept)
+				}
 				return
 			}
 			var parts []string
