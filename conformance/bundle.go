@@ -136,6 +136,15 @@ func checkBundles(t *testing.T, c *client, run runID) {
 			wants: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
 		},
 		{
+			name: "two entries for the same resource",
+			bad: func() map[string]any {
+				b := patient(run.family("TxStale"), "Twice")
+				b["id"] = staleID
+				return entry("", b, "PUT", "Patient/"+staleID)
+			}(),
+			wants: []int{http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity},
+		},
+		{
 			name:  "malformed request url",
 			bad:   entry("", nil, "DELETE", ""),
 			wants: []int{http.StatusBadRequest, http.StatusNotFound},
@@ -144,9 +153,15 @@ func checkBundles(t *testing.T, c *client, run runID) {
 	for i, tc := range rollbacks {
 		t.Run("transaction with an invalid entry writes nothing/"+tc.name, func(t *testing.T) {
 			family := run.family(fmt.Sprintf("TxBad%d", i))
+			first := entry("", patient(family, "Second"), "POST", "Patient")
+			if tc.name == "two entries for the same resource" {
+				b := patient(family, "First")
+				b["id"] = staleID
+				first = entry("", b, "PUT", "Patient/"+staleID)
+			}
 			tx := bundle("transaction",
 				entry("urn:uuid:"+newUUID(), patient(family, "Good"), "POST", "Patient"),
-				entry("", patient(family, "Put"), "POST", "Patient"),
+				first,
 				tc.bad,
 			)
 			r := c.do(t, http.MethodPost, "", tx)
@@ -156,6 +171,28 @@ func checkBundles(t *testing.T, c *client, run runID) {
 			assert.Equal(t, "2", c.read(t, "Patient", staleID).Get("meta.versionId").String(), "a failed transaction changed Patient/%s", staleID)
 		})
 	}
+
+	t.Run("transaction conditional create reuses the match and rewrites references to it", func(t *testing.T) {
+		family := run.family("TxCond")
+		sys := run.system("txcond")
+		existing := c.create(t, identified(family, sys, "X")).Get("id").String()
+		pURN := "urn:uuid:" + newUUID()
+		pe := entry(pURN, identified(family, sys, "X"), "POST", "Patient")
+		pe["request"].(map[string]any)["ifNoneExist"] = "identifier=" + sys + "|X"
+		obs := minimalResource("Observation", "placeholder")
+		obs["subject"] = map[string]any{"reference": pURN}
+		r := c.do(t, http.MethodPost, "", bundle("transaction", pe, entry("urn:uuid:"+newUUID(), obs, "POST", "Observation")))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		entries := r.get("entry").Array()
+		require.Len(t, entries, 2, "%s", r)
+		assert.Equal(t, http.StatusOK, statusCode(entries[0].Get("response.status").String()), "matched conditional create: %s", entries[0].Raw)
+		assert.Equal(t, existing, idFromLocation(entries[0].Get("response.location").String(), "Patient"), "location of the match")
+		obsID := idFromLocation(entries[1].Get("response.location").String(), "Observation")
+		require.NotEmpty(t, obsID, "%s", entries[1].Raw)
+		assert.Equal(t, "Patient/"+existing, c.read(t, "Observation", obsID).Get("subject.reference").String(), "reference to the conditional entry")
+		matches, _ := c.searchAll(t, "Patient?family="+family)
+		assert.Equal(t, []string{existing}, matches, "conditional create in a transaction duplicated the match")
+	})
 
 	t.Run("transaction delete entry removes the resource", func(t *testing.T) {
 		family := run.family("TxDel")

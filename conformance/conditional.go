@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,4 +108,67 @@ func checkConditional(t *testing.T, c *client, run runID) {
 			assert.Equal(t, "1", gjson.Get(c.read(t, "Patient", id).Raw, "meta.versionId").String(), "a match was updated")
 		}
 	})
+
+	t.Run("conditional delete removes the single match", func(t *testing.T) {
+		id := c.create(t, identified(family, sys, "cd")).Get("id").String()
+		r := c.do(t, http.MethodDelete, "Patient?"+query("cd"), nil)
+		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, r.Status, "%s", r)
+		requireOutcome(t, c.do(t, http.MethodGet, "Patient/"+id, nil), http.StatusGone)
+	})
+
+	t.Run("conditional delete with several matches follows the declared conditionalDelete", func(t *testing.T) {
+		a := c.create(t, identified(family, sys, "cddup")).Get("id").String()
+		b := c.create(t, identified(family, sys, "cddup")).Get("id").String()
+		r := c.do(t, http.MethodDelete, "Patient?"+query("cddup"), nil)
+		if declaredConditionalDelete(t, c, "Patient") == "multiple" {
+			require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, r.Status, "%s", r)
+			requireOutcome(t, c.do(t, http.MethodGet, "Patient/"+a, nil), http.StatusGone)
+			requireOutcome(t, c.do(t, http.MethodGet, "Patient/"+b, nil), http.StatusGone)
+			return
+		}
+		requireOutcome(t, r, http.StatusPreconditionFailed)
+		c.read(t, "Patient", a)
+		c.read(t, "Patient", b)
+	})
+
+	t.Run("conditional read", func(t *testing.T) {
+		created := c.create(t, identified(family, sys, "cr"))
+		id := created.Get("id").String()
+		lastUpdated := parseInstant(t, created.Get("meta.lastUpdated").String())
+		cases := []struct {
+			name   string
+			header header
+			want   int
+		}{
+			{"If-None-Match current version is 304", header{"If-None-Match", weak("1")}, http.StatusNotModified},
+			{"If-None-Match other version is 200", header{"If-None-Match", weak("7")}, http.StatusOK},
+			{"If-Modified-Since after the change is 304", header{"If-Modified-Since", lastUpdated.Add(time.Hour).UTC().Format(http.TimeFormat)}, http.StatusNotModified},
+			{"If-Modified-Since before the change is 200", header{"If-Modified-Since", lastUpdated.Add(-time.Hour).UTC().Format(http.TimeFormat)}, http.StatusOK},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do(t, http.MethodGet, "Patient/"+id, nil, tc.header)
+				require.Equal(t, tc.want, r.Status, "%s", r)
+				if tc.want == http.StatusNotModified {
+					assert.Empty(t, r.Body, "304 has no body")
+				} else {
+					assert.Equal(t, id, r.get("id").String())
+				}
+			})
+		}
+	})
+}
+
+// declaredConditionalDelete returns the CapabilityStatement's
+// conditionalDelete for typ.
+func declaredConditionalDelete(t testing.TB, c *client, typ string) string {
+	t.Helper()
+	r := c.do(t, http.MethodGet, "metadata", nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r)
+	for _, res := range r.get("rest.0.resource").Array() {
+		if res.Get("type").String() == typ {
+			return res.Get("conditionalDelete").String()
+		}
+	}
+	return ""
 }

@@ -130,6 +130,8 @@ func checkCRUD(t *testing.T, c *client, run runID) {
 		requireOutcome(t, c.do(t, http.MethodGet, "Patient/"+victim, nil), http.StatusGone)
 		vr := c.do(t, http.MethodGet, "Patient/"+victim+"/_history/1", nil)
 		assert.Equal(t, http.StatusOK, vr.Status, "vread of a version before the delete: %s", vr)
+		// http.html vread: a version that is a deletion answers 410.
+		requireOutcome(t, c.do(t, http.MethodGet, "Patient/"+victim+"/_history/2", nil), http.StatusGone)
 		matches, _ := c.searchAll(t, "Patient?_id="+victim)
 		assert.Empty(t, matches, "deleted resource still found by search")
 		again := c.do(t, http.MethodDelete, "Patient/"+victim, nil)

@@ -3,6 +3,7 @@ package conformance
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,23 @@ func checkHistory(t *testing.T, c *client, run runID) {
 		}
 		// Reverse of creation order, since they were written one after another.
 		assert.Equal(t, []string{want[3], want[2], want[1], want[0]}, got, "our versions in the type history")
+	})
+
+	t.Run("system history with _since lists versions of every type newest first", func(t *testing.T) {
+		first := c.create(t, map[string]any{"resourceType": "Organization", "name": run.family("HistSys")})
+		since := first.Get("meta.lastUpdated").String()
+		second := c.create(t, patient(run.family("HistSys")))
+		want := []string{
+			"Patient/" + second.Get("id").String() + "/_history/1",
+			"Organization/" + first.Get("id").String() + "/_history/1",
+		}
+		entries, _, _ := historyAll(t, c, "_history?_since="+url.QueryEscape(since)+"&_count=50")
+		var got []string
+		for _, e := range entries {
+			if slices.Contains(want, e.Key) {
+				got = append(got, e.Key)
+			}
+		}
+		assert.Equal(t, want, got, "our versions in the system history, newest first")
 	})
 }
