@@ -361,7 +361,9 @@ func (c *Criterion) Ranges() (rs []Range, ok bool) {
 					rs = append(rs, exact("r"+t+"/"+q.code))
 				}
 			default:
-				return nil, false // a bare id with any target type
+				// A bare id with any target type: scan the parameter's
+				// references for the id (keys only).
+				rs = append(rs, Range{From: "r", To: "r\xff", Suffix: cut("/" + q.code)})
 			}
 		case Date:
 			slo, shi := q.lo, q.hi
