@@ -199,3 +199,83 @@ func BenchmarkCMS165Session(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patients/s")
 }
+
+// writeNDJSON writes a replicated population as Bulk Data NDJSON files, one
+// per resource type, compacted.
+func writeNDJSON(b *testing.B, dir string, src replicated) {
+	b.Helper()
+	files := map[string]*os.File{}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var buf bytes.Buffer
+	require.NoError(b, src.Each(context.Background(), func(p *patientsource.Patient) error {
+		for rt, rs := range p.Resources {
+			f := files[rt]
+			if f == nil {
+				var err error
+				if f, err = os.Create(filepath.Join(dir, rt+".ndjson")); err != nil {
+					return err
+				}
+				files[rt] = f
+			}
+			for _, raw := range rs {
+				buf.Reset()
+				if err := json.Compact(&buf, raw); err != nil {
+					return err
+				}
+				buf.WriteByte('\n')
+				if _, err := f.Write(buf.Bytes()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+}
+
+// BenchmarkCMS165NDJSON streams 12k replicated CMS165 patients from Bulk
+// NDJSON files through the partitioning source (16 MiB memory budget, so
+// the input is spilled to per-patient-hash partitions) and evaluates them
+// on all cores: the file-based path end to end.
+func BenchmarkCMS165NDJSON(b *testing.B) {
+	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	ctx := context.Background()
+	pkg, err := content.Load(ctx, cms165)
+	require.NoError(b, err)
+	m, err := Compile(ctx, pkg, elm.Options{})
+	require.NoError(b, err)
+	period, err := DefaultPeriod(m.Def)
+	require.NoError(b, err)
+	const n = 12_000
+	dir := b.TempDir()
+	writeNDJSON(b, dir, replicated{templates: loadCases(b, content, cms165), n: n})
+	files, err := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	require.NoError(b, err)
+	var size int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		require.NoError(b, err)
+		size += st.Size()
+	}
+	runtime.GC()
+	heap := sampleHeap()
+	b.ResetTimer()
+	start, cpuStart := time.Now(), cpuSeconds()
+	evaluated := 0
+	for i := 0; i < b.N; i++ {
+		src := patientsource.NewNDJSON(files, patientsource.NDJSONOptions{MemoryBudget: 16 << 20, TempDir: b.TempDir()})
+		st, err := m.Run(ctx, src, RunOptions{Period: period}, func(*PatientResult) error { return nil })
+		require.NoError(b, err)
+		require.Equal(b, n, st.Patients)
+		evaluated += st.Patients
+	}
+	elapsed, cpu := time.Since(start), cpuSeconds()-cpuStart
+	b.StopTimer()
+	b.ReportMetric(float64(evaluated)/elapsed.Seconds(), "patients/s")
+	b.ReportMetric(float64(evaluated)/cpu, "patients/cpu-s")
+	b.ReportMetric(float64(size)/(1<<20), "input-MiB")
+	b.ReportMetric(heap.Stop(), "peak-heap-MiB")
+}
