@@ -194,6 +194,28 @@ func checkBundles(t *testing.T, c *client, run runID) {
 		assert.Equal(t, []string{existing}, matches, "conditional create in a transaction duplicated the match")
 	})
 
+	t.Run("large transaction is all or nothing", func(t *testing.T) {
+		const n = 1000
+		family := run.family("TxLarge")
+		entries := make([]map[string]any, 0, n)
+		for i := range n - 1 {
+			entries = append(entries, entry("urn:uuid:"+newUUID(), patient(family, fmt.Sprintf("N%d", i)), "POST", "Patient"))
+		}
+		bad := entry("urn:uuid:"+newUUID(), map[string]any{"resourceType": "Observation", "code": map[string]any{"text": "no status"}}, "POST", "Observation")
+		r := c.do(t, http.MethodPost, "", bundle("transaction", append(entries, bad)...))
+		requireOutcome(t, r, http.StatusBadRequest, http.StatusUnprocessableEntity)
+		count := c.do(t, http.MethodGet, "Patient?family="+family+"&_summary=count", nil)
+		require.Equal(t, http.StatusOK, count.Status, "%s", count)
+		assert.EqualValues(t, 0, count.get("total").Int(), "resources written by a failed transaction")
+
+		ok := append(entries, entry("urn:uuid:"+newUUID(), patient(family, "Last"), "POST", "Patient"))
+		r = c.do(t, http.MethodPost, "", bundle("transaction", ok...))
+		require.Equal(t, http.StatusOK, r.Status, "%.500s", r)
+		assert.Len(t, r.get("entry").Array(), n)
+		count = c.do(t, http.MethodGet, "Patient?family="+family+"&_summary=count", nil)
+		assert.EqualValues(t, n, count.get("total").Int(), "resources written by the transaction")
+	})
+
 	t.Run("transaction delete entry removes the resource", func(t *testing.T) {
 		family := run.family("TxDel")
 		victim := c.create(t, patient(family, "Victim")).Get("id").String()

@@ -40,6 +40,7 @@ func checkErrors(t *testing.T, c *client, run runID) {
 		{"wrong JSON type for an element", http.MethodPost, "Patient", `{"resourceType":"Patient","active":"yes"}`, "", invalid},
 		{"non-Bundle posted to the base", http.MethodPost, "", `{"resourceType":"Patient"}`, "", invalid},
 		{"invalid search value", http.MethodGet, "Patient?birthdate=not-a-date", "", "", []int{http.StatusBadRequest}},
+		{"unknown _include", http.MethodGet, "Patient?_include=Patient:no-such-param", "", "", []int{http.StatusBadRequest}},
 		{"invalid _count", http.MethodGet, "Patient?_count=many", "", "", []int{http.StatusBadRequest}},
 		{"wrong Content-Type text/plain", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "text/plain", []int{http.StatusUnsupportedMediaType}},
 		{"wrong Content-Type application/xml", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "application/xml", []int{http.StatusUnsupportedMediaType}},

@@ -3,6 +3,7 @@ package conformance
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,9 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		{"o3", "p3", "final", map[string]any{"system": loinc, "code": "8867-4"}, map[string]any{"system": obsCat, "code": "vital-signs"}, map[string]any{"effectiveDateTime": "2019-12-31T23:59:59Z"}},
 		{"o4", "p3", "preliminary", map[string]any{"code": "8867-4"}, nil, map[string]any{"effectiveDateTime": "2021-06-01"}},
 		{"o5", "p2", "cancelled", map[string]any{"system": "http://snomed.info/sct", "code": "8867-4"}, nil, map[string]any{"effectivePeriod": map[string]any{"start": "2020-06-01", "end": "2020-06-30"}}},
+		// o6 belongs to p4, outside the main Observation scope: its
+		// offset time is 2020-04-01T04:30:00Z.
+		{"o6", "p4", "final", map[string]any{"system": loinc, "code": "8867-4"}, nil, map[string]any{"effectiveDateTime": "2020-03-31T23:30:00-05:00"}},
 	}
 	for _, o := range observations {
 		body := map[string]any{
@@ -226,6 +230,14 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"code=8867-4&status=final", []string{"o1", "o3"}},
 			{"subject=Patient/" + id("p1") + "&code=" + url.QueryEscape(loinc+"|29463-7"), []string{"o2"}},
 		}},
+		{"Observation time zones", "Observation", "subject=Patient/" + id("p4"), []searchCase{
+			{"date=" + url.QueryEscape("ge2020-04-01T00:00:00Z"), []string{"o6"}},
+			{"date=" + url.QueryEscape("lt2020-04-01T00:00:00Z"), nil},
+			{"date=" + url.QueryEscape("lt2020-03-31T23:45:00-05:00"), []string{"o6"}},
+			{"date=" + url.QueryEscape("gt2020-03-31T23:45:00-05:00"), nil},
+			{"date=" + url.QueryEscape("2020-04-01T04:30:00Z"), []string{"o6"}},
+			{"date=" + url.QueryEscape("2020-04-01T06:30:00+02:00"), []string{"o6"}},
+		}},
 		{"Encounter", "Encounter", "patient=" + id("p1") + "," + id("p2"), []searchCase{
 			{"date=2020-01", []string{"e1"}},
 			{"date=ge2020-02", []string{"e2"}},
@@ -253,6 +265,26 @@ func checkSearch(t *testing.T, c *client, run runID) {
 				got, inc := c.searchAll(t, tc.query)
 				sameSet(t, tc.want, pop.labelsOf(got), "matches of GET %s", tc.query)
 				sameSet(t, tc.wantIncludes, inc, "includes of GET %s", tc.query)
+			})
+		}
+	})
+
+	t.Run("_sort", func(t *testing.T) {
+		// p9 has no birth date; the ge1900 filter leaves it out so the
+		// order is fully determined.
+		ascending := pop.idsOf("p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8")
+		descending := slices.Clone(ascending)
+		slices.Reverse(descending)
+		for _, tc := range []struct {
+			sort string
+			want []string
+		}{
+			{"birthdate", ascending},
+			{"-birthdate", descending},
+		} {
+			t.Run(tc.sort+" across pages", func(t *testing.T) {
+				got, _ := c.searchAll(t, "Patient?family="+fam+"&birthdate=ge1900&_count=3&_sort="+tc.sort)
+				assert.Equal(t, pop.labelsOf(tc.want), pop.labelsOf(got))
 			})
 		}
 	})
