@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -161,4 +162,40 @@ func writeBaseline(path string, passing []string) error {
 		b.WriteByte('\n')
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// reference holds the tests the reference engine does not pass, as recorded
+// by translator/reference.mjs; tests absent from it pass there.
+type reference map[string]struct {
+	Status string `json:"status"`
+	Got    string `json:"got"`
+}
+
+func loadReference(path string) (reference, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return reference{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r reference
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// describe says what the reference engine did with a test this engine does
+// not pass ("" for passing or unrun tests).
+func (r reference) describe(o outcome) string {
+	switch o.Status {
+	case statusPass, statusUntranslate, statusRejected:
+		return ""
+	}
+	e, ok := r[o.Family+"/"+o.Test]
+	if !ok {
+		return "reference engine passes"
+	}
+	return fmt.Sprintf("reference engine also fails (%s: %s)", e.Status, e.Got)
 }
