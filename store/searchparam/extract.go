@@ -156,6 +156,9 @@ func flatten(in []gjson.Result) []gjson.Result {
 func appendValues(out []Value, def Def, n gjson.Result) []Value {
 	switch def.Type {
 	case Token:
+		if n.Type == gjson.String && def.System != "" {
+			return append(out, Value{System: def.System, Code: n.Str})
+		}
 		return appendTokens(out, n)
 	case String:
 		return appendStrings(out, n)

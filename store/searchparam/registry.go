@@ -39,6 +39,10 @@ type Def struct {
 	// Targets restricts a reference parameter to these resource types (empty
 	// = any type).
 	Targets []string
+	// System is the implicit code system of a token parameter on a `code`
+	// element (Patient.gender: http://hl7.org/fhir/administrative-gender),
+	// so system|code searches match it.
+	System string
 }
 
 // registry is built once and never mutated; For and Lookup return copies.
@@ -601,9 +605,60 @@ func build() map[string]map[string]Def {
 	for typ, list := range defs {
 		m := make(map[string]Def, len(list))
 		for _, d := range list {
+			d.System = codeSystems[typ][d.Name]
 			m[d.Name] = d
 		}
 		out[typ] = m
 	}
 	return out
 }
+
+// codeSystems are the code systems of the required bindings of token
+// parameters on `code` elements.
+var codeSystems = func() map[string]map[string]string {
+	const (
+		fhir = "http://hl7.org/fhir/"
+		cs   = "http://hl7.org/fhir/CodeSystem/"
+		tho  = "http://terminology.hl7.org/CodeSystem/"
+	)
+	return map[string]map[string]string{
+		"Patient":                  {"gender": fhir + "administrative-gender"},
+		"Practitioner":             {"gender": fhir + "administrative-gender"},
+		"Observation":              {"status": fhir + "observation-status"},
+		"Encounter":                {"status": fhir + "encounter-status"},
+		"Procedure":                {"status": fhir + "event-status"},
+		"Immunization":             {"status": fhir + "event-status"},
+		"Communication":            {"status": fhir + "event-status"},
+		"MedicationRequest":        {"status": cs + "medicationrequest-status", "intent": cs + "medicationrequest-intent"},
+		"MedicationStatement":      {"status": cs + "medication-statement-status"},
+		"MedicationAdministration": {"status": tho + "medication-admin-status"},
+		"MedicationDispense":       {"status": tho + "medicationdispense-status"},
+		"ServiceRequest":           {"status": fhir + "request-status", "intent": fhir + "request-intent"},
+		"DeviceRequest":            {"status": fhir + "request-status", "intent": fhir + "request-intent"},
+		"CarePlan":                 {"status": fhir + "request-status", "intent": fhir + "care-plan-intent"},
+		"CareTeam":                 {"status": fhir + "care-team-status"},
+		"Claim":                    {"status": fhir + "fm-status", "use": fhir + "claim-use"},
+		"ExplanationOfBenefit":     {"status": fhir + "explanationofbenefit-status"},
+		"Coverage":                 {"status": fhir + "fm-status"},
+		"Group":                    {"type": fhir + "group-type"},
+		"DiagnosticReport":         {"status": fhir + "diagnostic-report-status"},
+		"AllergyIntolerance":       {"category": fhir + "allergy-intolerance-category", "criticality": fhir + "allergy-intolerance-criticality"},
+		"Goal":                     {"lifecycle-status": fhir + "goal-status"},
+		"Task":                     {"status": fhir + "task-status", "intent": fhir + "task-intent"},
+		"DocumentReference":        {"status": fhir + "document-reference-status"},
+		"MeasureReport":            {"status": fhir + "measure-report-status"},
+		"Measure":                  {"status": fhir + "publication-status"},
+		"Library":                  {"status": fhir + "publication-status"},
+		"ValueSet":                 {"status": fhir + "publication-status"},
+		"Location":                 {"status": fhir + "location-status"},
+		"Endpoint":                 {"status": fhir + "endpoint-status"},
+		"EpisodeOfCare":            {"status": fhir + "episode-of-care-status"},
+		"Consent":                  {"status": fhir + "consent-state-codes"},
+		"Specimen":                 {"status": fhir + "specimen-status"},
+		"List":                     {"status": fhir + "list-status"},
+		"QuestionnaireResponse":    {"status": fhir + "questionnaire-answers-status"},
+		"AdverseEvent":             {"actuality": fhir + "adverse-event-actuality"},
+		"Appointment":              {"status": fhir + "appointmentstatus"},
+		"Device":                   {"status": fhir + "device-status"},
+	}
+}()

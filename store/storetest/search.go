@@ -100,6 +100,9 @@ func testSearch(t *testing.T, st store.Store) {
 		// token
 		{"Patient", "gender=female", []string{"p1", "p3"}},
 		{"Patient", "gender:not=female", []string{"p2", "p4"}},
+		{"Patient", "gender=http://hl7.org/fhir/administrative-gender|male", []string{"p2"}},
+		{"Patient", "gender=http://hl7.org/fhir/administrative-gender|", []string{"p1", "p2", "p3"}},
+		{"Patient", "gender=|male", []string{}},
 		{"Patient", "gender:missing=true", []string{"p4"}},
 		{"Patient", "gender:missing=false", []string{"p1", "p2", "p3"}},
 		{"Patient", "identifier=100", []string{"p1", "p3"}},
@@ -156,6 +159,7 @@ func testSearch(t *testing.T, st store.Store) {
 		{"Observation", "date=2020-03-01T10:00", []string{"o1"}},
 		{"Observation", "category=laboratory", []string{"o1"}},
 		{"Observation", "status=final,amended", []string{"o1", "o2", "o3", "o4"}},
+		{"Observation", "status=http://hl7.org/fhir/observation-status|final", []string{"o1", "o2", "o4"}},
 		{"Observation", "status:not=final", []string{"o3", "o5", "o6"}},
 		{"Observation", "status:not=final,amended", []string{"o5", "o6"}},
 		// quantity: implied precision, prefixes, units
