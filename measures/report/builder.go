@@ -65,7 +65,10 @@ func header(def *measure.Definition, opts Options, typ, profile string) *Measure
 		Type:         typ,
 		Measure:      def.Canonical(),
 		Date:         date.UTC().Format(time.RFC3339),
-		Period:       opts.Period,
+	}
+	if opts.Period != (Period{}) {
+		p := opts.Period
+		r.Period = &p
 	}
 	if opts.Reporter != "" {
 		r.Reporter = &Reference{Reference: opts.Reporter}

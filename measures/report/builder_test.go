@@ -72,7 +72,7 @@ func TestSummaryCountsScoreStrataAndSDE(t *testing.T) {
 	assert.Equal(t, "complete", rep.Status)
 	assert.Equal(t, "http://example.org/Measure/m|1.0", rep.Measure)
 	assert.Equal(t, "2026-01-02T03:04:05Z", rep.Date)
-	assert.Equal(t, Period{Start: "2025-01-01", End: "2025-12-31"}, rep.Period)
+	assert.Equal(t, &Period{Start: "2025-01-01", End: "2025-12-31"}, rep.Period)
 	assert.Nil(t, rep.Subject)
 	require.Len(t, rep.Group, 1)
 	g := rep.Group[0]

@@ -20,7 +20,8 @@ type BundleWriter struct {
 // NewBundleWriter writes the Bundle header to w.
 func NewBundleWriter(w io.Writer) *BundleWriter {
 	b := &BundleWriter{w: bufio.NewWriterSize(w, 64<<10)}
-	_, b.err = fmt.Fprintf(b.w, `{"resourceType":"Bundle","id":%q,"type":"collection","timestamp":%q,"entry":[`,
+	// The entry array is opened by the first Add: FHIR JSON forbids [].
+	_, b.err = fmt.Fprintf(b.w, `{"resourceType":"Bundle","id":%q,"type":"collection","timestamp":%q`,
 		newID(), time.Now().UTC().Format(time.RFC3339))
 	return b
 }
@@ -35,11 +36,11 @@ func (b *BundleWriter) Add(r *MeasureReport) error {
 		b.err = err
 		return err
 	}
-	if b.entries > 0 {
-		b.err = b.w.WriteByte(',')
+	sep := ",\n"
+	if b.entries == 0 {
+		sep = ",\"entry\":[\n"
 	}
-	if b.err == nil {
-		b.w.WriteByte('\n')
+	if _, b.err = b.w.WriteString(sep); b.err == nil {
 		_, b.err = b.w.Write(raw)
 	}
 	b.entries++
@@ -51,7 +52,11 @@ func (b *BundleWriter) Close() error {
 	if b.err != nil {
 		return b.err
 	}
-	if _, err := b.w.WriteString("\n]}\n"); err != nil {
+	end := "}\n"
+	if b.entries > 0 {
+		end = "\n]}\n"
+	}
+	if _, err := b.w.WriteString(end); err != nil {
 		return err
 	}
 	return b.w.Flush()

@@ -37,7 +37,7 @@ type MeasureReport struct {
 	Subject             *Reference       `json:"subject,omitempty"`
 	Date                string           `json:"date,omitempty"`
 	Reporter            *Reference       `json:"reporter,omitempty"`
-	Period              Period           `json:"period"`
+	Period              *Period          `json:"period,omitempty"`
 	ImprovementNotation *measure.Concept `json:"improvementNotation,omitempty"`
 	Group               []Group          `json:"group,omitempty"`
 	EvaluatedResource   []Reference      `json:"evaluatedResource,omitempty"`
