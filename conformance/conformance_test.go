@@ -110,6 +110,67 @@ func TestCrashRecovery(t *testing.T) {
 	acked.verify(t, newClient(srv.root+"/fhir"), family)
 }
 
+// TestCrashDuringTransaction kills the server while a large transaction is
+// in flight, at several delays, and requires the transaction to be either
+// entirely present after restart or entirely absent (and present when it
+// was acknowledged).
+func TestCrashDuringTransaction(t *testing.T) {
+	if os.Getenv("EQUITAS_URL") != "" {
+		t.Skip("crash recovery needs a server this test starts; EQUITAS_URL is set")
+	}
+	const n = 2000
+	bin := equitasBinary(t)
+	data := t.TempDir()
+	run := newRunID()
+	transaction := func(family string) map[string]any {
+		entries := make([]map[string]any, n)
+		for j := range entries {
+			entries[j] = entry("urn:uuid:"+newUUID(), patient(family, fmt.Sprintf("N%d", j)), "POST", "Patient")
+		}
+		return bundle("transaction", entries...)
+	}
+
+	// Calibrate: how long one such transaction takes here, so the kills
+	// land before, around and just after the commit.
+	srv := startServer(t, bin, data)
+	start := time.Now()
+	r := newClient(srv.root+"/fhir").do(t, http.MethodPost, "", transaction(run.family("Calib")))
+	took := time.Since(start)
+	require.Equal(t, http.StatusOK, r.Status, "%.500s", r)
+	srv.stop(t)
+
+	for i, frac := range []float64{0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0} {
+		delay := time.Duration(float64(took) * frac)
+		t.Run(fmt.Sprintf("killed at %.0f%% of the transaction time", frac*100), func(t *testing.T) {
+			family := run.family(fmt.Sprintf("Kill%d", i))
+			tx := transaction(family)
+			srv := startServer(t, bin, data)
+			c := newClient(srv.root + "/fhir")
+			acked := make(chan bool, 1)
+			go func() {
+				r, err := c.try(context.Background(), http.MethodPost, "", tx)
+				acked <- err == nil && r.Status == http.StatusOK
+			}()
+			time.Sleep(delay)
+			srv.kill(t)
+			wasAcked := <-acked
+
+			srv = startServer(t, bin, data)
+			defer srv.stop(t)
+			c = newClient(srv.root + "/fhir")
+			r := c.do(t, http.MethodGet, "Patient?family="+family+"&_summary=count", nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r)
+			total := r.get("total").Int()
+			if wasAcked {
+				assert.EqualValues(t, n, total, "acknowledged transaction incomplete after restart")
+			} else {
+				assert.Contains(t, []int64{0, n}, total, "transaction partly applied after SIGKILL")
+			}
+			t.Logf("killed after %s: acknowledged=%v, resources after restart=%d", delay, wasAcked, total)
+		})
+	}
+}
+
 // ackLog records what the server acknowledged: the version per id, or that
 // the id was deleted.
 type ackLog struct {
