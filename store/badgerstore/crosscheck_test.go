@@ -28,6 +28,10 @@ func TestSearchMatchesScan(t *testing.T) {
 		params []store.Param
 	}{
 		{"Observation", []store.Param{{Name: "code", Values: []string{"http://loinc.org|4548-4"}}}},
+		{"Observation", []store.Param{{Name: "_lastUpdated", Values: []string{"gt2000"}}, {Name: "subject", Values: []string{"pat00011"}}}},
+		{"Observation", []store.Param{{Name: "_id", Values: []string{"pat00001-2", "pat00001-3", "nope"}}, {Name: "code", Values: []string{"http://loinc.org|"}}}},
+		{"Patient", []store.Param{{Name: "_id", Values: []string{"pat00001", "nope"}}}},
+		{"Patient", []store.Param{{Name: "general-practitioner", Values: []string{"d7"}}, {Name: "gender", Values: []string{"http://hl7.org/fhir/administrative-gender|female"}}}},
 		{"Observation", []store.Param{{Name: "code", Values: []string{"4548-4", "718-7"}}, {Name: "status", Values: []string{"final"}}}},
 		{"Observation", []store.Param{{Name: "date", Values: []string{"2019"}}}},
 		{"Observation", []store.Param{{Name: "date", Values: []string{"ge2019-06-15"}}, {Name: "date", Values: []string{"lt2020-02"}}}},
@@ -69,10 +73,13 @@ func TestSearchMatchesScan(t *testing.T) {
 		}))
 		sort.Strings(want)
 		got := []string{}
-		sq := store.Query{Type: q.typ, Params: q.params, Count: 37}
+		sq := store.Query{Type: q.typ, Params: q.params, Count: 37, Total: true}
 		for {
 			res, err := st.Search(ctx, sq)
 			require.NoError(t, err)
+			if sq.Cursor == "" {
+				assert.Equal(t, len(want), res.Total, "total of %s %+v", q.typ, q.params)
+			}
 			for _, r := range res.Resources {
 				got = append(got, r.ID)
 			}

@@ -37,7 +37,7 @@ type sortKey struct {
 	ID   string   `json:"i"`
 }
 
-func (r *reader) search(ctx context.Context, q store.Query) (*store.SearchResult, error) {
+func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchResult, err error) {
 	if !validType.MatchString(q.Type) {
 		return nil, &store.ParamError{Param: "_type", Reason: fmt.Sprintf("%q is not a resource type", q.Type)}
 	}
@@ -78,9 +78,18 @@ func (r *reader) search(ctx context.Context, q store.Query) (*store.SearchResult
 		}
 	}
 
-	cands, err := r.candidates(ctx, q.Type, crits)
+	cands, exact, err := r.candidates(ctx, q.Type, crits)
 	if err != nil {
 		return nil, err
+	}
+	if exact && q.Filter == nil && len(sorts) == 0 {
+		// The index answers the search exactly: the total is the candidate
+		// count and the page streams from the cursor unchecked.
+		crits = nil
+		if q.Total {
+			q.Total = false
+			defer func(n int) { out.Total = n }(len(cands))
+		}
 	}
 	match := func(res *store.Resource) bool {
 		for _, c := range crits {
@@ -91,7 +100,7 @@ func (r *reader) search(ctx context.Context, q store.Query) (*store.SearchResult
 		return q.Filter == nil || q.Filter(res)
 	}
 
-	out := &store.SearchResult{Total: -1}
+	out = &store.SearchResult{Total: -1}
 	if len(sorts) == 0 && !q.Total {
 		// Id order: stream from the cursor and stop after one extra match.
 		var page []*store.Resource
@@ -198,9 +207,13 @@ func encodeCursor(k sortKey) string {
 }
 
 // candidates narrows a search with the index: nil means every resource of
-// the type; otherwise a superset of the matches' ids.
-func (r *reader) candidates(ctx context.Context, typ string, crits []*searchparam.Criterion) (map[string]struct{}, error) {
-	var set map[string]struct{}
+// the type; otherwise a superset of the matches' ids, exactly the matches
+// when exact is set.
+func (r *reader) candidates(ctx context.Context, typ string, crits []*searchparam.Criterion) (set map[string]struct{}, exact bool, err error) {
+	exact = len(crits) > 0
+	for _, c := range crits {
+		exact = exact && c.Exact()
+	}
 	intersect := func(ids map[string]struct{}) {
 		if set == nil {
 			set = ids
@@ -216,7 +229,13 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 		if ids, ok := c.IDs(); ok {
 			m := map[string]struct{}{}
 			for _, id := range ids {
-				m[id] = struct{}{}
+				rec, err := r.get(currentKey(typ, id))
+				if err != nil {
+					return nil, false, err
+				}
+				if rec != nil && !rec.deleted {
+					m[id] = struct{}{}
+				}
 			}
 			intersect(m)
 		}
@@ -228,6 +247,9 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 	}
 	var todo []indexed
 	for _, c := range crits {
+		if _, ok := c.IDs(); ok {
+			continue
+		}
 		rs, ok := c.Ranges()
 		if !ok {
 			continue
@@ -248,7 +270,7 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 	}
 	sort.SliceStable(todo, func(i, j int) bool { return todo[i].rank < todo[j].rank })
 	for _, t := range todo {
-		if set != nil && len(set) <= enoughCandidates {
+		if !exact && set != nil && len(set) <= enoughCandidates {
 			break
 		}
 		ids := map[string]struct{}{}
@@ -269,12 +291,12 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 				return true, nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("badgerstore: index scan %s: %w", t.c.Def.Name, err)
+				return nil, false, fmt.Errorf("badgerstore: index scan %s: %w", t.c.Def.Name, err)
 			}
 		}
 		intersect(ids)
 	}
-	return set, nil
+	return set, exact, nil
 }
 
 // eachCandidate visits live current resources in id order, starting after

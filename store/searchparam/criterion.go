@@ -586,3 +586,42 @@ func SortKey(def Def, body []byte, descending bool) (key string, ok bool) {
 	}
 	return key, ok
 }
+
+// Exact reports whether the index ranges of the criterion hold exactly its
+// matches (no re-check against the resource needed), so a store can count
+// matches from the index alone.
+func (c *Criterion) Exact() bool {
+	if _, ok := c.IDs(); ok {
+		return true
+	}
+	if _, ok := c.Ranges(); !ok {
+		return false
+	}
+	for _, q := range c.values {
+		switch c.Def.Type {
+		case Token:
+			if len(q.code)+len(q.system)+2 >= MaxTerm {
+				return false
+			}
+		case String:
+			if c.Modifier != "" || len(q.str)+2 >= MaxTerm {
+				return false
+			}
+		case Reference:
+			if len(q.ref)+len(q.code)+2 >= MaxTerm || strings.Contains(q.code, "/") {
+				return false
+			}
+		case URI:
+			if len(q.code)+2 >= MaxTerm {
+				return false
+			}
+		case Date:
+			if c.Def.Name != "_lastUpdated" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
