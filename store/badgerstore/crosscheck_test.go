@@ -27,6 +27,7 @@ func TestSearchMatchesScan(t *testing.T) {
 		typ    string
 		params []store.Param
 	}{
+		{"Observation", nil},
 		{"Observation", []store.Param{{Name: "code", Values: []string{"http://loinc.org|4548-4"}}}},
 		{"Observation", []store.Param{{Name: "_lastUpdated", Values: []string{"gt2000"}}, {Name: "subject", Values: []string{"pat00011"}}}},
 		{"Observation", []store.Param{{Name: "_id", Values: []string{"pat00001-2", "pat00001-3", "nope"}}, {Name: "code", Values: []string{"http://loinc.org|"}}}},

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -81,6 +83,15 @@ func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchRe
 	cands, exact, err := r.candidates(ctx, q.Type, crits)
 	if err != nil {
 		return nil, err
+	}
+	if len(crits) == 0 && q.Filter == nil && len(sorts) == 0 && q.Total {
+		// Every resource of the type: the total is the maintained count.
+		n, err := r.count(q.Type)
+		if err != nil {
+			return nil, err
+		}
+		q.Total = false
+		defer func() { out.Total = int(n) }()
 	}
 	if exact && q.Filter == nil && len(sorts) == 0 {
 		// The index answers the search exactly: the total is the candidate
@@ -370,4 +381,23 @@ func (r *reader) eachCandidate(ctx context.Context, typ string, cands map[string
 		}
 	}
 	return nil
+}
+
+func (r *reader) count(typ string) (int64, error) {
+	item, err := r.txn.Get(key(pCount, typ))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("badgerstore: count: %w", err)
+	}
+	var n int64
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return errCorrupt
+		}
+		n = int64(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	return n, err
 }
