@@ -145,6 +145,12 @@ func (s *Search) resultParam(typ, name, mod string, vals []string, totalSet *boo
 		if n > MaxCount {
 			n = MaxCount
 		}
+		if n == 0 {
+			// _count=0 asks for the total only (the store reads 0 as
+			// "default page size").
+			s.SummaryCount = true
+			n = 1
+		}
 		s.Query.Count = n
 	case CursorParam:
 		s.Query.Cursor = v

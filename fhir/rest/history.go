@@ -130,8 +130,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 		offset = len(page)
 	}
 	page = page[offset:]
-	more := len(page) > count
-	if more {
+	more := count > 0 && len(page) > count
+	if len(page) > count {
 		page = page[:count]
 	}
 
@@ -148,7 +148,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 		selfQ[k] = vs
 	}
 	h := bundle.Header{ID: interaction.NewID(), Type: "history", Time: now, Links: []bundle.Link{{Relation: "self", URL: withQuery(path, selfQ)}}}
-	if offset == 0 && !more {
+	if offset == 0 && !more && count > 0 {
 		n := len(page)
 		h.Total = &n
 	}

@@ -68,11 +68,18 @@ func TestSearch(t *testing.T) {
 		assert.Contains(t, r.get("link.1.url").String(), "_cursor=")
 		assert.Equal(t, e.base+"/Patient/"+r.get("entry.0.resource.id").String(), r.get("entry.0.fullUrl").String())
 	})
-	t.Run("_summary=count", func(t *testing.T) {
-		r := e.do(http.MethodGet, "Patient?family=Paging&_summary=count", nil)
+	t.Run("_summary=count and _count=0", func(t *testing.T) {
+		for _, q := range []string{"_summary=count", "_count=0"} {
+			r := e.do(http.MethodGet, "Patient?family=Paging&"+q, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r)
+			assert.EqualValues(t, 23, r.get("total").Int(), q)
+			assert.False(t, r.get("entry").Exists(), q)
+			assert.Len(t, r.get("link").Array(), 1, "%s: only a self link", q)
+		}
+		r := e.do(http.MethodGet, "Patient/_history?_count=0", nil)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
-		assert.EqualValues(t, 23, r.get("total").Int())
 		assert.False(t, r.get("entry").Exists())
+		assert.Len(t, r.get("link").Array(), 1)
 	})
 	t.Run("_sort", func(t *testing.T) {
 		r := e.do(http.MethodGet, "Patient?family=Paging&_sort=-given&_count=3", nil)
