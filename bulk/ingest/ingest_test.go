@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,9 +92,14 @@ func TestLoadPopulationWithBadLines(t *testing.T) {
 	_, err = st.Read(ctx, "Patient", "broken")
 	assert.ErrorIs(t, err, store.ErrNotFound)
 
-	// Re-import: nothing new, every resource unchanged, one version each.
-	again, err := newLoader(t, st, ingest.Options{}).LoadPaths(ctx, dir)
+	// Re-import: nothing new, every resource unchanged, one version each;
+	// only the lines that are not stored go through the validator.
+	v, err := validate.New()
 	require.NoError(t, err)
+	cv := &countingValidator{v: v}
+	again, err := ingest.New(st, cv, ingest.Options{}).LoadPaths(ctx, dir)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, cv.calls.Load())
 	assert.Empty(t, again.Written)
 	assert.Equal(t, gen.Total()+2, again.Loaded())
 	assert.EqualValues(t, 4, again.Failed)
@@ -103,6 +109,38 @@ func TestLoadPopulationWithBadLines(t *testing.T) {
 	after, err := st.Counts(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, counts, after)
+}
+
+type countingValidator struct {
+	v     ingest.Validator
+	calls atomic.Int64
+}
+
+func (c *countingValidator) Resource(body []byte) (string, string, error) {
+	c.calls.Add(1)
+	return c.v.Resource(body)
+}
+
+func TestReimportChangedLine(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "p.ndjson")
+	st := openStore(t)
+	require.NoError(t, os.WriteFile(f, []byte(goodPatient+"\n"), 0o644))
+	_, err := newLoader(t, st, ingest.Options{}).LoadPaths(ctx, dir)
+	require.NoError(t, err)
+	// Same id, a changed body, then the stored body again: the last line
+	// wins even though it equals what was stored before the load.
+	changed := strings.Replace(goodPatient, "female", "male", 1)
+	invalid := strings.Replace(goodPatient, `"1970-01-01"`, `"1970-13-01"`, 1)
+	require.NoError(t, os.WriteFile(f, []byte(changed+"\n"+goodPatient+"\n"+invalid+"\n"), 0o644))
+	sum, err := newLoader(t, st, ingest.Options{Workers: 3}).LoadPaths(ctx, dir)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, sum.Failed)
+	r, err := st.Read(ctx, "Patient", "extra-1")
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, r.Version)
+	assert.Equal(t, "female", gjson.GetBytes(r.Body, "gender").String())
 }
 
 func TestLaterLineWins(t *testing.T) {
