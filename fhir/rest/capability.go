@@ -27,7 +27,11 @@ func (s *Server) capabilities(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		s.caps[base] = b
+		// The base may come from the Host header: bound the cache so
+		// arbitrary hosts cannot grow it.
+		if len(s.caps) < 16 {
+			s.caps[base] = b
+		}
 	}
 	s.capMu.Unlock()
 	w.Header().Set("Content-Type", fhirJSON)
