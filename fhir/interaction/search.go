@@ -46,6 +46,8 @@ type Search struct {
 	SummaryCount bool
 	// Elements is _elements: the top-level elements to keep.
 	Elements []string
+	// SummaryData is _summary=data: everything but the narrative.
+	SummaryData bool
 	// Ignored lists parameters dropped under Prefer: handling=lenient.
 	Ignored []outcome.Issue
 	// Canonical is the request's parameters as understood, for self and
@@ -168,9 +170,11 @@ func (s *Search) resultParam(typ, name, mod string, vals []string, totalSet *boo
 		switch v {
 		case "count":
 			s.SummaryCount = true
+		case "data":
+			s.SummaryData = true
 		case "false":
 		default:
-			return fmt.Errorf("_summary=%s is not supported (count and false are)", v)
+			return fmt.Errorf("_summary=%s is not supported (count, data and false are)", v)
 		}
 	case "_elements":
 		for _, v := range vals {

@@ -91,7 +91,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 		bw.Entry(bundle.Entry{Resource: oo, Search: &bundle.Search{Mode: "outcome"}})
 	}
 	for _, res := range page.Matches {
-		bw.Entry(bundle.Entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: elements(res.Body, q.Elements), Search: &bundle.Search{Mode: "match"}})
+		bw.Entry(bundle.Entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: subset(res.Body, q.Elements, q.SummaryData), Search: &bundle.Search{Mode: "match"}})
 	}
 	for _, res := range page.Included {
 		bw.Entry(bundle.Entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: res.Body, Search: &bundle.Search{Mode: "include"}})
@@ -104,11 +104,12 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 // mandatoryElements are kept by _elements whatever the client asks.
 var mandatoryElements = map[string]bool{"resourceType": true, "id": true, "meta": true}
 
-// elements applies _elements to stored JSON: only the listed top-level
-// elements (plus resourceType, id, meta) are kept and the resource is
-// tagged SUBSETTED. Without _elements the bytes are returned untouched.
-func elements(body []byte, keep []string) []byte {
-	if len(keep) == 0 {
+// subset applies _elements and _summary=data to stored JSON: only the
+// listed top-level elements (plus resourceType, id, meta) are kept, or
+// everything but the narrative, and the resource is tagged SUBSETTED.
+// Otherwise the stored bytes are returned untouched.
+func subset(body []byte, keep []string, dropText bool) []byte {
+	if len(keep) == 0 && !dropText {
 		return body
 	}
 	want := map[string]bool{}
@@ -120,7 +121,10 @@ func elements(body []byte, keep []string) []byte {
 	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
 		name := k.String()
 		base := strings.TrimPrefix(name, "_")
-		if !mandatoryElements[name] && !want[base] && !want[strings.TrimSuffix(base, "[x]")] && !choiceWanted(base, want) {
+		if dropText && name == "text" {
+			return true
+		}
+		if len(keep) > 0 && !mandatoryElements[name] && !want[base] && !want[strings.TrimSuffix(base, "[x]")] && !choiceWanted(base, want) {
 			return true
 		}
 		if !first {

@@ -127,6 +127,17 @@ func TestSearch(t *testing.T) {
 		assert.False(t, res.Get("name").Exists())
 		assert.Equal(t, "SUBSETTED", res.Get("meta.tag.0.code").String())
 	})
+	t.Run("_summary=data", func(t *testing.T) {
+		p := patient("Narrative")
+		p["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">Ann</div>`}
+		id := e.create(p).Get("id").String()
+		r := e.do(http.MethodGet, "Patient?_id="+id+"&_summary=data", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		res := r.get("entry.0.resource")
+		assert.False(t, res.Get("text").Exists())
+		assert.Equal(t, "Narrative", res.Get("name.0.family").String())
+		assert.Equal(t, "SUBSETTED", res.Get("meta.tag.0.code").String())
+	})
 	t.Run("POST _search", func(t *testing.T) {
 		r := e.do(http.MethodPost, "Patient/_search", "family=Paging&_count=2", "Content-Type", "application/x-www-form-urlencoded")
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
