@@ -98,6 +98,15 @@ func checkConditional(t *testing.T, c *client, run runID) {
 		assert.Equal(t, []string{id}, matches)
 	})
 
+	t.Run("conditional update whose body id differs from the match is 400", func(t *testing.T) {
+		id := c.create(t, identified(family, sys, "cuid")).Get("id").String()
+		body := identified(family, sys, "cuid")
+		body["id"] = run.id("not-the-match")
+		r := c.do(t, http.MethodPut, "Patient?"+query("cuid"), body)
+		requireOutcome(t, r, http.StatusBadRequest, http.StatusPreconditionFailed, http.StatusConflict)
+		assert.Equal(t, "1", c.read(t, "Patient", id).Get("meta.versionId").String(), "the match was changed")
+	})
+
 	t.Run("conditional update with several matches is 412", func(t *testing.T) {
 		c.create(t, identified(family, sys, "cudup"))
 		c.create(t, identified(family, sys, "cudup"))

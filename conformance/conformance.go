@@ -36,6 +36,8 @@ func Run(t *testing.T, base string) {
 	t.Run("conditional", func(t *testing.T) { checkConditional(t, c, run) })
 	t.Run("bundle", func(t *testing.T) { checkBundles(t, c, run) })
 	t.Run("search", func(t *testing.T) { checkSearch(t, c, run) })
+	t.Run("fidelity", func(t *testing.T) { checkFidelity(t, c, run) })
+	t.Run("concurrency", func(t *testing.T) { checkConcurrency(t, c, run) })
 	t.Run("errors", func(t *testing.T) { checkErrors(t, c, run) })
 }
 

@@ -27,35 +27,47 @@ func checkErrors(t *testing.T, c *client, run runID) {
 		body        string
 		contentType string // empty: application/fhir+json
 		wants       []int
+		headers     []header
 	}{
-		{"malformed JSON", http.MethodPost, "Patient", `{"resourceType":"Patient","name":[`, "", []int{http.StatusBadRequest}},
-		{"body is a JSON array", http.MethodPost, "Patient", `[{"resourceType":"Patient"}]`, "", []int{http.StatusBadRequest}},
-		{"empty body", http.MethodPost, "Patient", "", "", []int{http.StatusBadRequest}},
-		{"resourceType differs from the URL on create", http.MethodPost, "Patient", obsNoStatus, "", invalid},
-		{"resourceType differs from the URL on update", http.MethodPut, "Patient/" + run.id("err"), `{"resourceType":"Organization","id":"` + run.id("err") + `"}`, "", invalid},
-		{"resourceType missing", http.MethodPost, "Patient", `{"name":[{"family":"` + family + `"}]}`, "", invalid},
-		{"missing required element (Observation.status)", http.MethodPost, "Observation", obsNoStatus, "", invalid},
-		{"invalid date value", http.MethodPost, "Patient", `{"resourceType":"Patient","birthDate":"not-a-date"}`, "", invalid},
-		{"invalid code value", http.MethodPost, "Patient", `{"resourceType":"Patient","gender":"robot"}`, "", invalid},
-		{"wrong JSON type for an element", http.MethodPost, "Patient", `{"resourceType":"Patient","active":"yes"}`, "", invalid},
-		{"non-Bundle posted to the base", http.MethodPost, "", `{"resourceType":"Patient"}`, "", invalid},
-		{"invalid search value", http.MethodGet, "Patient?birthdate=not-a-date", "", "", []int{http.StatusBadRequest}},
-		{"unknown _include", http.MethodGet, "Patient?_include=Patient:no-such-param", "", "", []int{http.StatusBadRequest}},
-		{"invalid _count", http.MethodGet, "Patient?_count=many", "", "", []int{http.StatusBadRequest}},
-		{"wrong Content-Type text/plain", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "text/plain", []int{http.StatusUnsupportedMediaType}},
-		{"wrong Content-Type application/xml", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "application/xml", []int{http.StatusUnsupportedMediaType}},
-		{"unknown type search", http.MethodGet, "NotAType", "", "", []int{http.StatusNotFound}},
-		{"unknown type read", http.MethodGet, "NotAType/1", "", "", []int{http.StatusNotFound}},
-		{"unknown type create", http.MethodPost, "NotAType", `{"resourceType":"NotAType"}`, "", []int{http.StatusNotFound}},
-		{"unknown id", http.MethodGet, "Patient/" + run.id("absent"), "", "", []int{http.StatusNotFound}},
-		{"id with invalid characters", http.MethodGet, "Patient/bad!id", "", "", []int{http.StatusNotFound}},
-		{"id longer than 64 characters", http.MethodGet, "Patient/" + strings.Repeat("a", 65), "", "", []int{http.StatusNotFound}},
-		{"update with an invalid id", http.MethodPut, "Patient/bad!id", `{"resourceType":"Patient","id":"bad!id"}`, "", invalid},
-		{"unsupported method", http.MethodPatch, "Patient/" + run.id("absent"), `{"resourceType":"Patient"}`, "", []int{http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType}},
+		{"malformed JSON", http.MethodPost, "Patient", `{"resourceType":"Patient","name":[`, "", []int{http.StatusBadRequest}, nil},
+		{"body is a JSON array", http.MethodPost, "Patient", `[{"resourceType":"Patient"}]`, "", []int{http.StatusBadRequest}, nil},
+		{"empty body", http.MethodPost, "Patient", "", "", []int{http.StatusBadRequest}, nil},
+		{"resourceType differs from the URL on create", http.MethodPost, "Patient", obsNoStatus, "", invalid, nil},
+		{"resourceType differs from the URL on update", http.MethodPut, "Patient/" + run.id("err"), `{"resourceType":"Organization","id":"` + run.id("err") + `"}`, "", invalid, nil},
+		{"resourceType missing", http.MethodPost, "Patient", `{"name":[{"family":"` + family + `"}]}`, "", invalid, nil},
+		{"missing required element (Observation.status)", http.MethodPost, "Observation", obsNoStatus, "", invalid, nil},
+		{"invalid date value", http.MethodPost, "Patient", `{"resourceType":"Patient","birthDate":"not-a-date"}`, "", invalid, nil},
+		{"invalid code value", http.MethodPost, "Patient", `{"resourceType":"Patient","gender":"robot"}`, "", invalid, nil},
+		{"wrong JSON type for an element", http.MethodPost, "Patient", `{"resourceType":"Patient","active":"yes"}`, "", invalid, nil},
+		{"duplicate JSON property", http.MethodPost, "Patient", `{"resourceType":"Patient","active":true,"active":false}`, "", invalid, nil},
+		{"null property value", http.MethodPost, "Patient", `{"resourceType":"Patient","active":null}`, "", invalid, nil},
+		{"empty array", http.MethodPost, "Patient", `{"resourceType":"Patient","name":[]}`, "", invalid, nil},
+		{"empty string", http.MethodPost, "Patient", `{"resourceType":"Patient","gender":""}`, "", invalid, nil},
+		{"unknown element", http.MethodPost, "Patient", `{"resourceType":"Patient","favouriteColour":"blue"}`, "", invalid, nil},
+		{"non-Bundle posted to the base", http.MethodPost, "", `{"resourceType":"Patient"}`, "", invalid, nil},
+		{"invalid search value", http.MethodGet, "Patient?birthdate=not-a-date", "", "", []int{http.StatusBadRequest}, nil},
+		{"unknown _include", http.MethodGet, "Patient?_include=Patient:no-such-param", "", "", []int{http.StatusBadRequest}, nil},
+		{"invalid _count", http.MethodGet, "Patient?_count=many", "", "", []int{http.StatusBadRequest}, nil},
+		{"wrong Content-Type text/plain", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "text/plain", []int{http.StatusUnsupportedMediaType}, nil},
+		{"wrong Content-Type application/xml", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "application/xml", []int{http.StatusUnsupportedMediaType}, nil},
+		{"Accept of a format the server cannot produce", http.MethodGet, "Patient?_count=1", "", "", []int{http.StatusNotAcceptable}, []header{{"Accept", "application/fhir+xml"}}},
+		{"_format the server cannot produce", http.MethodGet, "Patient?_count=1&_format=xml", "", "", []int{http.StatusNotAcceptable}, nil},
+		{"DELETE on the type without criteria", http.MethodDelete, "Patient", "", "", []int{http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusPreconditionFailed}, nil},
+		{"PUT on the type without criteria", http.MethodPut, "Patient", `{"resourceType":"Patient"}`, "", []int{http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusPreconditionFailed}, nil},
+		{"POST to an instance", http.MethodPost, "Patient/" + run.id("absent"), `{"resourceType":"Patient"}`, "", []int{http.StatusBadRequest, http.StatusMethodNotAllowed}, nil},
+		{"If-None-Exist with an unknown parameter", http.MethodPost, "Patient", `{"resourceType":"Patient"}`, "", []int{http.StatusBadRequest}, []header{{"If-None-Exist", "zz-unknown-param=1"}}},
+		{"unknown type search", http.MethodGet, "NotAType", "", "", []int{http.StatusNotFound}, nil},
+		{"unknown type read", http.MethodGet, "NotAType/1", "", "", []int{http.StatusNotFound}, nil},
+		{"unknown type create", http.MethodPost, "NotAType", `{"resourceType":"NotAType"}`, "", []int{http.StatusNotFound}, nil},
+		{"unknown id", http.MethodGet, "Patient/" + run.id("absent"), "", "", []int{http.StatusNotFound}, nil},
+		{"id with invalid characters", http.MethodGet, "Patient/bad!id", "", "", []int{http.StatusNotFound}, nil},
+		{"id longer than 64 characters", http.MethodGet, "Patient/" + strings.Repeat("a", 65), "", "", []int{http.StatusNotFound}, nil},
+		{"update with an invalid id", http.MethodPut, "Patient/bad!id", `{"resourceType":"Patient","id":"bad!id"}`, "", invalid, nil},
+		{"unsupported method", http.MethodPatch, "Patient/" + run.id("absent"), `{"resourceType":"Patient"}`, "", []int{http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var hs []header
+			hs := tc.headers
 			if tc.contentType != "" {
 				hs = append(hs, header{"Content-Type", tc.contentType})
 			}

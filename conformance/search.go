@@ -308,6 +308,20 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		sameSet(t, []string{"p2", "p5"}, pop.labelsOf(got), "POST Patient/_search %s", form)
 	})
 
+	t.Run("searchset Bundle shape", func(t *testing.T) {
+		q := "Observation?subject=Patient/" + id("p1") + "&_include=Observation:subject"
+		r := c.do(t, http.MethodGet, q, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.NotEmpty(t, linkURL(r, "self"), "self link")
+		for i, e := range r.get("entry").Array() {
+			typ, rid := e.Get("resource.resourceType").String(), e.Get("resource.id").String()
+			assert.Equal(t, c.base+"/"+typ+"/"+rid, e.Get("fullUrl").String(), "entry %d fullUrl", i)
+			assert.Contains(t, []string{"match", "include"}, e.Get("search.mode").String(), "entry %d search.mode", i)
+			assert.False(t, e.Get("request").Exists(), "entry %d: searchset entries carry no request (bdl-5)", i)
+			assert.False(t, e.Get("response").Exists(), "entry %d: searchset entries carry no response", i)
+		}
+	})
+
 	t.Run("_summary=count gives the total without entries", func(t *testing.T) {
 		r := c.do(t, http.MethodGet, "Patient?family="+fam+"&gender=female&_summary=count", nil)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
