@@ -79,6 +79,8 @@ type funcDef struct {
 	state    uint8
 }
 
+const maxCallDepth = 512
+
 type operandDef struct {
 	name string
 	typ  *typeSpec
@@ -89,6 +91,12 @@ func (f *funcDef) invoke(c *Context, args []cql.Value) cql.Value {
 	if f.native != nil {
 		return f.native(c, args)
 	}
+	// CQL forbids recursion, but malformed ELM may still recurse.
+	c.depth++
+	if c.depth > maxCallDepth {
+		c.fail(&EvalError{Library: f.lib.id, Locator: str(f.n, "locator"), Err: fmt.Errorf("function %s: call depth exceeds %d", f.name, maxCallDepth)})
+	}
+	defer func() { c.depth-- }()
 	var saved [4]cql.Value
 	for i, op := range f.operands {
 		if i < len(saved) {

@@ -80,6 +80,7 @@ type Context struct {
 	res    [][]*cql.FHIR
 	resOK  []bool
 	now    cql.DateTime
+	depth  int
 }
 
 // NewContext returns an evaluation context for p.
@@ -108,6 +109,7 @@ func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]
 	clear(c.pset)
 	clear(c.res)
 	clear(c.resOK)
+	c.depth = 0
 	now := time.Now
 	if c.p.opts.Now != nil {
 		now = c.p.opts.Now

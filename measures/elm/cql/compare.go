@@ -378,8 +378,13 @@ func Equal(a, b Value) Value {
 		if !ok {
 			return Boolean(false)
 		}
-		if isCalendarWord(x.Unit) != isCalendarWord(y.Unit) && (calendarYearMonth(x.Unit) || calendarYearMonth(y.Unit)) {
-			return nil
+		if isDuration(x.Unit) && isDuration(y.Unit) {
+			xym, yym := calendarYearMonth(x.Unit), calendarYearMonth(y.Unit)
+			// Years and months have no fixed length in days, and calendar
+			// years/months differ from UCUM's definite 'a'/'mo'.
+			if xym != yym || ((xym || yym) && isCalendarWord(x.Unit) != isCalendarWord(y.Unit)) {
+				return nil
+			}
 		}
 		c, ok := quantityCompare(x, y)
 		if !ok {
@@ -440,6 +445,11 @@ func calendarDays(q Quantity) (float64, bool) {
 		return 0, false
 	}
 	return q.Value * f, true
+}
+
+func isDuration(u string) bool {
+	_, ok := durationUnit(u)
+	return ok
 }
 
 func calendarMonths(q Quantity) (float64, bool) {
