@@ -154,10 +154,10 @@ func TestEqualityAndEquivalence(t *testing.T) {
 	c1 := cql.Code{Code: "8480-6", System: "http://loinc.org", Display: "Systolic"}
 	c2 := cql.Code{Code: "8480-6", System: "http://loinc.org"}
 	tests := []struct {
-		name     string
-		a, b     cql.Value
-		eq       cql.Value
-		equiv    bool
+		name  string
+		a, b  cql.Value
+		eq    cql.Value
+		equiv bool
 	}{
 		{"nulls", nil, nil, nil, true},
 		{"null vs value", nil, cql.Integer(1), nil, false},
