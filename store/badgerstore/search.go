@@ -281,7 +281,9 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 	}
 	sort.SliceStable(todo, func(i, j int) bool { return todo[i].rank < todo[j].rank })
 	for _, t := range todo {
-		if !exact && set != nil && len(set) <= enoughCandidates {
+		if set != nil && len(set) <= enoughCandidates {
+			// Few enough to check the remaining criteria on the bodies.
+			exact = false
 			break
 		}
 		ids := map[string]struct{}{}
