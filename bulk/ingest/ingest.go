@@ -46,7 +46,9 @@ type Options struct {
 	// MaxErrors bounds the failures kept in Summary.Errors (default 1000);
 	// all are counted and all are passed to OnError.
 	MaxErrors int
-	// OnError, when set, is called for every failed resource, in input order.
+	// OnError, when set, is called for every failed resource: resources
+	// that fail validation in input order, those the store rejects when
+	// their batch is committed. Calls never overlap.
 	OnError func(*LineError)
 	// Progress, when set, is called after every commit.
 	Progress func(Progress)
@@ -189,15 +191,12 @@ func (l *Loader) Load(ctx context.Context, srcs ...Source) (*Summary, error) {
 	for _, s := range srcs {
 		total += s.Size
 	}
-	c := &committer{
-		l:     l,
-		sum:   &Summary{Sources: len(srcs), Written: map[string]int64{}, Unchanged: map[string]int64{}, Deleted: map[string]int64{}},
-		keys:  map[string]bool{},
-		total: total,
-	}
+	c := newCommitter(l, &Summary{Sources: len(srcs), Written: map[string]int64{}, Unchanged: map[string]int64{}, Deleted: map[string]int64{}}, total)
 
-	work := make(chan *item, l.opts.Workers*64)
-	done := make(chan *item, l.opts.Workers*64)
+	// The queues hold about a batch, so workers keep validating while the
+	// committer waits for a commit.
+	work := make(chan *item, max(l.opts.Workers*64, l.opts.BatchSize/2))
+	done := make(chan *item, max(l.opts.Workers*64, l.opts.BatchSize))
 	var readErr error
 	go func() {
 		defer close(work)
@@ -303,17 +302,64 @@ func sameContent(stored, line []byte) bool {
 }
 
 // committer restores input order (workers finish out of order; the last
-// of two lines with the same id must win) and commits batches.
+// of two lines with the same id must win) and cuts batches. Batches are
+// committed one after the other by a separate goroutine, so validation
+// goes on while a batch is being written and synced.
 type committer struct {
 	l     *Loader
-	sum   *Summary
 	batch []*item
 	keys  map[string]bool // type/id in the batch
 	bytes atomic.Int64
 	total int64
+
+	commits chan []*item
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex // guards sum and fatal, shared with the commit goroutine
+	sum   *Summary
+	fatal error
+	cbMu  sync.Mutex // serializes OnError calls
+}
+
+func newCommitter(l *Loader, sum *Summary, total int64) *committer {
+	c := &committer{l: l, sum: sum, keys: map[string]bool{}, total: total, commits: make(chan []*item, 1)}
+	return c
 }
 
 func (c *committer) run(ctx context.Context, done <-chan *item) error {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for b := range c.commits {
+			if c.err() != nil {
+				continue
+			}
+			if err := c.commit(ctx, b); err != nil {
+				c.mu.Lock()
+				c.fatal = err
+				c.mu.Unlock()
+			}
+		}
+	}()
+	err := c.order(ctx, done)
+	if err == nil {
+		c.submit(ctx)
+	}
+	close(c.commits)
+	c.wg.Wait()
+	if err != nil {
+		return err
+	}
+	return c.err()
+}
+
+func (c *committer) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fatal
+}
+
+func (c *committer) order(ctx context.Context, done <-chan *item) error {
 	pending := map[int64]*item{}
 	var next int64
 	for it := range done {
@@ -330,11 +376,13 @@ func (c *committer) run(ctx context.Context, done <-chan *item) error {
 			}
 		}
 	}
-	return c.flush(ctx)
+	return nil
 }
 
 func (c *committer) add(ctx context.Context, it *item) error {
+	c.mu.Lock()
 	c.sum.Read++
+	c.mu.Unlock()
 	if it.err != nil {
 		c.failed(it.fail(it.err))
 		return nil
@@ -343,56 +391,73 @@ func (c *committer) add(ctx context.Context, it *item) error {
 	if c.keys[key] {
 		// Two versions of one resource in a batch: commit the first so
 		// the second becomes a new version on top of it.
-		if err := c.flush(ctx); err != nil {
-			return err
-		}
+		c.submit(ctx)
 	}
 	c.keys[key] = true
 	c.batch = append(c.batch, it)
 	if len(c.batch) >= c.l.opts.BatchSize {
-		return c.flush(ctx)
+		c.submit(ctx)
 	}
-	return nil
+	return c.err()
+}
+
+// submit hands the batch to the commit goroutine; it blocks while another
+// batch is waiting, which bounds memory to about two batches.
+func (c *committer) submit(ctx context.Context) {
+	if len(c.batch) == 0 {
+		return
+	}
+	select {
+	case c.commits <- c.batch:
+	case <-ctx.Done():
+	}
+	c.batch = make([]*item, 0, c.l.opts.BatchSize)
+	clear(c.keys)
 }
 
 func (c *committer) failed(le *LineError) {
+	c.mu.Lock()
 	c.sum.Failed++
 	if len(c.sum.Errors) < c.l.opts.MaxErrors {
 		c.sum.Errors = append(c.sum.Errors, le)
 	}
+	c.mu.Unlock()
 	if c.l.opts.OnError != nil {
+		c.cbMu.Lock()
 		c.l.opts.OnError(le)
+		c.cbMu.Unlock()
 	}
 }
 
-// flush commits the batch. A write the store rejects (invalid, version
+// commit writes one batch. A write the store rejects (invalid, version
 // conflict) is reported and the rest committed again without it, so one
 // bad resource never keeps its batch out.
-func (c *committer) flush(ctx context.Context) error {
-	for len(c.batch) > 0 {
-		writes := make([]store.Write, len(c.batch))
-		for i, it := range c.batch {
+func (c *committer) commit(ctx context.Context, batch []*item) error {
+	for len(batch) > 0 {
+		writes := make([]store.Write, len(batch))
+		for i, it := range batch {
 			writes[i] = store.Write{Op: it.op, Type: it.typ, ID: it.id, Body: it.body, SkipUnchanged: true}
 		}
 		before := time.Now().Truncate(time.Microsecond)
 		res, err := c.l.st.Commit(ctx, store.Tx{Writes: writes})
 		var we *store.WriteError
-		if errors.As(err, &we) && we.Index >= 0 && we.Index < len(c.batch) &&
+		if errors.As(err, &we) && we.Index >= 0 && we.Index < len(batch) &&
 			(errors.Is(we.Err, store.ErrInvalid) || errors.Is(we.Err, store.ErrVersionConflict)) {
-			c.failed(c.batch[we.Index].fail(we.Err))
-			c.batch = append(c.batch[:we.Index], c.batch[we.Index+1:]...)
+			c.failed(batch[we.Index].fail(we.Err))
+			batch = append(batch[:we.Index:we.Index], batch[we.Index+1:]...)
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("ingest: commit: %w", err)
 		}
-		c.count(res, before)
+		c.count(batch, res, before)
 		break
 	}
-	c.batch = c.batch[:0]
-	clear(c.keys)
 	if c.l.opts.Progress != nil {
-		c.l.opts.Progress(Progress{Bytes: c.bytes.Load(), TotalBytes: c.total, Resources: c.sum.Loaded(), Failed: c.sum.Failed})
+		c.mu.Lock()
+		p := Progress{Bytes: c.bytes.Load(), TotalBytes: c.total, Resources: c.sum.Loaded(), Failed: c.sum.Failed}
+		c.mu.Unlock()
+		c.l.opts.Progress(p)
 	}
 	return nil
 }
@@ -400,15 +465,17 @@ func (c *committer) flush(ctx context.Context) error {
 // count tells written from unchanged resources. The store stamps every
 // write of one commit with the commit's lastUpdated and returns a skipped
 // unchanged write as its stored, older version.
-func (c *committer) count(res []*store.Resource, before time.Time) {
+func (c *committer) count(batch []*item, res []*store.Resource, before time.Time) {
 	var commitTS time.Time
 	for _, r := range res {
 		if r != nil && r.LastUpdated.After(commitTS) {
 			commitTS = r.LastUpdated
 		}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i, r := range res {
-		it := c.batch[i]
+		it := batch[i]
 		switch {
 		case it.op == store.OpDelete:
 			c.sum.Deleted[it.typ]++
