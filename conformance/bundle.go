@@ -102,6 +102,42 @@ func checkBundles(t *testing.T, c *client, run runID) {
 		assert.Equal(t, []string{ids[0]}, matches, "search by the rewritten reference")
 	})
 
+	t.Run("transaction rewrites urn:uuid wherever it appears", func(t *testing.T) {
+		// http.html transaction processing: servers SHALL replace all
+		// matching links in the bundle: references, elements of type uri
+		// and url, and <a href> / <img src> in the narrative.
+		pURN := "urn:uuid:" + newUUID()
+		obs := minimalResource("Observation", "placeholder")
+		obs["subject"] = map[string]any{"reference": pURN}
+		obs["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml"><a href="` + pURN + `">patient</a></div>`}
+		obs["extension"] = []any{
+			map[string]any{"url": "http://example.org/fhir/StructureDefinition/ref", "valueReference": map[string]any{"reference": pURN}},
+			map[string]any{"url": "http://example.org/fhir/StructureDefinition/uri", "valueUri": pURN},
+		}
+		doc := map[string]any{"resourceType": "DocumentReference", "status": "current", "content": []any{map[string]any{"attachment": map[string]any{"url": pURN}}}}
+		r := c.do(t, http.MethodPost, "", bundle("transaction",
+			entry(pURN, patient(run.family("TxLinks")), "POST", "Patient"),
+			entry("urn:uuid:"+newUUID(), obs, "POST", "Observation"),
+			entry("urn:uuid:"+newUUID(), doc, "POST", "DocumentReference"),
+		))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		entries := r.get("entry").Array()
+		require.Len(t, entries, 3, "%s", r)
+		pid := idFromLocation(entries[0].Get("response.location").String(), "Patient")
+		got := c.read(t, "Observation", idFromLocation(entries[1].Get("response.location").String(), "Observation"))
+		gotDoc := c.read(t, "DocumentReference", idFromLocation(entries[2].Get("response.location").String(), "DocumentReference"))
+		want := "Patient/" + pid
+		t.Run("reference", func(t *testing.T) { assert.Equal(t, want, got.Get("subject.reference").String()) })
+		t.Run("extension valueReference", func(t *testing.T) { assert.Equal(t, want, got.Get("extension.0.valueReference.reference").String()) })
+		t.Run("extension valueUri", func(t *testing.T) { assert.Equal(t, want, got.Get("extension.1.valueUri").String()) })
+		t.Run("Attachment.url", func(t *testing.T) { assert.Equal(t, want, gotDoc.Get("content.0.attachment.url").String()) })
+		t.Run("narrative a href", func(t *testing.T) {
+			div := got.Get("text.div").String()
+			assert.NotContains(t, div, pURN, "urn:uuid left in the narrative")
+			assert.Contains(t, div, `href="`+want+`"`, "narrative link not rewritten")
+		})
+	})
+
 	stale := c.create(t, patient(run.family("TxStale"), "V1"))
 	staleID := stale.Get("id").String()
 	staleBody := patient(run.family("TxStale"), "V2")

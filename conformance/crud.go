@@ -154,6 +154,20 @@ func checkCRUD(t *testing.T, c *client, run runID) {
 		assert.Contains(t, []int{http.StatusOK, http.StatusNoContent, http.StatusNotFound}, dr.Status, "%s", dr)
 	})
 
+	t.Run("Prefer return=minimal gives no body", func(t *testing.T) {
+		r := c.do(t, http.MethodPost, "Patient", patient(family, "Minimal"), header{"Prefer", "return=minimal"})
+		require.Equal(t, http.StatusCreated, r.Status, "%s", r)
+		assert.Empty(t, r.Body, "body despite return=minimal")
+		assert.NotEmpty(t, r.Header.Get("Location"))
+		assert.Equal(t, `W/"1"`, r.Header.Get("ETag"))
+	})
+
+	t.Run("Prefer return=OperationOutcome gives an OperationOutcome", func(t *testing.T) {
+		r := c.do(t, http.MethodPost, "Patient", patient(family, "Outcome"), header{"Prefer", "return=OperationOutcome"})
+		require.Equal(t, http.StatusCreated, r.Status, "%s", r)
+		assert.Equal(t, "OperationOutcome", r.get("resourceType").String(), "%s", r)
+	})
+
 	t.Run("If-Match", func(t *testing.T) { checkIfMatch(t, c, run) })
 }
 

@@ -4,6 +4,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // checkProductSearch exercises the search parameters Equitas promises for
@@ -150,5 +153,21 @@ func checkProductSearch(t *testing.T, c *client, run runID) {
 		{"PractitionerRole", "PractitionerRole", ident("R1", "R2"), []searchCase{
 			{ident("R1"), []string{"role1"}},
 		}},
+	})
+
+	t.Run("Group discovery with _summary=true omits members", func(t *testing.T) {
+		// Da Vinci ATR discovery (shared/reference/specs.md 3.3-3.4):
+		// GET Group?identifier=...&_summary=true; large groups must come
+		// back without their member lists.
+		r := c.do(t, "GET", "Group?"+ident("G1")+"&_summary=true", nil)
+		require.Equal(t, 200, r.Status, "%s", r)
+		entries := r.get("entry").Array()
+		require.Len(t, entries, 1, "%s", r)
+		g := entries[0].Get("resource")
+		assert.Equal(t, id("g1"), g.Get("id").String())
+		assert.True(t, g.Get("identifier").Exists(), "identifier is a summary element")
+		assert.False(t, g.Get("member").Exists(), "member is not a summary element")
+		tags := g.Get("meta.tag.#.code").String()
+		assert.Contains(t, tags, "SUBSETTED", "summary resources carry the SUBSETTED tag")
 	})
 }

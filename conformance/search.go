@@ -200,6 +200,13 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"name=anna", []string{"p1", "p2"}},
 			{"name=" + fam + "lund", []string{"p7", "p8"}},
 		}},
+		{"Patient modifiers", "Patient", "family=" + fam, []searchCase{
+			{"birthdate:missing=true", []string{"p9"}},
+			{"birthdate:missing=false", []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"}},
+			{"gender:not=female", []string{"p3", "p4", "p5", "p6", "p9"}},
+			{"family:contains=ERGM", []string{"p2"}},
+			{"family:contains=trom", []string{"p5", "p6"}},
+		}},
 		{"Patient _id", "Patient", "family=" + fam, []searchCase{
 			{"_id=" + id("p1") + "," + id("p3"), []string{"p1", "p3"}},
 			{"_id=" + id("p9"), []string{"p9"}},
@@ -247,6 +254,27 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		}},
 	}
 	runGroups(t, c, pop, groups)
+
+	t.Run("chained parameter is answered correctly or rejected", func(t *testing.T) {
+		// Support for chaining is optional; ignoring the chain or reading
+		// it as something else is not.
+		scope := "&subject=" + url.QueryEscape(joinRefs("Patient", id("p1"), id("p2"), id("p3")))
+		for _, q := range []string{
+			"subject:Patient.family=" + lower + "berg",
+			"subject.family=" + lower + "berg",
+			"patient.family=" + lower + "berg",
+		} {
+			t.Run(q, func(t *testing.T) {
+				r := c.do(t, http.MethodGet, "Observation?"+q+scope, nil)
+				if r.Status == http.StatusOK {
+					got, _ := c.searchAll(t, "Observation?"+q+scope)
+					sameSet(t, []string{"o1", "o2", "o5"}, pop.labelsOf(got), "chained search %s", q)
+					return
+				}
+				requireOutcome(t, r, http.StatusBadRequest)
+			})
+		}
+	})
 
 	t.Run("_include", func(t *testing.T) {
 		cases := []struct {
@@ -391,6 +419,19 @@ func checkLastUpdated(t *testing.T, c *client, run runID) {
 		{"_lastUpdated=ge" + sec(bFirst), b},
 		{"_lastUpdated=le" + sec(aLast), a},
 	}
+	// At the full precision the server reports, the boundaries are exact.
+	b0 := c.read(t, "Patient", b[0]).Get("meta.lastUpdated").String()
+	exact := url.QueryEscape(b0)
+	cases = append(cases, []struct {
+		query string
+		want  []string
+	}{
+		{"_lastUpdated=eq" + exact, b[:1]},
+		{"_lastUpdated=ge" + exact, b},
+		{"_lastUpdated=gt" + exact, b[1:]},
+		{"_lastUpdated=le" + exact, append(slices.Clone(a), b[0])},
+		{"_lastUpdated=lt" + exact, a},
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.query, func(t *testing.T) {
 			got, _ := c.searchAll(t, "Patient?family="+family+"&"+tc.query)
