@@ -41,7 +41,7 @@ func NewPeriod(start, end string) (Period, error) {
 	if err != nil {
 		return Period{}, fmt.Errorf("period end: %w", err)
 	}
-	if c, ok := cql.CompareDateTime(lo, hi, cql.Millisecond); ok && c > 0 {
+	if c, ok := compareDT(Period{Start: lo, End: hi}); ok && c > 0 {
 		return Period{}, fmt.Errorf("period start %s is after its end %s", start, end)
 	}
 	return Period{Start: lo, End: hi, StartText: start, EndText: end}, nil
@@ -107,4 +107,9 @@ func fill(d cql.DateTime, end bool) cql.DateTime {
 	}
 	d.Precision = cql.Millisecond
 	return d
+}
+
+// compareDT compares a period's bounds at millisecond precision.
+func compareDT(p Period) (int, bool) {
+	return cql.CompareDateTime(p.Start, p.End, cql.Millisecond)
 }

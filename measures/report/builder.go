@@ -125,6 +125,20 @@ func stratumFields(v measure.StratumValue) (*measure.Concept, []Component) {
 	return nil, comps
 }
 
+// applies reports whether a stratifier reports population code
+// (cqfm-appliesTo; none listed means every population).
+func applies(s *measure.Stratifier, code string) bool {
+	if len(s.AppliesTo) == 0 {
+		return true
+	}
+	for _, c := range s.AppliesTo {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -174,6 +188,9 @@ func Individual(def *measure.Definition, opts Options, r *measure.PatientResult)
 					sv, comps := stratumFields(su.Value)
 					stratum := Stratum{Value: sv, Component: comps}
 					for pi, p := range g.Populations {
+						if !applies(&g.Stratifiers[si], p.Code) {
+							continue
+						}
 						n := countIn(gr.Populations[pi].Members, su.Units)
 						stratum.Population = append(stratum.Population, Population{ID: p.ID, Code: populationCode(p.Code), Count: n})
 					}
@@ -185,8 +202,11 @@ func Individual(def *measure.Definition, opts Options, r *measure.PatientResult)
 						}
 						return 0
 					}
-					if s, ok := measure.Score(g, c, func(i int) []float64 { return obsValues(gr.Populations[i].Observations, su.Units) }); ok {
-						stratum.MeasureScore = &Quantity{Value: s}
+					// A stratifier limited to some populations has no score.
+					if len(g.Stratifiers[si].AppliesTo) == 0 {
+						if s, ok := measure.Score(g, c, func(i int) []float64 { return obsValues(gr.Populations[i].Observations, su.Units) }); ok {
+							stratum.MeasureScore = &Quantity{Value: s}
+						}
 					}
 					st.Stratum = append(st.Stratum, stratum)
 				}
@@ -417,9 +437,12 @@ func (a *Aggregator) Report() *MeasureReport {
 		rep.Contained = append(rep.Contained, l)
 		return &Reference{Reference: "#" + id}
 	}
-	pops := func(g *measure.Group, accs []popAcc, where string) ([]Population, func(string) int, func(int) []float64) {
+	pops := func(g *measure.Group, accs []popAcc, where string, strat *measure.Stratifier) ([]Population, func(string) int, func(int) []float64) {
 		out := make([]Population, 0, len(accs))
 		for pi, p := range g.Populations {
+			if strat != nil && !applies(strat, p.Code) {
+				continue
+			}
 			pop := Population{ID: p.ID, Code: populationCode(p.Code), Count: accs[pi].count}
 			if a.subjects {
 				pop.SubjectResults = list(where+" "+p.Code, accs[pi].subjects)
@@ -442,7 +465,7 @@ func (a *Aggregator) Report() *MeasureReport {
 		where := fmt.Sprintf("group %d", gi+1)
 		var count func(string) int
 		var obs func(int) []float64
-		out.Population, count, obs = pops(g, ga.pops, where)
+		out.Population, count, obs = pops(g, ga.pops, where, nil)
 		if s, ok := measure.Score(g, count, obs); ok {
 			out.MeasureScore = &Quantity{Value: s}
 		}
@@ -459,9 +482,11 @@ func (a *Aggregator) Report() *MeasureReport {
 				stratum := Stratum{Value: sv, Component: comps}
 				var c func(string) int
 				var o func(int) []float64
-				stratum.Population, c, o = pops(g, sa.pops, fmt.Sprintf("%s stratifier %d stratum %s", where, si+1, k))
-				if s, ok := measure.Score(g, c, o); ok {
-					stratum.MeasureScore = &Quantity{Value: s}
+				stratum.Population, c, o = pops(g, sa.pops, fmt.Sprintf("%s stratifier %d stratum %s", where, si+1, k), &g.Stratifiers[si])
+				if len(g.Stratifiers[si].AppliesTo) == 0 {
+					if s, ok := measure.Score(g, c, o); ok {
+						stratum.MeasureScore = &Quantity{Value: s}
+					}
 				}
 				st.Stratum = append(st.Stratum, stratum)
 			}

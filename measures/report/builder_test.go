@@ -172,3 +172,18 @@ func TestIndividualFailedPatient(t *testing.T) {
 	assert.Contains(t, rep.Extension[0].ValueString, "bad data")
 	assert.Equal(t, 0, popCounts(rep.Group[0].Population)["initial-population"])
 }
+
+func TestStratifierAppliesTo(t *testing.T) {
+	def := proportionDef(measure.BooleanBasis)
+	def.Groups[0].Stratifiers[0].AppliesTo = []string{measure.InitialPopulation}
+	agg := NewSummary(def, Options{})
+	agg.Add(patient(def, "p1", male, true, true, false, true))
+	p := patient(def, "p2", male, true, true, false, true)
+	rep := agg.Report()
+	require.Len(t, rep.Group[0].Stratifier[0].Stratum, 1)
+	s := rep.Group[0].Stratifier[0].Stratum[0]
+	assert.Equal(t, map[string]int{"initial-population": 1}, popCounts(s.Population), "only the populations it applies to")
+	assert.Nil(t, s.MeasureScore)
+	ind := Individual(def, Options{}, p)
+	assert.Equal(t, map[string]int{"initial-population": 1}, popCounts(ind.Group[0].Stratifier[0].Stratum[0].Population))
+}
