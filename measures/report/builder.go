@@ -214,6 +214,23 @@ func Individual(def *measure.Definition, opts Options, r *measure.PatientResult)
 			}
 		}
 		rep.Group = append(rep.Group, out)
+		// Episode-based groups name the episodes each population counted,
+		// tagged with the population (DEQM criteriaReference).
+		if gr != nil && g.IsEpisodeBased() {
+			for pi, p := range g.Populations {
+				if pi >= len(gr.Populations) {
+					break
+				}
+				for _, u := range gr.Populations[pi].Members {
+					ref := p.ID
+					if ref == "" {
+						ref = p.Code
+					}
+					rep.EvaluatedResource = append(rep.EvaluatedResource, Reference{Reference: u,
+						Extension: []Extension{{URL: ExtCriteriaReference, ValueString: ref}}})
+				}
+			}
+		}
 	}
 	for _, sde := range r.SDE {
 		for vi, v := range sde.Values {

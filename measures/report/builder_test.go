@@ -162,6 +162,13 @@ func TestIndividualEpisodeBased(t *testing.T) {
 	require.NotNil(t, rep.Group[0].MeasureScore)
 	assert.InDelta(t, 1.0, rep.Group[0].MeasureScore.Value, 1e-9)
 	assert.Equal(t, []string{ProfileIndividual}, rep.Meta.Profile)
+	// Each counted episode is an evaluated resource tagged with its population.
+	byPop := map[string][]string{}
+	for _, e := range rep.EvaluatedResource {
+		require.Len(t, e.Extension, 1)
+		byPop[e.Extension[0].ValueString] = append(byPop[e.Extension[0].ValueString], e.Reference)
+	}
+	assert.Equal(t, map[string][]string{"ip": {"Encounter/1", "Encounter/2"}, "den": {"Encounter/1", "Encounter/2"}, "denex": {"Encounter/2"}, "num": {"Encounter/1"}}, byPop)
 }
 
 func TestIndividualFailedPatient(t *testing.T) {

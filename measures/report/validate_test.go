@@ -31,8 +31,12 @@ func TestReportsAreValidR4(t *testing.T) {
 		subjects.Add(p)
 	}
 	failed := Individual(def, opts, &measure.PatientResult{PatientID: "p3", Err: fmt.Errorf("boom")})
+	epDef := proportionDef("Encounter")
+	episodes := Individual(epDef, opts, &measure.PatientResult{PatientID: "p4", Groups: []measure.GroupResult{
+		measure.ApplyRules(&epDef.Groups[0], []measure.RawPopulation{{Members: []string{"Encounter/1"}}, {Members: []string{"Encounter/1"}}, {}, {}}),
+	}})
 	for name, rep := range map[string]*MeasureReport{
-		"individual": Individual(def, opts, p1), "individual-error": failed,
+		"individual": Individual(def, opts, p1), "individual-error": failed, "individual-episodes": episodes,
 		"summary": summary.Report(), "subject-list": subjects.Report(),
 	} {
 		t.Run(name, func(t *testing.T) {
