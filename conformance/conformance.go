@@ -16,6 +16,7 @@ package conformance
 import (
 	"crypto/rand"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,6 +57,84 @@ func RunOperational(t *testing.T, root string) {
 		assert.Contains(t, r.Header.Get("Content-Type"), "text/plain", "%s", r)
 		assert.Contains(t, string(r.Body), "# TYPE ", "no metric families: %s", r)
 	})
+}
+
+// RunAfter checks, once the other checks have run against the same server,
+// what the server's own Prometheus metrics say about them: no request ended
+// in a 5xx or a recovered panic, and the per-type resource gauge agrees with
+// a search count. root is the server's root URL.
+func RunAfter(t *testing.T, root string) {
+	c := newClient(root)
+	r := c.do(t, http.MethodGet, "metrics", nil, header{"Accept", "text/plain"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r)
+	samples := parseMetrics(string(r.Body))
+
+	t.Run("no request ended in a 5xx", func(t *testing.T) {
+		for _, s := range samples {
+			if s.name == "equitas_http_requests_total" && strings.HasPrefix(s.labels["code"], "5") {
+				assert.Zero(t, s.value, "%s%v", s.name, s.labels)
+			}
+		}
+	})
+	t.Run("no request panicked", func(t *testing.T) {
+		for _, s := range samples {
+			if s.name == "equitas_http_panics_total" {
+				assert.Zero(t, s.value, "recovered panics")
+			}
+		}
+	})
+	t.Run("resource gauge agrees with a search count", func(t *testing.T) {
+		fc := newClient(strings.TrimRight(root, "/") + "/fhir")
+		count := fc.do(t, http.MethodGet, "Patient?_summary=count", nil)
+		require.Equal(t, http.StatusOK, count.Status, "%s", count)
+		found := false
+		for _, s := range samples {
+			if s.name == "equitas_store_resources" && s.labels["type"] == "Patient" {
+				found = true
+				assert.EqualValues(t, count.get("total").Int(), s.value, "equitas_store_resources{type=Patient}")
+			}
+		}
+		assert.True(t, found, "no equitas_store_resources{type=\"Patient\"} sample")
+	})
+}
+
+// sample is one line of the Prometheus text format.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// parseMetrics reads the sample lines of a Prometheus text exposition;
+// label values are assumed free of escaped quotes, which holds for the
+// metrics checked here.
+func parseMetrics(text string) []sample {
+	var out []sample
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			continue
+		}
+		s := sample{name: line[:sp], labels: map[string]string{}, value: v}
+		if i := strings.IndexByte(s.name, '{'); i >= 0 {
+			for _, kv := range strings.Split(strings.TrimSuffix(s.name[i+1:], "}"), ",") {
+				k, val, ok := strings.Cut(kv, "=")
+				if ok {
+					s.labels[k] = strings.Trim(val, `"`)
+				}
+			}
+			s.name = s.name[:i]
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // runID returns 10 random lowercase letters: usable inside family names,

@@ -34,6 +34,7 @@ func TestConformance(t *testing.T) {
 	root = strings.TrimRight(root, "/")
 	t.Run("operational", func(t *testing.T) { RunOperational(t, root) })
 	t.Run("fhir", func(t *testing.T) { Run(t, root+"/fhir") })
+	t.Run("after", func(t *testing.T) { RunAfter(t, root) })
 }
 
 // TestCrashRecovery kills the server with SIGKILL right after acknowledged
