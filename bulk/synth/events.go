@@ -257,6 +257,10 @@ func (g *gen) eob(p *person, n int, encID string, ev event, dx code) obj {
 	if !created.Before(g.now) {
 		created = g.now.Add(-time.Minute)
 	}
+	paidOn := created.Add(14 * 24 * time.Hour)
+	if !paidOn.Before(g.now) {
+		paidOn = created
+	}
 	pos := code{sysPOS, "11", "Office"}
 	switch ev.kind {
 	case evTelephone, evVirtual:
@@ -304,7 +308,7 @@ func (g *gen) eob(p *person, n int, encID string, ev event, dx code) obj {
 			{"adjudication", arr{adj("submitted", "Submitted Amount", submitted), adj("eligible", "Eligible Amount", allowed), adj("benefit", "Benefit Amount", paid)}},
 		}}},
 		{"total", arr{adj("submitted", "Submitted Amount", submitted), adj("eligible", "Eligible Amount", allowed), adj("benefit", "Benefit Amount", paid)}},
-		{"payment", obj{{"date", date(created.Add(14 * 24 * time.Hour))}, {"amount", money(paid)}}},
+		{"payment", obj{{"date", date(paidOn)}, {"amount", money(paid)}}},
 	}
 }
 
