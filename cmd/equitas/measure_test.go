@@ -122,9 +122,22 @@ func TestMeasureEvalIndividualOneCase(t *testing.T) {
 
 func TestMeasureEvalSummaryToStdout(t *testing.T) {
 	ecqm := ecqmDir(t)
-	const name = "ControllingHighBloodPressureFHIR"
+	// CMS122 is left out: two of its cases have known data defects.
+	for _, c := range []struct{ name, period string }{
+		{"ControllingHighBloodPressureFHIR", "2025-01-01/2025-12-31"},
+		{"CMS71FHIRSTKAnticoagAFFlutter", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkSummary(t, ecqm, c.name, c.period) })
+	}
+}
+
+func checkSummary(t *testing.T, ecqm, name, period string) {
 	tests := filepath.Join(ecqm, "measures", name, "tests")
-	stdout, stderr, err := runMeasureCLI(t, "measure", "eval", "--content", ecqm, "--measure", name, "--patients", tests, "--period", "2025-01-01/2025-12-31")
+	args := []string{"measure", "eval", "--content", ecqm, "--measure", name, "--patients", tests}
+	if period != "" {
+		args = append(args, "--period", period)
+	}
+	stdout, stderr, err := runMeasureCLI(t, args...)
 	require.NoError(t, err, stderr)
 	var rep cliReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
@@ -168,5 +181,42 @@ func TestMeasureEvalBadInput(t *testing.T) {
 			_, statErr := os.Stat(out)
 			assert.True(t, os.IsNotExist(statErr), "nothing written on failure")
 		})
+	}
+}
+
+func TestMeasureEvalSubjectList(t *testing.T) {
+	ecqm := ecqmDir(t)
+	const name = "ControllingHighBloodPressureFHIR"
+	stdout, stderr, err := runMeasureCLI(t, "measure", "eval", "--content", ecqm, "--measure", name,
+		"--patients", filepath.Join(ecqm, "measures", name, "tests"), "--report", "subject-list")
+	require.NoError(t, err, stderr)
+	var rep struct {
+		Type      string `json:"type"`
+		Contained []struct {
+			ResourceType string            `json:"resourceType"`
+			ID           string            `json:"id"`
+			Entry        []json.RawMessage `json:"entry"`
+		} `json:"contained"`
+		Group []struct {
+			Population []struct {
+				Count          int `json:"count"`
+				SubjectResults struct {
+					Reference string `json:"reference"`
+				} `json:"subjectResults"`
+			} `json:"population"`
+		} `json:"group"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	assert.Equal(t, "subject-list", rep.Type)
+	lists := map[string]int{}
+	for _, c := range rep.Contained {
+		if c.ResourceType == "List" {
+			lists["#"+c.ID] = len(c.Entry)
+		}
+	}
+	require.NotEmpty(t, rep.Group)
+	for _, p := range rep.Group[0].Population {
+		// Patient-based: one subject per counted patient.
+		assert.Equal(t, p.Count, lists[p.SubjectResults.Reference])
 	}
 }
