@@ -252,3 +252,32 @@ func childWriter(dir string) {
 	}
 	time.Sleep(time.Hour)
 }
+
+// TestReindexOnVersionChange: a store whose index layout marker differs is
+// reindexed on Open, giving the same search answers.
+func TestReindexOnVersionChange(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	_, err := st.Commit(ctx, store.Tx{Writes: population(5, 30, 10)})
+	require.NoError(t, err)
+	q := store.Query{Type: "Observation", Total: true, Params: []store.Param{{Name: "code", Values: []string{"http://loinc.org|718-7"}}}}
+	before, err := st.Search(ctx, q)
+	require.NoError(t, err)
+	require.Positive(t, before.Total)
+	badgerstore.DropIndexes(st, "0")
+	gone, err := st.Search(ctx, q)
+	require.NoError(t, err)
+	require.Zero(t, gone.Total, "indexes dropped")
+	require.NoError(t, st.Close())
+
+	st = openStore(t, dir)
+	defer func() { _ = st.Close() }()
+	after, err := st.Search(ctx, q)
+	require.NoError(t, err)
+	assert.Equal(t, before.Total, after.Total)
+	assert.Equal(t, len(before.Resources), len(after.Resources))
+	n := 0
+	require.NoError(t, st.Compartment(ctx, "pat00003", nil, func(*store.Resource) error { n++; return nil }))
+	assert.Equal(t, 11, n)
+}

@@ -131,6 +131,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := s.checkIndexVersion(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if err := s.loadClock(); err != nil {
 		_ = db.Close()
 		return nil, err
