@@ -105,10 +105,27 @@ func TestCrashRecovery(t *testing.T) {
 	cancel()
 	wg.Wait()
 
-	// Cycle 3: everything acknowledged before either kill is there.
+	// Cycle 3: everything acknowledged before either kill is there, and
+	// the server carries on from it: versions continue, ids stay unique.
 	srv = startServer(t, bin, data)
 	defer srv.stop(t)
-	acked.verify(t, newClient(srv.root+"/fhir"), family)
+	c = newClient(srv.root + "/fhir")
+	acked.verify(t, c, family)
+	t.Run("writes after restart continue the version sequence", func(t *testing.T) {
+		for _, id := range ids[:5] {
+			before, ok := acked.versions[id]
+			if !ok {
+				continue // deleted in cycle 1
+			}
+			body := patient(family, "AfterRestart")
+			body["id"] = id
+			r := c.put(t, body)
+			assert.EqualValues(t, gjson.Parse(before).Int()+1, r.Get("meta.versionId").Int(), "Patient/%s", id)
+		}
+		fresh := c.create(t, patient(family, "Fresh")).Get("id").String()
+		_, clash := acked.versions[fresh]
+		assert.False(t, clash || acked.deleted[fresh], "new id %s reuses an acknowledged one", fresh)
+	})
 }
 
 // TestCrashDuringTransaction kills the server while a large transaction is

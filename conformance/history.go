@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -134,5 +135,34 @@ func checkHistory(t *testing.T, c *client, run runID) {
 			}
 		}
 		assert.Equal(t, want, got, "our versions in the system history, newest first")
+	})
+
+	t.Run("instance history pages with _count", func(t *testing.T) {
+		org := map[string]any{"resourceType": "Organization", "name": run.family("HistPage")}
+		id := c.create(t, org).Get("id").String()
+		org["id"] = id
+		for i := range 4 {
+			org["alias"] = []any{fmt.Sprint(i)}
+			c.put(t, org)
+		}
+		entries, _, _ := historyAll(t, c, "Organization/"+id+"/_history?_count=2")
+		var keys []string
+		for _, e := range entries {
+			keys = append(keys, e.Key)
+		}
+		want := []string{}
+		for v := 5; v >= 1; v-- {
+			want = append(want, fmt.Sprintf("Organization/%s/_history/%d", id, v))
+		}
+		assert.Equal(t, want, keys, "five versions over three pages, newest first")
+	})
+
+	t.Run("history of an unknown resource is 404", func(t *testing.T) {
+		requireOutcome(t, c.do(t, http.MethodGet, "Organization/"+run.id("absent")+"/_history", nil), http.StatusNotFound)
+	})
+
+	t.Run("vread with a non-numeric version is 404", func(t *testing.T) {
+		id := c.create(t, map[string]any{"resourceType": "Organization", "name": run.family("HistBad")}).Get("id").String()
+		requireOutcome(t, c.do(t, http.MethodGet, "Organization/"+id+"/_history/abc", nil), http.StatusNotFound, http.StatusBadRequest)
 	})
 }

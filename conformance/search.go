@@ -317,6 +317,17 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		}
 	})
 
+	t.Run("_include skips a deleted target", func(t *testing.T) {
+		gone := c.create(t, patient(run.family("IncGone"))).Get("id").String()
+		obs := minimalResource("Observation", gone)
+		oid := c.create(t, obs).Get("id").String()
+		dr := c.do(t, http.MethodDelete, "Patient/"+gone, nil)
+		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, dr.Status, "%s", dr)
+		got, inc := c.searchAll(t, "Observation?subject=Patient/"+gone+"&_include=Observation:subject")
+		assert.Equal(t, []string{oid}, got, "a reference to a deleted resource still matches")
+		assert.Empty(t, inc, "deleted resource included")
+	})
+
 	t.Run("_revinclude", func(t *testing.T) {
 		q := "Patient?_id=" + id("p1") + "&_revinclude=Observation:subject"
 		got, inc := c.searchAll(t, q)
