@@ -180,27 +180,56 @@ func (s *Session) group(gi int) (GroupResult, error) {
 var evaluationOrder = []string{Denominator, MeasurePopulation, DenominatorExclusion, MeasurePopulationExclusion, Numerator, NumeratorExclusion, DenominatorException}
 
 // needed reports whether population i can still change the result given
-// what has been evaluated (populations not evaluated are empty).
+// what has been evaluated (populations not evaluated are empty). It is
+// conservative (any initial population stands for the one a population is
+// drawn from), so it may evaluate more than needed but never less, and it
+// does not allocate: it runs several times per patient.
 func needed(g *Group, raw []RawPopulation, evaluated []bool, i int) bool {
-	cur := ApplyRules(g, raw)
-	nonEmpty := func(code string) bool { return cur.Count(code) > 0 }
+	has := func(code, u string) bool {
+		for j, p := range g.Populations {
+			if p.Code == code && evaluated[j] {
+				for _, m := range raw[j].Members {
+					if m == u {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	// exists reports whether some unit of population code (within an
+	// initial population) satisfies keep.
+	exists := func(code string, keep func(u string) bool) bool {
+		for j, p := range g.Populations {
+			if p.Code != code || !evaluated[j] {
+				continue
+			}
+			for _, u := range raw[j].Members {
+				if has(InitialPopulation, u) && keep(u) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	all := func(string) bool { return true }
 	switch g.Populations[i].Code {
-	case Denominator, MeasurePopulation:
-		return true
 	case DenominatorExclusion:
-		return nonEmpty(Denominator)
+		return exists(Denominator, all)
 	case MeasurePopulationExclusion:
-		return nonEmpty(MeasurePopulation)
+		return exists(MeasurePopulation, all)
 	case Numerator:
 		if g.Scoring == Ratio {
 			return true
 		}
-		// Proportion: numerator units must be in the denominator and not excluded.
-		return cur.Count(Denominator) > cur.Count(DenominatorExclusion)
+		return exists(Denominator, func(u string) bool { return !has(DenominatorExclusion, u) })
 	case NumeratorExclusion:
-		return nonEmpty(Numerator)
+		if g.Scoring == Ratio {
+			return exists(Numerator, all)
+		}
+		return exists(Numerator, func(u string) bool { return has(Denominator, u) && !has(DenominatorExclusion, u) })
 	case DenominatorException:
-		return cur.Count(Denominator) > cur.Count(DenominatorExclusion)+cur.Count(Numerator)
+		return exists(Denominator, func(u string) bool { return !has(DenominatorExclusion, u) && !has(Numerator, u) })
 	}
 	return true
 }

@@ -167,3 +167,44 @@ func TestAggregate(t *testing.T) {
 	_, ok := Aggregate("median", nil)
 	assert.False(t, ok)
 }
+
+// TestNeededNeverChangesResults checks the evaluation short-cuts: skipping
+// the populations `needed` rejects must give the same populations as
+// evaluating everything, for random criteria results.
+func TestNeededNeverChangesResults(t *testing.T) {
+	units := []string{"a", "b", "c"}
+	for _, scoring := range []Scoring{Proportion, Ratio, ContinuousVariable} {
+		g := group(scoring, "Encounter", InitialPopulation, Denominator, DenominatorExclusion, Numerator, NumeratorExclusion, DenominatorException)
+		if scoring == ContinuousVariable {
+			g = group(scoring, "Encounter", InitialPopulation, MeasurePopulation, MeasurePopulationExclusion)
+		}
+		rng := uint32(7)
+		next := func() uint32 { rng = rng*1664525 + 1013904223; return rng >> 16 }
+		for trial := 0; trial < 2000; trial++ {
+			full := make([]RawPopulation, len(g.Populations))
+			for i := range full {
+				for _, u := range units {
+					if next()%2 == 0 {
+						full[i].Members = append(full[i].Members, u)
+					}
+				}
+			}
+			skipped := make([]RawPopulation, len(g.Populations))
+			evaluated := make([]bool, len(g.Populations))
+			for i, p := range g.Populations {
+				if p.Code == InitialPopulation {
+					skipped[i], evaluated[i] = full[i], true
+				}
+			}
+			for _, code := range evaluationOrder {
+				for i, p := range g.Populations {
+					if p.Code == code && !evaluated[i] && needed(g, skipped, evaluated, i) {
+						skipped[i], evaluated[i] = full[i], true
+					}
+				}
+			}
+			want, got := ApplyRules(g, full), ApplyRules(g, skipped)
+			require.Equal(t, counts(g, want), counts(g, got), "%s trial %d: %+v", scoring, trial, full)
+		}
+	}
+}
