@@ -81,6 +81,7 @@ type Context struct {
 	resOK  []bool
 	now    cql.DateTime
 	depth  int
+	arena  fhirmodel.Arena
 }
 
 // NewContext returns an evaluation context for p.
@@ -97,7 +98,9 @@ func (p *Program) NewContext() *Context {
 	}
 }
 
-// Reset prepares c for a new patient. Parameters given by name (root library
+// Reset prepares c for a new patient. Values returned for the previous
+// patient must not be used after Reset (their parsed JSON is recycled);
+// strings taken from them (ids, codes) remain valid. Parameters given by name (root library
 // names, or "Library.Name" for included libraries) override defaults.
 func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]cql.Value) error {
 	c.ctx = ctx
@@ -110,6 +113,7 @@ func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]
 	clear(c.res)
 	clear(c.resOK)
 	c.depth = 0
+	c.arena.Reset()
 	now := time.Now
 	if c.p.opts.Now != nil {
 		now = c.p.opts.Now
@@ -252,7 +256,7 @@ func (c *Context) resources(i int) []*cql.FHIR {
 	t := c.p.model.Type(typ)
 	out := make([]*cql.FHIR, 0, len(raws))
 	for _, raw := range raws {
-		n, err := fhirmodel.Parse(raw)
+		n, err := c.arena.Parse(raw)
 		if err != nil {
 			c.fail(fmt.Errorf("elm: retrieve %s: %w", typ, err))
 		}

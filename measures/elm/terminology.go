@@ -27,7 +27,7 @@ func (m *MemoryTerminology) Add(url, version string, codes ...cql.Code) {
 	}
 	s := m.sets[key]
 	if s == nil {
-		s = &MemoryCodeSet{members: map[string]struct{}{}, codesOnly: map[string]struct{}{}}
+		s = &MemoryCodeSet{members: map[codeKey]struct{}{}, codesOnly: map[string]struct{}{}}
 		m.sets[key] = s
 		if version != "" {
 			if _, ok := m.sets[url]; !ok {
@@ -61,13 +61,15 @@ func (m *MemoryTerminology) ValueSet(_ context.Context, url, version string) (Co
 
 // MemoryCodeSet is an expanded value set.
 type MemoryCodeSet struct {
-	members   map[string]struct{}
+	members   map[codeKey]struct{}
 	codesOnly map[string]struct{}
 	codes     []cql.Code
 }
 
+type codeKey struct{ system, code string }
+
 func (s *MemoryCodeSet) add(c cql.Code) {
-	k := c.System + "|" + c.Code
+	k := codeKey{c.System, c.Code}
 	if _, dup := s.members[k]; dup {
 		return
 	}
@@ -82,7 +84,7 @@ func (s *MemoryCodeSet) Contains(system, code string) bool {
 		_, ok := s.codesOnly[code]
 		return ok
 	}
-	_, ok := s.members[system+"|"+code]
+	_, ok := s.members[codeKey{system, code}]
 	return ok
 }
 

@@ -53,7 +53,17 @@ func FHIRProperty(f *FHIR, name string) Value {
 				suf := k[len(name):]
 				for _, ch := range fd.Choices {
 					if ch.Suffix == suf {
-						return &FHIR{Node: n.Vals[i], Ext: n.Get("_" + k), Type: ch.Type}
+						c := n.Vals[i]
+						if w, ok := c.CacheWrap.(*FHIR); ok {
+							return w
+						}
+						var ext *fhirmodel.Node
+						if ch.Type.Primitive() {
+							ext = n.Get("_" + k)
+						}
+						w := &FHIR{Node: c, Ext: ext, Type: ch.Type}
+						c.CacheWrap = w
+						return w
 					}
 				}
 			}
@@ -61,6 +71,9 @@ func FHIRProperty(f *FHIR, name string) Value {
 		return nil
 	}
 	c := n.Get(name)
+	if c != nil && c.CacheWrap != nil {
+		return c.CacheWrap.(Value)
+	}
 	var ext *fhirmodel.Node
 	if fd.Type.Primitive() {
 		ext = n.Get("_" + name)
@@ -71,13 +84,16 @@ func FHIRProperty(f *FHIR, name string) Value {
 		}
 		return nil
 	}
-	if fd.List {
-		return childList(c, ext, fd.Type)
+	var v Value
+	if fd.List || (c != nil && c.Kind == fhirmodel.Array) {
+		v = childList(c, ext, fd.Type)
+	} else {
+		v = &FHIR{Node: c, Ext: ext, Type: fd.Type}
 	}
-	if c != nil && c.Kind == fhirmodel.Array {
-		return childList(c, ext, fd.Type)
+	if c != nil {
+		c.CacheWrap = v
 	}
-	return &FHIR{Node: c, Ext: ext, Type: fd.Type}
+	return v
 }
 
 func choiceGuess(n *fhirmodel.Node, name string) Value {
@@ -129,6 +145,26 @@ func primitiveValue(f *FHIR) Value {
 	if n == nil {
 		return nil
 	}
+	if n.CacheValue != nil {
+		if _, isNull := n.CacheValue.(nullMarker); isNull {
+			return nil
+		}
+		return n.CacheValue.(Value)
+	}
+	v := convertPrimitive(f)
+	if v == nil {
+		n.CacheValue = nullMarker{}
+	} else {
+		n.CacheValue = v
+	}
+	return v
+}
+
+// nullMarker caches a primitive whose value does not convert.
+type nullMarker struct{}
+
+func convertPrimitive(f *FHIR) Value {
+	n := f.Node
 	switch n.Kind {
 	case fhirmodel.Bool:
 		return Boolean(n.Bool)
@@ -255,6 +291,9 @@ func codingToCode(n *fhirmodel.Node) Value {
 	if n == nil {
 		return nil
 	}
+	if code, ok := n.CacheValue.(Code); ok {
+		return code
+	}
 	c := Code{}
 	if x := n.Get("code"); x != nil {
 		c.Code = x.Str
@@ -268,7 +307,9 @@ func codingToCode(n *fhirmodel.Node) Value {
 	if x := n.Get("display"); x != nil {
 		c.Display = x.Str
 	}
-	return c
+	var v Value = c
+	n.CacheValue = v
+	return v
 }
 
 // SystemProperty reads a property of a System structured value.

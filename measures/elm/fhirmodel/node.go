@@ -4,9 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
+
+// unsafeBytes views an immutable string as bytes for scanning; the parser
+// never writes to it.
+func unsafeBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
 
 // Kind is the JSON kind of a Node.
 type Kind uint8
@@ -30,6 +38,10 @@ type Node struct {
 	Str  string
 	Keys []string
 	Vals []*Node
+	// CacheWrap and CacheValue are reserved for the evaluation engine, which
+	// memoises the typed wrapper of the node and its converted value there
+	// (a node's FHIR type never changes within a tree).
+	CacheWrap, CacheValue any
 }
 
 // Get returns the value of key in an object node, or nil.
@@ -50,7 +62,86 @@ var ErrSyntax = errors.New("fhirmodel: invalid JSON")
 
 // Parse parses one JSON document into a Node tree.
 func Parse(data []byte) (*Node, error) {
-	p := parser{data: data}
+	var a Arena
+	return a.Parse(data)
+}
+
+// Arena parses JSON documents with pooled allocation: nodes and key/value
+// slices come from slabs, object keys are interned and string values share
+// one copy of the input. Trees parsed by an Arena stay valid until Reset;
+// strings taken from them stay valid forever. An Arena is not safe for
+// concurrent use.
+type Arena struct {
+	nodes   []Node
+	used    int
+	keys    []string
+	vals    []*Node
+	intern  map[string]string
+	scratch []scratchEntry
+	pool    [][]Node
+	// key/value slabs, reused after Reset
+	keyPool [][]string
+	valPool [][]*Node
+	keyUsed int
+	valUsed int
+}
+
+type scratchEntry struct {
+	key string
+	val *Node
+}
+
+// Reset makes the arena's memory reusable; trees parsed before are invalid.
+func (a *Arena) Reset() {
+	a.used = 0
+	if len(a.pool) > 0 {
+		a.nodes = a.pool[0]
+	}
+	a.keyUsed, a.valUsed = 0, 0
+	a.keys, a.vals = nil, nil
+	if len(a.keyPool) > 0 {
+		a.keys = a.keyPool[0][:0]
+	}
+	if len(a.valPool) > 0 {
+		a.vals = a.valPool[0][:0]
+	}
+}
+
+func (a *Arena) growKeys(k int) {
+	a.keyUsed++
+	if a.keyUsed < len(a.keyPool) && cap(a.keyPool[a.keyUsed]) >= k {
+		a.keys = a.keyPool[a.keyUsed][:0]
+		return
+	}
+	a.keys = make([]string, 0, max(2048, k))
+	if a.keyUsed < len(a.keyPool) {
+		a.keyPool[a.keyUsed] = a.keys
+	} else {
+		a.keyPool = append(a.keyPool, a.keys)
+		a.keyUsed = len(a.keyPool) - 1
+	}
+}
+
+func (a *Arena) growVals(k int) {
+	a.valUsed++
+	if a.valUsed < len(a.valPool) && cap(a.valPool[a.valUsed]) >= k {
+		a.vals = a.valPool[a.valUsed][:0]
+		return
+	}
+	a.vals = make([]*Node, 0, max(2048, k))
+	if a.valUsed < len(a.valPool) {
+		a.valPool[a.valUsed] = a.vals
+	} else {
+		a.valPool = append(a.valPool, a.vals)
+		a.valUsed = len(a.valPool) - 1
+	}
+}
+
+// Parse parses one JSON document.
+func (a *Arena) Parse(data []byte) (*Node, error) {
+	// One private copy of the input backs every string of the tree.
+	buf := string(data)
+	p := parser{src: buf, data: unsafeBytes(buf), a: a}
 	p.ws()
 	n, err := p.value(0)
 	if err != nil {
@@ -64,9 +155,10 @@ func Parse(data []byte) (*Node, error) {
 }
 
 type parser struct {
+	src  string
 	data []byte
 	pos  int
-	slab []Node
+	a    *Arena
 }
 
 const maxDepth = 512
@@ -76,12 +168,83 @@ func (p *parser) errf(format string, args ...any) error {
 }
 
 func (p *parser) node() *Node {
-	if len(p.slab) == 0 {
-		p.slab = make([]Node, 64)
+	a := p.a
+	if len(a.nodes) == 0 {
+		// Next pooled slab, or a new one (slabs grow to amortise).
+		a.used++
+		if a.used < len(a.pool) {
+			a.nodes = a.pool[a.used]
+		} else {
+			size := 256
+			if len(a.pool) > 0 {
+				size = min(len(a.pool[len(a.pool)-1])*2, 8192)
+			}
+			slab := make([]Node, size)
+			a.pool = append(a.pool, slab)
+			a.used = len(a.pool) - 1
+			a.nodes = slab
+		}
 	}
-	n := &p.slab[0]
-	p.slab = p.slab[1:]
+	n := &a.nodes[0]
+	*n = Node{}
+	a.nodes = a.nodes[1:]
 	return n
+}
+
+// children copies collected object members or array items into slab-backed
+// slices of exact length.
+func (p *parser) finishObject(n *Node, mark int) {
+	a := p.a
+	items := a.scratch[mark:]
+	k := len(items)
+	if a.keys == nil || cap(a.keys)-len(a.keys) < k {
+		a.growKeys(k)
+	}
+	if a.vals == nil || cap(a.vals)-len(a.vals) < k {
+		a.growVals(k)
+	}
+	start := len(a.keys)
+	for _, it := range items {
+		a.keys = append(a.keys, it.key)
+	}
+	n.Keys = a.keys[start:len(a.keys):len(a.keys)]
+	vstart := len(a.vals)
+	for _, it := range items {
+		a.vals = append(a.vals, it.val)
+	}
+	n.Vals = a.vals[vstart:len(a.vals):len(a.vals)]
+	a.scratch = a.scratch[:mark]
+}
+
+func (p *parser) finishArray(n *Node, mark int) {
+	a := p.a
+	items := a.scratch[mark:]
+	k := len(items)
+	if a.vals == nil || cap(a.vals)-len(a.vals) < k {
+		a.growVals(k)
+	}
+	vstart := len(a.vals)
+	for _, it := range items {
+		a.vals = append(a.vals, it.val)
+	}
+	n.Vals = a.vals[vstart:len(a.vals):len(a.vals)]
+	a.scratch = a.scratch[:mark]
+}
+
+func (p *parser) internKey(s string) string {
+	a := p.a
+	if a.intern == nil {
+		a.intern = make(map[string]string, 256)
+	}
+	if k, ok := a.intern[s]; ok {
+		return k
+	}
+	if len(a.intern) < 4096 {
+		k := strings.Clone(s)
+		a.intern[k] = k
+		return k
+	}
+	return s
 }
 
 func (p *parser) ws() {
@@ -112,6 +275,7 @@ func (p *parser) value(depth int) (*Node, error) {
 			p.pos++
 			return n, nil
 		}
+		mark := len(p.a.scratch)
 		for {
 			p.ws()
 			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -121,6 +285,7 @@ func (p *parser) value(depth int) (*Node, error) {
 			if err != nil {
 				return nil, err
 			}
+			k = p.internKey(k)
 			p.ws()
 			if p.pos >= len(p.data) || p.data[p.pos] != ':' {
 				return nil, p.errf("expected ':'")
@@ -131,8 +296,7 @@ func (p *parser) value(depth int) (*Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			n.Keys = append(n.Keys, k)
-			n.Vals = append(n.Vals, v)
+			p.a.scratch = append(p.a.scratch, scratchEntry{key: k, val: v})
 			p.ws()
 			if p.pos >= len(p.data) {
 				return nil, p.errf("unexpected end in object")
@@ -143,6 +307,7 @@ func (p *parser) value(depth int) (*Node, error) {
 			}
 			if p.data[p.pos] == '}' {
 				p.pos++
+				p.finishObject(n, mark)
 				return n, nil
 			}
 			return nil, p.errf("expected ',' or '}'")
@@ -156,13 +321,14 @@ func (p *parser) value(depth int) (*Node, error) {
 			p.pos++
 			return n, nil
 		}
+		mark := len(p.a.scratch)
 		for {
 			p.ws()
 			v, err := p.value(depth + 1)
 			if err != nil {
 				return nil, err
 			}
-			n.Vals = append(n.Vals, v)
+			p.a.scratch = append(p.a.scratch, scratchEntry{val: v})
 			p.ws()
 			if p.pos >= len(p.data) {
 				return nil, p.errf("unexpected end in array")
@@ -173,6 +339,7 @@ func (p *parser) value(depth int) (*Node, error) {
 			}
 			if p.data[p.pos] == ']' {
 				p.pos++
+				p.finishArray(n, mark)
 				return n, nil
 			}
 			return nil, p.errf("expected ',' or ']'")
@@ -212,7 +379,7 @@ func (p *parser) value(depth int) (*Node, error) {
 			}
 			break
 		}
-		txt := string(p.data[start:p.pos])
+		txt := p.src[start:p.pos]
 		if _, err := strconv.ParseFloat(txt, 64); err != nil {
 			return nil, p.errf("invalid number %q", txt)
 		}
@@ -231,7 +398,7 @@ func (p *parser) str() (string, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {
-			s := string(p.data[start:p.pos])
+			s := p.src[start:p.pos]
 			p.pos++
 			return s, nil
 		}
