@@ -105,7 +105,8 @@ func (s *scanner) pathString() string {
 	return sb.String()
 }
 
-// value scans one JSON value at s.i; inArray says whether null is allowed.
+// value scans one JSON value at s.i (null is handled by the caller for
+// array elements, the only place FHIR JSON allows it).
 func (s *scanner) value(depth int) bool {
 	if depth > maxDepth {
 		return s.fail("too-costly", "JSON nested deeper than %d levels", maxDepth)
