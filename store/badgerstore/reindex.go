@@ -38,8 +38,24 @@ func (s *Store) checkIndexVersion(ctx context.Context) error {
 	if have == indexVersion {
 		return nil
 	}
-	if err := s.reindex(ctx); err != nil {
-		return err
+	empty := true
+	err = s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte{pCurrent, 0}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		it.Rewind()
+		empty = !it.ValidForPrefix(opts.Prefix)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("badgerstore: index version: %w", err)
+	}
+	if !empty { // a new store has nothing to rebuild
+		if err := s.reindex(ctx); err != nil {
+			return err
+		}
 	}
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(indexVersionKey, []byte(indexVersion)) })
 }

@@ -40,14 +40,16 @@ type request struct {
 // current version as read just before queueing (reused when the writer
 // finds the same version).
 type prepared struct {
-	err     error
-	id      string
-	canon   []byte
-	hash    uint64
-	newKeys []string
-	oldVer  uint64
-	oldLive bool
-	oldKeys []string
+	err      error
+	id       string
+	canon    []byte
+	hash     uint64
+	newKeys  []string
+	keyed    bool // newKeys computed
+	oldVer   uint64
+	oldLive  bool
+	oldKeyed bool // oldKeys computed for oldVer
+	oldKeys  []string
 }
 
 func (s *Store) prepare(ws []store.Write) []prepared {
@@ -72,13 +74,20 @@ func (s *Store) prepare(ws []store.Write) []prepared {
 				continue
 			}
 			p.hash = xxhash.Sum64(p.canon)
-			p.newKeys = s.ix.keys(w.Type, p.id, p.canon)
 		}
-		if rec, err := r.get(currentKey(w.Type, p.id)); err == nil && rec != nil {
+		rec, err := r.get(currentKey(w.Type, p.id))
+		if err == nil && rec != nil {
 			p.oldVer, p.oldLive = rec.version, !rec.deleted
-			if p.oldLive {
-				p.oldKeys = s.ix.keys(w.Type, p.id, rec.body)
+			if w.Op == store.OpPut && w.SkipUnchanged && p.oldLive && rec.hash == p.hash {
+				continue // most likely a no-op: the writer derives keys if not
 			}
+			if p.oldLive {
+				p.oldKeys, p.oldKeyed = s.ix.keys(w.Type, p.id, rec.body), true
+			}
+		}
+		if w.Op == store.OpPut {
+			p.newKeys = s.ix.keys(w.Type, p.id, p.canon)
+			p.keyed = true
 		}
 	}
 	return out
@@ -415,7 +424,7 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 	// version it saw is still current.
 	var oldKeys, newKeys []string
 	if live {
-		if p.oldLive && p.oldVer == cur.version {
+		if p.oldKeyed && p.oldVer == cur.version {
 			oldKeys = p.oldKeys
 		} else {
 			oldKeys = g.s.ix.keys(w.Type, w.ID, cur.body)
@@ -423,6 +432,9 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 		c.del(lastUpdatedKey(w.Type, w.ID, cur.ts))
 	}
 	if !next.deleted {
+		if !p.keyed {
+			p.newKeys, p.keyed = g.s.ix.keys(w.Type, w.ID, p.canon), true
+		}
 		newKeys = p.newKeys
 		c.set(lastUpdatedKey(w.Type, w.ID, ts), nil)
 	}

@@ -226,6 +226,18 @@ func testSkipUnchanged(t *testing.T, st store.Store) {
 	h, err := st.History(ctx, store.HistoryQuery{Type: "Patient", ID: "p1"})
 	require.NoError(t, err)
 	assert.Len(t, h, 2)
+
+	// Unchanged against the stored version but not against an earlier write
+	// of the same transaction: it is written, and the indexes follow.
+	female := store.Write{Op: store.OpPut, Type: "Patient", ID: "p1", Body: []byte(`{"resourceType":"Patient","id":"p1","gender":"female"}`), SkipUnchanged: true}
+	commit(t, st, female)
+	res := commit(t, st, store.Write{Op: store.OpPut, Type: "Patient", ID: "p1", Body: []byte(`{"resourceType":"Patient","gender":"male"}`)}, female)
+	assert.Equal(t, uint64(5), res[1].Version)
+	for gender, want := range map[string]int{"male": 0, "female": 1} {
+		sr, err := st.Search(ctx, store.Query{Type: "Patient", Params: []store.Param{{Name: "gender", Values: []string{gender}}}})
+		require.NoError(t, err)
+		assert.Len(t, sr.Resources, want, gender)
+	}
 }
 
 func testTxAtomic(t *testing.T, st store.Store) {
