@@ -170,21 +170,33 @@ func (c *client) read(t testing.TB, typ, id string) gjson.Result {
 // include entries as "Type/id".
 func (c *client) searchAll(t testing.TB, path string) (matches, includes []string) {
 	t.Helper()
+	res, inc := c.searchResources(t, path)
+	for _, r := range res {
+		matches = append(matches, r.Get("id").String())
+	}
+	for _, r := range inc {
+		includes = append(includes, r.Get("resourceType").String()+"/"+r.Get("id").String())
+	}
+	return matches, includes
+}
+
+// searchResources is searchAll returning the resources themselves.
+func (c *client) searchResources(t testing.TB, path string) (matches, includes []gjson.Result) {
+	t.Helper()
 	next := path
 	for page := 0; next != ""; page++ {
-		require.Less(t, page, 100, "search %s: more than 100 pages; next links loop?", path)
+		require.Less(t, page, 1000, "search %s: more than 1000 pages; next links loop?", path)
 		r := c.do(t, http.MethodGet, next, nil)
 		require.Equal(t, http.StatusOK, r.Status, "search %s: %s", path, r)
 		require.Equal(t, "Bundle", r.get("resourceType").String(), "search %s: %s", path, r)
 		require.Equal(t, "searchset", r.get("type").String(), "search %s: %s", path, r)
 		for _, e := range r.get("entry").Array() {
-			res := e.Get("resource")
 			switch e.Get("search.mode").String() {
 			case "include":
-				includes = append(includes, res.Get("resourceType").String()+"/"+res.Get("id").String())
+				includes = append(includes, e.Get("resource"))
 			case "outcome":
 			default:
-				matches = append(matches, res.Get("id").String())
+				matches = append(matches, e.Get("resource"))
 			}
 		}
 		next = linkURL(r, "next")

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 )
 
 // population maps the labels the search tables use to the ids the server
@@ -398,6 +400,7 @@ func checkSearch(t *testing.T, c *client, run runID) {
 	t.Run("product parameters", func(t *testing.T) { checkProductSearch(t, c, run) })
 	t.Run("_lastUpdated", func(t *testing.T) { checkLastUpdated(t, c, run) })
 	t.Run("_count paging", func(t *testing.T) { checkPaging(t, c, run) })
+	t.Run("paging with sort ties at scale", func(t *testing.T) { checkSortedPaging(t, c, run) })
 }
 
 // checkLastUpdated writes two groups a little over a second apart and
@@ -504,4 +507,77 @@ func checkPaging(t *testing.T, c *client, run runID) {
 		assert.Len(t, r.get("entry").Array(), n)
 		assert.Empty(t, linkURL(r, "next"), "next link on the only page")
 	})
+}
+
+// checkSortedPaging loads 600 patients with only three birth dates and two
+// genders, so every sort key has long runs of ties across page boundaries,
+// where cursor paging tends to skip or repeat.
+func checkSortedPaging(t *testing.T, c *client, run runID) {
+	const n = 600
+	family := run.family("Ties")
+	dates := []string{"1980-05-05", "1970-01-01", "1990-12-31"}
+	genders := []string{"female", "male"}
+	entries := make([]map[string]any, n)
+	females := 0
+	for i := range entries {
+		p := patient(family, fmt.Sprint(i))
+		p["birthDate"] = dates[i%len(dates)]
+		p["gender"] = genders[(i/len(dates))%len(genders)]
+		if p["gender"] == "female" {
+			females++
+		}
+		entries[i] = entry("urn:uuid:"+newUUID(), p, "POST", "Patient")
+	}
+	r := c.do(t, http.MethodPost, "", bundle("transaction", entries...))
+	require.Equal(t, http.StatusOK, r.Status, "%.500s", r)
+
+	// key returns the sort key of a resource for a _sort element.
+	key := func(res gjson.Result, field string) string {
+		if field == "birthdate" {
+			return res.Get("birthDate").String()
+		}
+		return res.Get(field).String()
+	}
+	cases := []struct {
+		query string
+		sorts []string // "field" or "-field"
+		want  int
+	}{
+		{"_count=37", nil, n},
+		{"_count=37&_sort=birthdate", []string{"birthdate"}, n},
+		{"_count=41&_sort=-birthdate", []string{"-birthdate"}, n},
+		{"_count=50&_sort=gender,-birthdate", []string{"gender", "-birthdate"}, n},
+		{"_count=13&gender=female&_sort=birthdate", []string{"birthdate"}, females},
+	}
+	for _, tc := range cases {
+		t.Run(tc.query, func(t *testing.T) {
+			res, _ := c.searchResources(t, "Patient?family="+family+"&"+tc.query)
+			seen := map[string]bool{}
+			for _, r := range res {
+				id := r.Get("id").String()
+				assert.False(t, seen[id], "Patient/%s returned twice", id)
+				seen[id] = true
+			}
+			assert.Len(t, seen, tc.want, "distinct matches over all pages")
+			for i := 1; i < len(res); i++ {
+				if !inOrder(res[i-1], res[i], tc.sorts, key) {
+					assert.Failf(t, "out of order", "entries %d and %d: %s then %s", i-1, i, res[i-1].Raw, res[i].Raw)
+					break
+				}
+			}
+		})
+	}
+}
+
+// inOrder reports whether a may precede b under the sort keys.
+func inOrder(a, b gjson.Result, sorts []string, key func(gjson.Result, string) string) bool {
+	for _, s := range sorts {
+		field, desc := strings.TrimPrefix(s, "-"), strings.HasPrefix(s, "-")
+		ka, kb := key(a, field), key(b, field)
+		if ka == kb {
+			continue
+		}
+		return (ka < kb) != desc
+	}
+	return true
 }
