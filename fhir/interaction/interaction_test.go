@@ -119,3 +119,16 @@ func FuzzParseBundle(f *testing.F) {
 		}
 	})
 }
+
+func TestRewriteConditionalRefs(t *testing.T) {
+	refs := map[string]string{"Patient?identifier=a|1": "Patient/p1"}
+	tests := []struct{ in, want string }{
+		{`{"subject":{"reference":"Patient?identifier=a|1"}}`, `{"subject":{"reference":"Patient/p1"}}`},
+		{`{"subject":{"reference" : "Patient?identifier=a|1"},"x":"Patient?identifier=a|1"}`, `{"subject":{"reference" : "Patient/p1"},"x":"Patient?identifier=a|1"}`},
+		{`{"subject":{"reference":"Patient?identifier=a|2"}}`, `{"subject":{"reference":"Patient?identifier=a|2"}}`},
+		{`{"subject":{"reference":"Patient/p9"}}`, `{"subject":{"reference":"Patient/p9"}}`},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, string(rewriteConditionalRefs([]byte(tt.in), refs)), tt.in)
+	}
+}

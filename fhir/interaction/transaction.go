@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -267,6 +268,11 @@ func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryRe
 		}
 	}
 
+	condRefs, err := s.conditionalRefs(ctx, plans)
+	if err != nil {
+		return nil, err
+	}
+
 	var tx store.Tx
 	var order []*planned
 	for _, method := range []string{http.MethodDelete, http.MethodPost, http.MethodPut} {
@@ -276,7 +282,7 @@ func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryRe
 			}
 			w := store.Write{Op: p.op, Type: p.typ, ID: p.id, IfMatch: p.ifMatch}
 			if p.op == store.OpPut {
-				w.Body = rewriteRefs(p.body, alias)
+				w.Body = rewriteConditionalRefs(rewriteRefs(p.body, alias), condRefs)
 				w.IfNoneExist = method == http.MethodPost
 			}
 			tx.Writes = append(tx.Writes, w)
@@ -495,4 +501,72 @@ func ParseETag(s string) (uint64, bool) {
 	s = strings.Trim(s, `"`)
 	v, err := strconv.ParseUint(s, 10, 64)
 	return v, err == nil && v > 0
+}
+
+// conditionalRef finds conditional references ("reference":"Type?params")
+// in entry resources. Values with escapes are left alone.
+var conditionalRef = regexp.MustCompile(`"reference"\s*:\s*"([A-Z][A-Za-z]+\?[^"\\]+)"`)
+
+// conditionalRefs resolves every conditional reference in the
+// transaction's resources to the single Type/id it matches; no match or
+// several are a 412 (the transaction fails).
+func (s *Service) conditionalRefs(ctx context.Context, plans []*planned) (map[string]string, error) {
+	var out map[string]string
+	for _, p := range plans {
+		if p == nil || !p.write || len(p.body) == 0 || !bytes.Contains(p.body, []byte("?")) {
+			continue
+		}
+		for _, m := range conditionalRef.FindAllSubmatch(p.body, -1) {
+			ref := string(m[1])
+			if _, done := out[ref]; done {
+				continue
+			}
+			typ, query, _ := strings.Cut(ref, "?")
+			fail := func(status int, code, format string, args ...any) error {
+				return &outcome.HTTPError{Status: status, Issues: []outcome.Issue{{Severity: "error", Code: code,
+					Diagnostics: fmt.Sprintf(format, args...), Expression: []string{p.entry.Expr() + ".resource"}}}}
+			}
+			if CheckType(typ) != nil {
+				return nil, fail(http.StatusBadRequest, "invalid", "conditional reference %q names no resource type", ref)
+			}
+			vals, err := url.ParseQuery(query)
+			if err != nil {
+				return nil, fail(http.StatusBadRequest, "invalid", "conditional reference %q is not a valid search", ref)
+			}
+			found, err := s.match(ctx, typ, vals)
+			if err != nil {
+				var he *outcome.HTTPError
+				if errors.As(err, &he) {
+					return nil, fail(he.Status, "invalid", "conditional reference %q: %s", ref, he.Error())
+				}
+				return nil, err
+			}
+			if len(found) != 1 {
+				return nil, fail(http.StatusPreconditionFailed, "not-found", "conditional reference %q matches %d resources, not exactly one", ref, len(found))
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[ref] = typ + "/" + found[0].ID
+		}
+	}
+	return out, nil
+}
+
+// rewriteConditionalRefs replaces resolved conditional references.
+func rewriteConditionalRefs(body []byte, refs map[string]string) []byte {
+	if len(refs) == 0 {
+		return body
+	}
+	return conditionalRef.ReplaceAllFunc(body, func(m []byte) []byte {
+		sub := conditionalRef.FindSubmatchIndex(m)
+		ref := string(m[sub[2]:sub[3]])
+		to, ok := refs[ref]
+		if !ok {
+			return m
+		}
+		out := append([]byte(nil), m[:sub[2]]...)
+		out = append(out, to...)
+		return append(out, m[sub[3]:]...)
+	})
 }

@@ -82,6 +82,22 @@ func TestTransaction(t *testing.T) {
 		assert.Len(t, ids, 1)
 	})
 
+	t.Run("conditional references resolve to the single match", func(t *testing.T) {
+		o := observation("Patient?identifier=urn:test:tx|1")
+		r := e.do(http.MethodPost, "", txBundle("transaction", txEntry("", o, "POST", "Observation")))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		loc := r.get("entry.0.response.location").String()
+		got := e.do(http.MethodGet, strings.Join(strings.Split(loc, "/")[:2], "/"), nil)
+		ids, _ := e.searchAll("Patient?identifier=urn:test:tx|1")
+		require.Len(t, ids, 1)
+		assert.Equal(t, "Patient/"+ids[0], got.get("subject.reference").String())
+
+		o = observation("Patient?identifier=urn:test:tx|nobody")
+		r = e.do(http.MethodPost, "", txBundle("transaction", txEntry("", o, "POST", "Observation")))
+		assert.Equal(t, http.StatusPreconditionFailed, r.Status, "%s", r)
+		isOutcome(t, r)
+	})
+
 	t.Run("invalid entry writes nothing", func(t *testing.T) {
 		cases := []struct {
 			name   string
