@@ -228,7 +228,9 @@ type planned struct {
 // Transaction applies the write entries of rb atomically in one store
 // commit, in the order the spec prescribes (DELETE, POST, PUT) after
 // resolving conditional entries and assigning ids; every reference to an
-// entry's urn:uuid (or other urn:) fullUrl is rewritten to Type/id. GET
+// entry's urn:uuid (or other urn:) fullUrl is rewritten to Type/id, and
+// conditional references ("reference":"Type?params") to their single
+// match. GET
 // entries are returned Deferred. Any failure fails the whole Bundle with
 // nothing written.
 func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryResult, error) {
