@@ -87,6 +87,24 @@ type operandDef struct {
 	slot int
 }
 
+// invoke1 calls a one-operand function without allocating an argument slice.
+func (f *funcDef) invoke1(c *Context, arg cql.Value) cql.Value {
+	if f.native != nil {
+		return f.native(c, []cql.Value{arg})
+	}
+	c.depth++
+	if c.depth > maxCallDepth {
+		c.fail(&EvalError{Library: f.lib.id, Locator: str(f.n, "locator"), Err: fmt.Errorf("function %s: call depth exceeds %d", f.name, maxCallDepth)})
+	}
+	slot := f.operands[0].slot
+	saved := c.vars[slot]
+	c.vars[slot] = arg
+	v := f.body(c)
+	c.vars[slot] = saved
+	c.depth--
+	return v
+}
+
 func (f *funcDef) invoke(c *Context, args []cql.Value) cql.Value {
 	if f.native != nil {
 		return f.native(c, args)
@@ -96,7 +114,7 @@ func (f *funcDef) invoke(c *Context, args []cql.Value) cql.Value {
 	if c.depth > maxCallDepth {
 		c.fail(&EvalError{Library: f.lib.id, Locator: str(f.n, "locator"), Err: fmt.Errorf("function %s: call depth exceeds %d", f.name, maxCallDepth)})
 	}
-	defer func() { c.depth-- }()
+
 	var saved [4]cql.Value
 	for i, op := range f.operands {
 		if i < len(saved) {
@@ -110,6 +128,7 @@ func (f *funcDef) invoke(c *Context, args []cql.Value) cql.Value {
 			c.vars[op.slot] = saved[i]
 		}
 	}
+	c.depth--
 	return v
 }
 

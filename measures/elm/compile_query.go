@@ -253,6 +253,9 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 		}
 	}
 	single := len(sources) == 1
+	if single && len(lets) == 0 && len(rels) == 0 && agg == nil {
+		return cp.simpleQuery(sources[0], where, ret, distinct, sortFn), nil
+	}
 	var tupleNames []string
 	if !single {
 		for _, s := range sources {
@@ -402,6 +405,56 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 		}
 		return out
 	}, nil
+}
+
+// simpleQuery is the single-source query without let, relationships or
+// aggregate: the shape of most measure logic.
+func (cp *compiler) simpleQuery(src querySource, where, ret evalFn, distinct bool, sortFn func(*Context, cql.List)) evalFn {
+	slot := src.slot
+	return func(c *Context) cql.Value {
+		v := src.fn(c)
+		var items cql.List
+		scalar := false
+		switch x := v.(type) {
+		case cql.List:
+			items = x
+		case nil:
+			return nil
+		default:
+			scalar = true
+			items = cql.List{x}
+		}
+		var out cql.List
+		for _, it := range items {
+			c.vars[slot] = it
+			if where != nil {
+				if b, ok := where(c).(cql.Boolean); !ok || !bool(b) {
+					continue
+				}
+			}
+			if ret != nil {
+				out = append(out, ret(c))
+			} else {
+				out = append(out, it)
+			}
+		}
+		if distinct {
+			out = cql.DistinctList(out)
+		}
+		if sortFn != nil {
+			sortFn(c, out)
+		}
+		if scalar {
+			if len(out) == 0 {
+				return nil
+			}
+			return out[0]
+		}
+		if out == nil {
+			out = cql.List{}
+		}
+		return out
+	}
 }
 
 func (cp *compiler) sortClause(l *clib, sn node, sc *scope) (func(c *Context, lst cql.List), error) {

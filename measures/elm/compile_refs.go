@@ -259,11 +259,7 @@ func (cp *compiler) functionRef(l *clib, n node, sc *scope) (evalFn, error) {
 		f := cands[0]
 		if len(args) == 1 {
 			a := args[0]
-			return func(c *Context) cql.Value {
-				var one [1]cql.Value
-				one[0] = a(c)
-				return f.invoke(c, one[:])
-			}, nil
+			return func(c *Context) cql.Value { return f.invoke1(c, a(c)) }, nil
 		}
 		return func(c *Context) cql.Value { return f.invoke(c, evalArgs(c)) }, nil
 	}
@@ -475,7 +471,7 @@ func (cp *compiler) retrieve(l *clib, n node, sc *scope) (evalFn, error) {
 			return c.memo[memo]
 		}
 		all := c.resources(idx)
-		out := make(cql.List, 0, len(all))
+		var out cql.List
 		var codeVal cql.Value
 		if codes != nil {
 			codeVal = codes(c)
@@ -508,6 +504,9 @@ func (cp *compiler) retrieve(l *clib, n node, sc *scope) (evalFn, error) {
 				}
 			}
 			out = append(out, r)
+		}
+		if out == nil {
+			out = cql.List{}
 		}
 		if memo >= 0 {
 			c.memo[memo], c.state[memo] = out, 2

@@ -209,6 +209,14 @@ type panicErr struct{ err error }
 
 func (c *Context) recoverErr(err *error) {
 	if r := recover(); r != nil {
+		// Abandon the definitions that were being evaluated so that the
+		// context stays usable.
+		for i, s := range c.state {
+			if s == 1 {
+				c.state[i] = 0
+			}
+		}
+		c.depth = 0
 		if pe, ok := r.(panicErr); ok {
 			*err = pe.err
 			return

@@ -48,10 +48,69 @@ func codesOf(v Value, out []Code) []Code {
 
 // AnyCodeIn reports whether any code of v is in the set.
 func AnyCodeIn(v Value, contains func(system, code string) bool) bool {
+	// Fast path for FHIR data: walk the JSON without building Codes.
+	switch x := v.(type) {
+	case *FHIR:
+		if x != nil {
+			return nodeCodeIn(x.Node, contains)
+		}
+		return false
+	case List:
+		for _, e := range x {
+			if f, ok := e.(*FHIR); ok {
+				if f != nil && nodeCodeIn(f.Node, contains) {
+					return true
+				}
+				continue
+			}
+			if AnyCodeIn(e, contains) {
+				return true
+			}
+		}
+		return false
+	}
 	var buf [4]Code
 	for _, c := range codesOf(v, buf[:0]) {
 		if contains(c.System, c.Code) {
 			return true
+		}
+	}
+	return false
+}
+
+func strOf(n *fhirmodel.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.Str
+}
+
+// nodeCodeIn tests a code, Coding, CodeableConcept or array of them.
+func nodeCodeIn(n *fhirmodel.Node, contains func(system, code string) bool) bool {
+	if n == nil {
+		return false
+	}
+	switch n.Kind {
+	case fhirmodel.String:
+		return contains("", n.Str)
+	case fhirmodel.Array:
+		for _, e := range n.Vals {
+			if nodeCodeIn(e, contains) {
+				return true
+			}
+		}
+		return false
+	case fhirmodel.Object:
+		if cs := n.Get("coding"); cs != nil {
+			for _, c := range cs.Vals {
+				if code := c.Get("code"); code != nil && contains(strOf(c.Get("system")), code.Str) {
+					return true
+				}
+			}
+			return false
+		}
+		if code := n.Get("code"); code != nil && code.Kind == fhirmodel.String {
+			return contains(strOf(n.Get("system")), code.Str)
 		}
 	}
 	return false
