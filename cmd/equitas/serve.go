@@ -25,6 +25,7 @@ type serveOptions struct {
 	addr, data, baseURL, logLevel, logFormat string
 	maxBody                                  int64
 	shutdownTimeout                          time.Duration
+	bulk                                     bulkOptions
 }
 
 func newServeCmd() *cobra.Command {
@@ -52,6 +53,7 @@ EQUITAS_BASE_URL, and so on.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on shutdown")
+	o.bulk.flags(f)
 	return cmd
 }
 
@@ -102,10 +104,18 @@ func runServe(ctx context.Context, o serveOptions) error {
 			log.Error("closing store", "error", err)
 		}
 	}()
-	srv, err := rest.New(rest.Config{Store: st, BaseURL: o.baseURL, Logger: log, MaxBodyBytes: o.maxBody, Version: version()})
+	bulk, err := newBulk(log, st, o.addr, o.data, o.bulk)
 	if err != nil {
 		return err
 	}
+	srv, err := rest.New(rest.Config{Store: st, BaseURL: o.baseURL, Logger: log, MaxBodyBytes: o.maxBody, Version: version(), Authenticate: bulk.authenticate})
+	if err != nil {
+		return err
+	}
+	if err := bulk.mount(ctx, srv); err != nil {
+		return err
+	}
+	defer bulk.stop()
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/equitas/equitas/bulk/export"
+	"github.com/equitas/equitas/bulk/job"
+	"github.com/equitas/equitas/fhir/bulkapi"
+	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/store"
+)
+
+// bulkOptions are the `equitas serve` flags of Bulk Data and authorization.
+type bulkOptions struct {
+	auth           string
+	jobDir         string
+	exportFileSize int64
+	jobTTL         time.Duration
+	minPoll        time.Duration
+	jobWorkers     int
+}
+
+func (o *bulkOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.auth, "auth", "none", "authorization: none (only when listening on a loopback address) or smart (SMART Backend Services)")
+	f.StringVar(&o.jobDir, "job-dir", "", "directory of bulk job files (default DATA/bulk)")
+	f.Int64Var(&o.exportFileSize, "export-file-size", 64<<20, "split export NDJSON files at this many bytes")
+	f.DurationVar(&o.jobTTL, "job-ttl", 24*time.Hour, "how long finished bulk jobs and their files are kept")
+	f.DurationVar(&o.minPoll, "bulk-min-poll", time.Second, "status polls closer together than this get 429 (also the Retry-After)")
+	f.IntVar(&o.jobWorkers, "job-workers", 2, "bulk jobs run at once")
+}
+
+// bulkServer is the Bulk Data and authorization part of `equitas serve`.
+type bulkServer struct {
+	o            bulkOptions
+	log          *slog.Logger
+	st           store.Store
+	jobs         *job.Manager
+	authenticate func(http.Handler) http.Handler // nil: anonymous (auth none)
+	cancel       context.CancelFunc
+}
+
+// newBulk checks the auth mode against the listen address and prepares the
+// job manager; mount wires it into the server and starts it.
+func newBulk(log *slog.Logger, st store.Store, addr, dataDir string, o bulkOptions) (*bulkServer, error) {
+	switch o.auth {
+	case "none":
+		if !loopback(addr) {
+			return nil, fmt.Errorf("--auth none is only allowed on a loopback address, not %q: use --auth smart", addr)
+		}
+	case "smart":
+		return nil, errors.New("--auth smart: not available yet")
+	default:
+		return nil, fmt.Errorf("--auth must be none or smart, not %q", o.auth)
+	}
+	if o.jobDir == "" {
+		o.jobDir = filepath.Join(dataDir, "bulk")
+	}
+	jobs, err := job.NewManager(st.KV(), job.Options{Dir: o.jobDir, TTL: o.jobTTL, MinPoll: o.minPoll,
+		MaxPerOwner: 4, Workers: o.jobWorkers, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &bulkServer{o: o, log: log, st: st, jobs: jobs}, nil
+}
+
+// mount registers the bulk operations and routes on srv and starts the
+// job manager (resuming jobs a previous run left unfinished).
+func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
+	ex := export.New(b.st, export.Options{MaxFileBytes: b.o.exportFileSize})
+	b.jobs.Register(export.Kind, ex.Run)
+	bulkapi.New(b.st, b.jobs, srv.Base, b.authenticate != nil).Mount(srv, b.authenticate)
+	ctx, b.cancel = context.WithCancel(ctx)
+	return b.jobs.Start(ctx)
+}
+
+// stop stops the job workers and waits for them, before the store closes;
+// interrupted jobs resume at the next start.
+func (b *bulkServer) stop() {
+	if b.cancel != nil {
+		b.cancel()
+		b.jobs.Wait()
+	}
+}
+
+// loopback reports whether addr (host:port) listens only on a loopback
+// interface; an empty host listens on every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
