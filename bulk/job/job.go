@@ -244,15 +244,11 @@ func (m *Manager) Poll(ctx context.Context, id string) (*Record, error) {
 	if !rec.LastPoll.IsZero() && now.Sub(rec.LastPoll) < m.opts.MinPoll {
 		return rec, ErrPollTooSoon
 	}
-	rec.LastPoll = now
-	// Only the poll time changes here; losing a race with the worker's own
-	// update would roll back its state, so re-read and merge.
-	cur, err := m.Get(ctx, id)
+	// Only the poll time changes here; update re-reads under the lock so
+	// a concurrent worker update is never rolled back.
+	var cur *Record
+	err = m.update(ctx, id, func(r *Record) { r.LastPoll = now; cur = r })
 	if err != nil {
-		return nil, err
-	}
-	cur.LastPoll = now
-	if err := m.put(ctx, cur); err != nil {
 		return nil, err
 	}
 	return cur, nil
@@ -264,11 +260,13 @@ func (m *Manager) Cancel(ctx context.Context, id string) error {
 	if _, err := m.Get(ctx, id); err != nil {
 		return err
 	}
+	// Holding the lock while removing keeps a concurrent update (which
+	// re-reads and writes under the same lock) from resurrecting the record.
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if c, ok := m.cancels[id]; ok {
 		c()
 	}
-	m.mu.Unlock()
 	return m.remove(ctx, id)
 }
 
@@ -375,7 +373,10 @@ func (m *Manager) runOne(ctx context.Context, id string) {
 		return
 	}
 	if jctx.Err() != nil {
-		return // cancelled: the record is gone
+		// Cancelled: the record is gone; the runner may have created files
+		// after Cancel removed the directory.
+		_ = os.RemoveAll(dir)
+		return
 	}
 	err = m.update(ctx, id, func(r *Record) {
 		r.ExpiresAt = m.opts.now().UTC().Add(m.opts.TTL)

@@ -6,7 +6,6 @@ package bulkapi
 
 import (
 	"compress/gzip"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/equitas/equitas/bulk/job"
 	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/outcome"
+	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/store"
 )
 
@@ -29,8 +29,9 @@ import (
 type Handler struct {
 	st   store.Store
 	jobs *job.Manager
-	// Base is the absolute FHIR base URL, e.g. http://127.0.0.1:8080/fhir.
-	Base string
+	// base returns the absolute FHIR base URL of a request, e.g.
+	// http://127.0.0.1:8080/fhir.
+	base func(*http.Request) string
 	// RequiresAccessToken is true when the server runs SMART auth: status
 	// and files then need the token of the client that started the job.
 	RequiresAccessToken bool
@@ -38,18 +39,51 @@ type Handler struct {
 }
 
 // New returns the export endpoints over jobs, which must have the export
-// runner registered under export.Kind.
-func New(st store.Store, jobs *job.Manager, base string, requiresToken bool) *Handler {
-	return &Handler{st: st, jobs: jobs, Base: strings.TrimRight(base, "/"), RequiresAccessToken: requiresToken, maxBody: 1 << 20}
+// runner registered under export.Kind. base gives the absolute FHIR base
+// URL of a request (rest.Server.Base).
+func New(st store.Store, jobs *job.Manager, base func(*http.Request) string, requiresToken bool) *Handler {
+	return &Handler{st: st, jobs: jobs, base: func(r *http.Request) string { return strings.TrimRight(base(r), "/") },
+		RequiresAccessToken: requiresToken, maxBody: 1 << 20}
 }
 
-// Routes mounts the status and file endpoints under the FHIR base router
-// (kick-off handlers are registered as operations).
+// Routes mounts the status endpoints under the FHIR base router (kick-off
+// handlers are registered as operations; files are served by File, which
+// must be mounted outside the FHIR router's content negotiation because
+// clients ask for application/fhir+ndjson).
 func (h *Handler) Routes(r chi.Router) {
 	r.Get("/bulkstatus/{job}", h.Status)
 	r.Delete("/bulkstatus/{job}", h.Cancel)
-	r.Get("/bulkfiles/{job}/{file}", h.File)
 }
+
+// Operation definitions of Bulk Data 2.0.0 (named "export" at every
+// level, as corrected by FHIR-34235).
+const (
+	SystemExportDefinition  = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+	PatientExportDefinition = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+	GroupExportDefinition   = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+)
+
+// Mount registers the kick-off operations at the three levels, the status
+// routes under the FHIR base and the file route at the root of srv. auth
+// authenticates file downloads as the FHIR routes are authenticated (nil
+// serves them as access.Anonymous(), for servers without auth).
+func (h *Handler) Mount(srv *rest.Server, auth func(http.Handler) http.Handler) {
+	srv.Operation(rest.Operation{Name: "export", Level: rest.System, Definition: SystemExportDefinition, Handler: h.Kickoff(export.System)})
+	srv.Operation(rest.Operation{Name: "export", Level: rest.Type, Types: []string{"Patient"}, Definition: PatientExportDefinition, Handler: h.Kickoff(export.Patient)})
+	srv.Operation(rest.Operation{Name: "export", Level: rest.Instance, Types: []string{"Group"}, Definition: GroupExportDefinition, Handler: h.Kickoff(export.Group)})
+	h.Routes(srv.FHIR())
+	if auth == nil {
+		auth = func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), access.Anonymous())))
+			})
+		}
+	}
+	srv.Router().With(auth).Get(FilePath, h.File)
+}
+
+// FilePath is the route pattern of File below the server root.
+const FilePath = "/fhir/bulkfiles/{job}/{file}"
 
 // Kickoff returns the handler of $export at one level. For Group level
 // the group id is the chi URL parameter "id".
@@ -142,7 +176,8 @@ func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.L
 	p.ClientID, p.Scopes, p.Organization = principal.ClientID, principal.Scopes, principal.Organization
 	p.RequiresAccessToken = h.RequiresAccessToken
 	request := h.absolute(r)
-	rec, err := h.submit(r.Context(), principal.ClientID, request, p)
+	p.FileBase = h.base(r) + "/bulkfiles"
+	rec, err := h.jobs.Submit(r.Context(), export.Kind, principal.ClientID, request, p)
 	if errors.Is(err, job.ErrTooManyJobs) {
 		w.Header().Set("Retry-After", "60")
 		outcome.Error(w, http.StatusTooManyRequests, "throttled", "an export started by this client is still in progress")
@@ -152,19 +187,14 @@ func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.L
 		outcome.Error(w, http.StatusInternalServerError, "exception", "could not start the export")
 		return
 	}
-	w.Header().Set("Content-Location", h.Base+"/bulkstatus/"+rec.ID)
+	w.Header().Set("Content-Location", h.base(r)+"/bulkstatus/"+rec.ID)
 	outcome.Write(w, http.StatusAccepted, outcome.New("information", "informational", "export accepted"))
-}
-
-func (h *Handler) submit(ctx context.Context, owner, request string, p *export.Params) (*job.Record, error) {
-	p.FileBase = h.Base + "/bulkfiles"
-	return h.jobs.Submit(ctx, export.Kind, owner, request, p)
 }
 
 func (h *Handler) absolute(r *http.Request) string {
 	// The manifest's request is the kick-off URL; r.URL.Path already
 	// contains the /fhir prefix the base ends with.
-	base := h.Base
+	base := h.base(r)
 	if i := strings.Index(base, "://"); i >= 0 {
 		if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
 			base = base[:i+3+j]
