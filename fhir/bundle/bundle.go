@@ -5,6 +5,7 @@ package bundle
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"strconv"
@@ -59,6 +60,7 @@ type Header struct {
 // errors are sticky and returned by Close.
 type Writer struct {
 	w       *bufio.Writer
+	buf     bytes.Buffer
 	enc     *json.Encoder
 	entries int
 	err     error
@@ -67,7 +69,7 @@ type Writer struct {
 // NewWriter writes the Bundle header to w.
 func NewWriter(w io.Writer, h Header) *Writer {
 	bw := &Writer{w: bufio.NewWriterSize(w, 32<<10)}
-	bw.enc = json.NewEncoder(bw.w)
+	bw.enc = json.NewEncoder(&bw.buf)
 	// URLs in links and locations carry '&'; keep them readable.
 	bw.enc.SetEscapeHTML(false)
 	bw.str(`{"resourceType":"Bundle"`)
@@ -157,5 +159,10 @@ func (bw *Writer) json(v any) {
 	if bw.err != nil {
 		return
 	}
-	bw.err = bw.enc.Encode(v)
+	bw.buf.Reset()
+	if bw.err = bw.enc.Encode(v); bw.err != nil {
+		return
+	}
+	// Encode ends every value with a newline; keep the Bundle compact.
+	_, bw.err = bw.w.Write(bytes.TrimSuffix(bw.buf.Bytes(), []byte("\n")))
 }

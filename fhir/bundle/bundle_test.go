@@ -54,6 +54,7 @@ func TestWriter(t *testing.T) {
 			require.NoError(t, w.Close())
 			require.True(t, json.Valid(buf.Bytes()), buf.String())
 			assert.NotContains(t, buf.String(), `\u0026`)
+			assert.NotContains(t, buf.String(), "\n")
 			var b map[string]any
 			require.NoError(t, json.Unmarshal(buf.Bytes(), &b))
 			assert.Equal(t, "Bundle", b["resourceType"])
