@@ -24,7 +24,37 @@ func newMeasureCmd() *cobra.Command {
 		Use:   "measure",
 		Short: "Evaluate eCQMs (FHIR Measures with ELM libraries) over patients",
 	}
-	cmd.AddCommand(newMeasureEvalCmd())
+	cmd.AddCommand(newMeasureEvalCmd(), newMeasureListCmd())
+	return cmd
+}
+
+func newMeasureListCmd() *cobra.Command {
+	var content string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the measures of a measure package with their canonical, scoring and population basis",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := measure.Content{Dir: content}
+			names, err := c.Measures()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			for _, name := range names {
+				def, _, err := c.Definition(name)
+				if err != nil {
+					return err
+				}
+				for _, g := range def.Groups {
+					fmt.Fprintf(w, "%s\t%s\tgroup %d\t%s\t%s\t%s\n", name, def.Canonical(), g.Index+1, g.Scoring, g.Basis, g.ImprovementNotation)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&content, "content", "", "measure package directory (libraries/, measures/)")
+	_ = cmd.MarkFlagRequired("content")
 	return cmd
 }
 

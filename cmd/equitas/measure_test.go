@@ -220,3 +220,13 @@ func TestMeasureEvalSubjectList(t *testing.T) {
 		assert.Equal(t, p.Count, lists[p.SubjectResults.Reference])
 	}
 }
+
+func TestMeasureList(t *testing.T) {
+	ecqm := ecqmDir(t)
+	stdout, _, err := runMeasureCLI(t, "measure", "list", "--content", ecqm)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "CMS71FHIRSTKAnticoagAFFlutter\thttps://madie.cms.gov/Measure/CMS71FHIRSTKAnticoagAFFlutter|0.3.001\tgroup 1\tproportion\tEncounter\tincrease")
+	assert.Contains(t, stdout, "ControllingHighBloodPressureFHIR\t")
+	_, _, err = runMeasureCLI(t, "measure", "list", "--content", t.TempDir())
+	require.Error(t, err)
+}
