@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/equitas/equitas/measures/elm/cql"
 	"github.com/equitas/equitas/measures/elm/fhirmodel"
@@ -355,7 +356,14 @@ func (cp *compiler) property(l *clib, n node, sc *scope) (evalFn, error) {
 	}
 	parts := strings.Split(path, ".")
 	if len(parts) == 1 {
-		return func(c *Context) cql.Value { return c.property(src(c), path) }, nil
+		pc := &propCache{}
+		return func(c *Context) cql.Value {
+			v := src(c)
+			if f, ok := v.(*cql.FHIR); ok && f != nil && f.Type != nil && !f.Type.Primitive() {
+				return cql.FHIRFieldProperty(f, path, pc.field(f.Type, path))
+			}
+			return c.property(v, path)
+		}, nil
 	}
 	return func(c *Context) cql.Value {
 		v := src(c)
@@ -364,6 +372,26 @@ func (cp *compiler) property(l *clib, n node, sc *scope) (evalFn, error) {
 		}
 		return v
 	}, nil
+}
+
+// propCache is a per-call-site monomorphic cache of the element resolved
+// on the last FHIR type seen; the Program is shared, so it is atomic.
+type propCache struct {
+	last atomic.Pointer[propEntry]
+}
+
+type propEntry struct {
+	t *fhirmodel.Type
+	f *fhirmodel.Field
+}
+
+func (pc *propCache) field(t *fhirmodel.Type, name string) *fhirmodel.Field {
+	if e := pc.last.Load(); e != nil && e.t == t {
+		return e.f
+	}
+	f := t.Field(name)
+	pc.last.Store(&propEntry{t: t, f: f})
+	return f
 }
 
 // property navigates one path step on any value.

@@ -28,11 +28,23 @@ func FHIRProperty(f *FHIR, name string) Value {
 		}
 		return nil
 	}
+	return FHIRFieldProperty(f, name, f.Type.Field(name))
+}
+
+// FHIRFieldProperty is FHIRProperty with the element already resolved on
+// f's type (fd may be nil for unknown elements); compiled property access
+// caches fd per call site.
+func FHIRFieldProperty(f *FHIR, name string, fd *fhirmodel.Field) Value {
+	if f == nil || f.Node == nil && f.Ext == nil {
+		return nil
+	}
+	if f.Type != nil && f.Type.Primitive() {
+		return FHIRProperty(f, name)
+	}
 	n := f.Node
 	if n == nil || n.Kind != fhirmodel.Object {
 		return nil
 	}
-	fd := f.Type.Field(name)
 	if fd == nil {
 		// Unknown type or element: untyped navigation.
 		c := n.Get(name)

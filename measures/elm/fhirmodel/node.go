@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -67,8 +66,8 @@ func Parse(data []byte) (*Node, error) {
 }
 
 // Arena parses JSON documents with pooled allocation: nodes and key/value
-// slices come from slabs, object keys are interned and string values share
-// one copy of the input. Trees parsed by an Arena stay valid until Reset;
+// slices come from slabs and keys and string values share one copy of the
+// input. Trees parsed by an Arena stay valid until Reset;
 // strings taken from them stay valid forever. An Arena is not safe for
 // concurrent use.
 type Arena struct {
@@ -76,7 +75,6 @@ type Arena struct {
 	used    int
 	keys    []string
 	vals    []*Node
-	intern  map[string]string
 	scratch []scratchEntry
 	pool    [][]Node
 	// key/value slabs, reused after Reset
@@ -231,22 +229,6 @@ func (p *parser) finishArray(n *Node, mark int) {
 	a.scratch = a.scratch[:mark]
 }
 
-func (p *parser) internKey(s string) string {
-	a := p.a
-	if a.intern == nil {
-		a.intern = make(map[string]string, 256)
-	}
-	if k, ok := a.intern[s]; ok {
-		return k
-	}
-	if len(a.intern) < 4096 {
-		k := strings.Clone(s)
-		a.intern[k] = k
-		return k
-	}
-	return s
-}
-
 func (p *parser) ws() {
 	for p.pos < len(p.data) {
 		switch p.data[p.pos] {
@@ -285,7 +267,6 @@ func (p *parser) value(depth int) (*Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			k = p.internKey(k)
 			p.ws()
 			if p.pos >= len(p.data) || p.data[p.pos] != ':' {
 				return nil, p.errf("expected ':'")
