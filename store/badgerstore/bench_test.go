@@ -104,6 +104,17 @@ func BenchmarkSearchToken(b *testing.B) {
 	})
 }
 
+// BenchmarkSearchCodeFirst: the same search with the broad parameter
+// first; candidate probing must still start from the patient.
+func BenchmarkSearchCodeFirst(b *testing.B) {
+	benchSearch(b, func(j int) []store.Param {
+		return []store.Param{
+			{Name: "code", Values: []string{"http://loinc.org|" + loinc[j%len(loinc)]}},
+			{Name: "patient", Values: []string{fmt.Sprintf("pat%05d", j%benchPatients)}},
+		}
+	})
+}
+
 // BenchmarkSearchTokenBroad: a code alone (about 1/8 of 35k Observations), first page.
 func BenchmarkSearchTokenBroad(b *testing.B) {
 	benchSearch(b, func(j int) []store.Param {

@@ -25,6 +25,8 @@ const (
 	// resources against the remaining parameters is cheaper than scanning
 	// more index ranges.
 	enoughCandidates = 64
+	// probeCandidates bounds the first, cheap look at each criterion.
+	probeCandidates = 256
 )
 
 type sortSpec struct {
@@ -280,14 +282,12 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 		todo = append(todo, indexed{c, rs, rank})
 	}
 	sort.SliceStable(todo, func(i, j int) bool { return todo[i].rank < todo[j].rank })
-	for _, t := range todo {
-		if set != nil && len(set) <= enoughCandidates {
-			// Few enough to check the remaining criteria on the bodies.
-			exact = false
-			break
-		}
+	// scan collects the ids of one criterion's ranges, giving up (complete
+	// false) past limit ids when limit >= 0.
+	scan := func(t indexed, limit int) (map[string]struct{}, bool, error) {
 		ids := map[string]struct{}{}
 		base := prefixKey(pIndex, typ, r.s.ix.indexName(typ, t.c.Def.Name))
+		complete := true
 		for _, rg := range t.rs {
 			from := append(append([]byte{}, base...), rg.From...)
 			to := append(append([]byte{}, base...), rg.To...)
@@ -301,11 +301,48 @@ func (r *reader) candidates(ctx context.Context, typ string, crits []*searchpara
 					return true, nil
 				}
 				ids[string(k[i+1:])] = struct{}{}
+				if limit >= 0 && len(ids) > limit {
+					complete = false
+					return false, nil
+				}
 				return true, nil
 			})
 			if err != nil {
 				return nil, false, fmt.Errorf("badgerstore: index scan %s: %w", t.c.Def.Name, err)
 			}
+			if !complete {
+				break
+			}
+		}
+		return ids, complete, nil
+	}
+	small := func() bool { return set != nil && len(set) <= enoughCandidates }
+	// First probe every criterion a little: the selective ones complete
+	// and narrow the set whatever order the parameters came in.
+	var pending []indexed
+	for _, t := range todo {
+		if small() {
+			// Few enough to check the remaining criteria on the bodies.
+			return set, false, nil
+		}
+		ids, complete, err := scan(t, probeCandidates)
+		if err != nil {
+			return nil, false, err
+		}
+		if complete {
+			intersect(ids)
+		} else {
+			pending = append(pending, t)
+		}
+	}
+	// Then the broad ones, in full, while the set is still large.
+	for _, t := range pending {
+		if small() {
+			return set, false, nil
+		}
+		ids, _, err := scan(t, -1)
+		if err != nil {
+			return nil, false, err
 		}
 		intersect(ids)
 	}
