@@ -242,7 +242,7 @@ func (l *Loader) validate(ctx context.Context, it *item) {
 	if it.err != nil || it.op != store.OpPut {
 		return
 	}
-	if !l.opts.ValidateUnchanged && it.id == "" && it.typ == "" && it.src.Type == "" && l.stored(ctx, it) {
+	if !l.opts.ValidateUnchanged && it.id == "" && it.typ == "" && l.stored(ctx, it) {
 		return
 	}
 	typ, id, err := l.v.Resource(it.body)
@@ -272,7 +272,7 @@ func (l *Loader) validate(ctx context.Context, it *item) {
 func (l *Loader) stored(ctx context.Context, it *item) bool {
 	r := gjson.GetManyBytes(it.body, "resourceType", "id")
 	typ, id := r[0].String(), r[1].String()
-	if typ == "" || id == "" || r[1].Type != gjson.String {
+	if typ == "" || id == "" || r[1].Type != gjson.String || (it.src.Type != "" && typ != it.src.Type) {
 		return false
 	}
 	cur, err := l.st.Read(ctx, typ, id)

@@ -67,11 +67,12 @@ func (s *Summary) Total() int64 {
 	return n
 }
 
-// ResourceTypes lists the types Generate emits, in the order a loader
-// should read them so referenced resources come first.
-var ResourceTypes = []string{
-	"Organization", "Practitioner", "PractitionerRole", "Patient", "Coverage",
-	"Condition", "Encounter", "Observation", "ExplanationOfBenefit",
+// ResourceTypes lists the types Generate emits, referenced types first.
+func ResourceTypes() []string {
+	return []string{
+		"Organization", "Practitioner", "PractitionerRole", "Patient", "Coverage",
+		"Condition", "Encounter", "Observation", "ExplanationOfBenefit",
+	}
 }
 
 // Generate writes a population of opts.Patients patients to sink.

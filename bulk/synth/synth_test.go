@@ -67,7 +67,7 @@ func TestEveryResourceValidates(t *testing.T) {
 		}
 		assert.Equal(t, sum.Resources[typ], int64(len(s.lines[typ])), typ)
 	}
-	for _, typ := range synth.ResourceTypes {
+	for _, typ := range synth.ResourceTypes() {
 		assert.NotEmpty(t, s.lines[typ], "no %s generated", typ)
 	}
 	// Every reference points at a generated resource.
@@ -104,7 +104,7 @@ func TestDeterministic(t *testing.T) {
 	for typ := range a {
 		assert.NotEqual(t, a[typ], c[typ], "%s: different seeds gave identical output", typ)
 	}
-	assert.Len(t, a, len(synth.ResourceTypes))
+	assert.Len(t, a, len(synth.ResourceTypes()))
 }
 
 func digestDir(t *testing.T, dir string) map[string]string {
@@ -370,7 +370,7 @@ func TestDirSinkLayout(t *testing.T) {
 	dir := t.TempDir()
 	sum, err := synth.GenerateDir(context.Background(), synth.Options{Patients: 30, Seed: 2}, dir)
 	require.NoError(t, err)
-	for _, typ := range synth.ResourceTypes {
+	for _, typ := range synth.ResourceTypes() {
 		f, err := os.Open(filepath.Join(dir, typ+".ndjson"))
 		require.NoError(t, err)
 		sc := bufio.NewScanner(f)

@@ -86,7 +86,7 @@ func TestSynthCommandTruth(t *testing.T) {
 	b, err := os.ReadFile(truth)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"measurementPeriod": "2025"`)
-	for _, typ := range synth.ResourceTypes {
+	for _, typ := range synth.ResourceTypes() {
 		_, err := os.Stat(filepath.Join(dir, "pop", typ+".ndjson"))
 		assert.NoError(t, err, typ)
 	}

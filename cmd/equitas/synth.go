@@ -46,7 +46,7 @@ writes the measure results the data implies (JSON).`,
 			elapsed := time.Since(start)
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "wrote %d patients, %d resources to %s in %s\n", sum.Patients, sum.Total(), out, elapsed.Round(time.Millisecond))
-			for _, typ := range synth.ResourceTypes {
+			for _, typ := range synth.ResourceTypes() {
 				if n := sum.Resources[typ]; n > 0 {
 					fmt.Fprintf(w, "  %-22s %d\n", typ, n)
 				}
