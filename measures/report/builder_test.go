@@ -194,3 +194,30 @@ func TestStratifierAppliesTo(t *testing.T) {
 	ind := Individual(def, Options{}, p)
 	assert.Equal(t, map[string]int{"initial-population": 1}, popCounts(ind.Group[0].Stratifier[0].Stratum[0].Population))
 }
+
+func TestSummaryMultipleGroups(t *testing.T) {
+	def := proportionDef(measure.BooleanBasis)
+	second := def.Groups[0]
+	second.ID, second.Index, second.Scoring, second.Stratifiers = "g2", 1, measure.Cohort, nil
+	second.Populations = []measure.Population{{ID: "ip2", Code: measure.InitialPopulation}}
+	def.Groups = append(def.Groups, second)
+	agg := NewSummary(def, Options{})
+	for i, inCohort := range []bool{true, false, true} {
+		r := patient(def, fmt.Sprintf("p%d", i), male, true, true, false, i == 0)
+		var raw []measure.RawPopulation
+		if inCohort {
+			raw = []measure.RawPopulation{{Members: []string{measure.PatientUnit}}}
+		} else {
+			raw = []measure.RawPopulation{{}}
+		}
+		r.Groups = append(r.Groups, measure.ApplyRules(&def.Groups[1], raw))
+		agg.Add(r)
+	}
+	rep := agg.Report()
+	require.Len(t, rep.Group, 2)
+	assert.Equal(t, map[string]int{"initial-population": 3, "denominator": 3, "denominator-exclusion": 0, "numerator": 1}, popCounts(rep.Group[0].Population))
+	assert.InDelta(t, 1.0/3, rep.Group[0].MeasureScore.Value, 1e-9)
+	assert.Equal(t, "g2", rep.Group[1].ID)
+	assert.Equal(t, map[string]int{"initial-population": 2}, popCounts(rep.Group[1].Population))
+	assert.Nil(t, rep.Group[1].MeasureScore, "cohort groups have no score")
+}
