@@ -281,3 +281,14 @@ func TestReindexOnVersionChange(t *testing.T) {
 	require.NoError(t, st.Compartment(ctx, "pat00003", nil, func(*store.Resource) error { n++; return nil }))
 	assert.Equal(t, 11, n)
 }
+
+func TestRunGCAndOptions(t *testing.T) {
+	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.Options{NumMemtables: 2, GCInterval: 10 * time.Millisecond, MemTableSize: 8 << 20})
+	require.NoError(t, err)
+	_, err = st.Commit(context.Background(), bigTx("gc", "p1", 200))
+	require.NoError(t, err)
+	time.Sleep(30 * time.Millisecond) // let the GC loop run at least once
+	require.NoError(t, st.RunGC())
+	require.NoError(t, st.Close())
+	assert.ErrorIs(t, st.RunGC(), store.ErrClosed)
+}

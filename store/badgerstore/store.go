@@ -35,10 +35,16 @@ type Options struct {
 	// MemTableSize is badger's memtable size (default 128 MiB); it also
 	// bounds the size of a transaction written in one badger transaction.
 	MemTableSize int64
+	// NumMemtables is how many memtables badger keeps (default 5); with
+	// MemTableSize it bounds the write buffers' memory.
+	NumMemtables int
 	// BlockCacheSize and IndexCacheSize bound badger's caches (defaults
 	// 256 MiB and 128 MiB).
 	BlockCacheSize int64
 	IndexCacheSize int64
+	// GCInterval is how often value-log garbage collection runs (default
+	// 10 minutes; negative disables it).
+	GCInterval time.Duration
 	// MaxGroupBytes bounds how much data one group commit collects from
 	// concurrent callers (default: what fits one badger transaction).
 	MaxGroupBytes int
@@ -58,6 +64,7 @@ type Store struct {
 	stopped chan struct{}
 	closed  atomic.Bool
 	closeMu sync.Mutex
+	bg      sync.WaitGroup // background goroutines (value-log GC)
 
 	// applyGate keeps readers from starting while a staged transaction is
 	// being applied in several badger transactions: they see all of it or
@@ -97,6 +104,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.GCInterval == 0 {
+		opts.GCInterval = 10 * time.Minute
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("badgerstore: %w", err)
 	}
@@ -109,6 +119,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		WithNumCompactors(2).
 		WithNumVersionsToKeep(1).
 		WithLogger(badgerLogger{opts.Logger})
+	if opts.NumMemtables > 0 {
+		bo = bo.WithNumMemtables(opts.NumMemtables)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
@@ -140,7 +153,28 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	go s.writer()
+	if opts.GCInterval > 0 {
+		s.bg.Add(1)
+		go s.gcLoop(opts.GCInterval)
+	}
 	return s, nil
+}
+
+// gcLoop runs value-log GC until the store closes.
+func (s *Store) gcLoop(every time.Duration) {
+	defer s.bg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			if err := s.RunGC(); err != nil && !errors.Is(err, store.ErrClosed) {
+				s.log.Warn("badgerstore: value-log GC", "err", err)
+			}
+		}
+	}
 }
 
 // Close stops the writer (pending commits fail with store.ErrClosed) and
@@ -153,6 +187,7 @@ func (s *Store) Close() error {
 	}
 	close(s.quit)
 	<-s.stopped
+	s.bg.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
@@ -168,7 +203,7 @@ func (s *Store) RunGC() error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	for {
+	for !s.closed.Load() {
 		err := s.db.RunValueLogGC(0.7)
 		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
 			return nil
@@ -177,6 +212,7 @@ func (s *Store) RunGC() error {
 			return fmt.Errorf("badgerstore: gc: %w", err)
 		}
 	}
+	return nil
 }
 
 func (s *Store) loadClock() error {
