@@ -222,6 +222,50 @@ func checkCapability(t *testing.T, c *client, run runID) {
 		})
 	}
 
+	t.Run("declared system interactions work", func(t *testing.T) {
+		for _, i := range cs.Get("rest.0.interaction").Array() {
+			switch code := i.Get("code").String(); code {
+			case "transaction", "batch":
+				r := c.do(t, http.MethodPost, "", map[string]any{"resourceType": "Bundle", "type": code})
+				assert.Equal(t, http.StatusOK, r.Status, "empty %s: %s", code, r)
+				assert.Equal(t, code+"-response", r.get("type").String(), "%s", r)
+			case "history-system":
+				r := c.do(t, http.MethodGet, "_history?_count=1", nil)
+				assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+				assert.Equal(t, "history", r.get("type").String(), "%s", r)
+			case "search-system":
+				r := c.do(t, http.MethodGet, "?_count=1", nil)
+				assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+			}
+		}
+	})
+
+	t.Run("declared operations exist", func(t *testing.T) {
+		// An operation may refuse a bare call (missing parameters), but
+		// it must not be unknown. $export gets a window that exports
+		// nothing so the probe costs nothing.
+		probe := func(path, name string) {
+			q := ""
+			if name == "export" {
+				q = "?_since=2999-01-01T00:00:00Z"
+			}
+			r := c.do(t, http.MethodGet, path+"$"+name+q, nil, header{"Accept", fhirJSON}, header{"Prefer", "respond-async"})
+			assert.NotContains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, r.Status, "declared operation %s$%s: %s", path, name, r)
+			assert.Less(t, r.Status, 500, "declared operation %s$%s: %s", path, name, r)
+		}
+		for _, op := range cs.Get("rest.0.operation").Array() {
+			probe("", op.Get("name").String())
+		}
+		for _, typ := range sortedKeys(declared) {
+			for _, op := range declared[typ].Get("operation").Array() {
+				if typ == "Group" {
+					continue // instance-level ($export on Group/[id]): exercised by the bulk checks
+				}
+				probe(typ+"/", op.Get("name").String())
+			}
+		}
+	})
+
 	t.Run("undeclared type is 404", func(t *testing.T) {
 		// Valid R4 types a value-based-care gateway has no reason to
 		// serve; the first one not declared checks the answer.

@@ -98,7 +98,9 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}()
 	}
-	for acked.len() < 30+60 && ctx.Err() == nil {
+	deadline := time.Now().Add(30 * time.Second)
+	for acked.len() < 30+60 {
+		require.True(t, time.Now().Before(deadline), "concurrent writers got only %d acknowledgements in 30s", acked.len()-30)
 		time.Sleep(5 * time.Millisecond)
 	}
 	srv.kill(t) // writes are in flight

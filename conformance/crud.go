@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"sync"
 	"testing"
@@ -63,6 +64,19 @@ func checkCRUD(t *testing.T, c *client, run runID) {
 		assert.True(t, got.Get("active").Bool())
 		assert.Equal(t, "1970-01-01", got.Get("birthDate").String())
 		assert.Equal(t, "kept as sent", got.Get("extension.0.valueString").String(), "extension lost: %s", rr)
+	})
+
+	t.Run("read honours _format and HEAD", func(t *testing.T) {
+		for _, f := range []string{"json", "application/json", "application/fhir+json"} {
+			rr := c.do(t, http.MethodGet, "Patient/"+id+"?_format="+url.QueryEscape(f), nil, header{"Accept", "*/*"})
+			require.Equal(t, http.StatusOK, rr.Status, "_format=%s: %s", f, rr)
+			assert.Contains(t, rr.Header.Get("Content-Type"), "json", "_format=%s", f)
+			assert.Equal(t, id, rr.get("id").String())
+		}
+		h := c.do(t, http.MethodHead, "Patient/"+id, nil)
+		assert.Equal(t, http.StatusOK, h.Status, "%s", h)
+		assert.Empty(t, h.Body)
+		assert.Equal(t, `W/"1"`, h.Header.Get("ETag"))
 	})
 
 	v1 := created.Get("meta.lastUpdated").String()
