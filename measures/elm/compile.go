@@ -517,6 +517,20 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		a, b := ops[0], ops[1]
 		return func(c *Context) cql.Value { return cp.check(c, f(a(c), b(c))) }, nil
 	}
+	if f, ok := precisionOps[t]; ok && nops > 2 && (t == "Union" || t == "Intersect" || t == "Except") {
+		// n-ary set operators fold left.
+		ops, err := cp.opFns(l, n, sc, -1)
+		if err != nil {
+			return nil, err
+		}
+		return func(c *Context) cql.Value {
+			acc := ops[0](c)
+			for _, o := range ops[1:] {
+				acc = f(acc, o(c), cql.PrecisionNone)
+			}
+			return acc
+		}, nil
+	}
 	if f, ok := precisionOps[t]; ok {
 		ops, err := cp.opFns(l, n, sc, 2)
 		if err != nil {
@@ -1077,7 +1091,33 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		}
 		return func(c *Context) cql.Value { return c.vars[slot] }, nil
 	case "Children", "Descendents":
-		return nil, cp.unsupported(l, n, "")
+		src, err := cp.expr(l, n["source"], sc)
+		if err != nil {
+			return nil, err
+		}
+		deep := t == "Descendents"
+		return func(c *Context) cql.Value { return cql.Children(src(c), deep) }, nil
+	case "CanConvert":
+		ops, err := cp.opFns(l, n, sc, 1)
+		if err != nil {
+			return nil, err
+		}
+		ts, err := cp.typeSpec(l, n["toTypeSpecifier"], n["toType"])
+		if err != nil {
+			return nil, cp.errAt(l, n, err)
+		}
+		f := cql.ConverterTo(ts.name)
+		if f == nil {
+			return nil, cp.unsupported(l, n, "CanConvert to "+ts.String())
+		}
+		a := ops[0]
+		return func(c *Context) cql.Value {
+			v := a(c)
+			if v == nil {
+				return nil
+			}
+			return cql.Boolean(f(v) != nil)
+		}, nil
 	case "Exists":
 		ops, err := cp.opFns(l, n, sc, 1)
 		if err != nil {

@@ -557,3 +557,53 @@ func nodeEqual(a, b *fhirmodel.Node) bool {
 	}
 	return true
 }
+
+// Children returns the direct child elements (deep: all descendants) of a
+// FHIR element or tuple, in document order.
+func Children(v Value, deep bool) Value {
+	if v == nil {
+		return nil
+	}
+	out := List{}
+	var walk func(v Value)
+	walk = func(v Value) {
+		var kids []Value
+		switch x := v.(type) {
+		case *FHIR:
+			if x == nil || x.Node == nil || x.Node.Kind != fhirmodel.Object {
+				return
+			}
+			for _, k := range x.Node.Keys {
+				if k == "resourceType" || strings.HasPrefix(k, "_") {
+					continue
+				}
+				switch c := FHIRProperty(x, k).(type) {
+				case nil:
+				case List:
+					kids = append(kids, c...)
+				default:
+					kids = append(kids, c)
+				}
+			}
+		case *Tuple:
+			for _, e := range x.Values {
+				if e != nil {
+					kids = append(kids, e)
+				}
+			}
+		case List:
+			for _, e := range x {
+				walk(e)
+			}
+			return
+		}
+		for _, k := range kids {
+			out = append(out, k)
+			if deep {
+				walk(k)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
