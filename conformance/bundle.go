@@ -181,6 +181,16 @@ func checkBundles(t *testing.T, c *client, run runID) {
 			wants: []int{http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity},
 		},
 		{
+			name:  "PUT whose resource id differs from the url",
+			bad:   entry("", map[string]any{"resourceType": "Patient", "id": run.id("body")}, "PUT", "Patient/"+run.id("url")),
+			wants: []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
+		},
+		{
+			name:  "conditional reference with no match",
+			bad:   entry("urn:uuid:"+newUUID(), map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "x"}, "subject": map[string]any{"reference": "Patient?identifier=" + run.system("none") + "|none"}}, "POST", "Observation"),
+			wants: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
+		},
+		{
 			name:  "malformed request url",
 			bad:   entry("", nil, "DELETE", ""),
 			wants: []int{http.StatusBadRequest, http.StatusNotFound},
@@ -250,6 +260,29 @@ func checkBundles(t *testing.T, c *client, run runID) {
 		assert.Len(t, r.get("entry").Array(), n)
 		count = c.do(t, http.MethodGet, "Patient?family="+family+"&_summary=count", nil)
 		assert.EqualValues(t, n, count.get("total").Int(), "resources written by the transaction")
+	})
+
+	t.Run("transaction resolves conditional references", func(t *testing.T) {
+		sys := run.system("condref")
+		pid := c.create(t, identified(run.family("TxCondRef"), sys, "CR")).Get("id").String()
+		obs := minimalResource("Observation", "placeholder")
+		obs["subject"] = map[string]any{"reference": "Patient?identifier=" + sys + "|CR"}
+		r := c.do(t, http.MethodPost, "", bundle("transaction", entry("urn:uuid:"+newUUID(), obs, "POST", "Observation")))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		oid := idFromLocation(r.get("entry.0.response.location").String(), "Observation")
+		assert.Equal(t, "Patient/"+pid, c.read(t, "Observation", oid).Get("subject.reference").String())
+	})
+
+	t.Run("transaction GET entries see the transaction's writes", func(t *testing.T) {
+		// http.html: GET entries are processed after DELETE, POST and PUT.
+		family := run.family("TxOrder")
+		r := c.do(t, http.MethodPost, "", bundle("transaction",
+			entry("", nil, "GET", "Patient?family="+family),
+			entry("urn:uuid:"+newUUID(), patient(family), "POST", "Patient"),
+		))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.Equal(t, http.StatusOK, statusCode(r.get("entry.0.response.status").String()), "%s", r)
+		assert.Len(t, r.get("entry.0.resource.entry").Array(), 1, "the GET ran before the POST: %s", r)
 	})
 
 	t.Run("transaction delete entry removes the resource", func(t *testing.T) {
