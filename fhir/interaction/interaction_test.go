@@ -16,7 +16,9 @@ func TestRewriteRefs(t *testing.T) {
 		{`{"subject":{"reference":"urn:uuid:a"}}`, `{"subject":{"reference":"Patient/1"}}`},
 		{`{"a":"urn:uuid:a","b":["urn:oid:1.2","urn:uuid:a"]}`, `{"a":"Patient/1","b":["Organization/9","Patient/1"]}`},
 		{`{"text":"see urn:uuid:a"}`, `{"text":"see urn:uuid:a"}`},
-		{`{"text":"\"urn:uuid:a\""}`, `{"text":"\"urn:uuid:a\""}`},
+		{`{"text":"\"urn:uuid:a\""}`, `{"text":"\"Patient/1\""}`},
+		{`{"div":"<div><a href=\"urn:uuid:a\">p</a><img src='urn:oid:1.2'/></div>"}`, `{"div":"<div><a href=\"Patient/1\">p</a><img src='Organization/9'/></div>"}`},
+		{`{"text":"see urn:uuid:a here"}`, `{"text":"see urn:uuid:a here"}`},
 		{`{"r":"urn:uuid:ab"}`, `{"r":"urn:uuid:ab"}`},
 		{`{"r":"urn:uuid:unknown"}`, `{"r":"urn:uuid:unknown"}`},
 		{`{"r":"urn:`, `{"r":"urn:`},
@@ -66,7 +68,7 @@ func TestParseSearch(t *testing.T) {
 	for _, bad := range []url.Values{
 		{"nope": {"1"}}, {"_count": {"x"}}, {"_total": {"maybe"}}, {"_include": {"Patient:organization"}},
 		{"_include": {"Observation:status"}}, {"subject.name": {"x"}}, {"_has": {"x"}}, {"_sort": {"nope"}},
-		{"_summary": {"true"}}, {"_count:exact": {"1"}},
+		{"_summary": {"text"}}, {"subject:Patient.name": {"x"}}, {"_count:exact": {"1"}},
 	} {
 		_, err := ParseSearch("Observation", bad, false)
 		assert.Error(t, err, "%v", bad)

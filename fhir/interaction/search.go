@@ -96,7 +96,7 @@ func ParseSearch(typ string, params url.Values, lenient bool) (*Search, error) {
 			}
 			continue
 		}
-		if unsupportedParams[name] || strings.Contains(name, ".") {
+		if unsupportedParams[name] || strings.Contains(raw, ".") {
 			bad(raw, "not-supported", "search parameter %s is not supported", raw)
 			continue
 		}
@@ -172,9 +172,16 @@ func (s *Search) resultParam(typ, name, mod string, vals []string, totalSet *boo
 			s.SummaryCount = true
 		case "data":
 			s.SummaryData = true
+		case "true":
+			els, ok := SummaryElements(typ)
+			if !ok {
+				return fmt.Errorf("_summary=true is not supported for %s (count, data and false are)", typ)
+			}
+			s.Elements = append(s.Elements, els...)
+			s.Elements = append(s.Elements, "implicitRules", "modifierExtension")
 		case "false":
 		default:
-			return fmt.Errorf("_summary=%s is not supported (count, data and false are)", v)
+			return fmt.Errorf("_summary=%s is not supported (count, true, data and false are)", v)
 		}
 	case "_elements":
 		for _, v := range vals {

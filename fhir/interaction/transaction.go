@@ -464,31 +464,49 @@ func (s *Service) resolve(ctx context.Context, p *planned) error {
 	return nil
 }
 
-// rewriteRefs replaces every JSON string exactly equal to an alias key
-// (a urn: fullUrl) with its Type/id, wherever it occurs in the resource.
+// rewriteRefs replaces every occurrence of an alias key (a urn: fullUrl)
+// that stands as a whole value with its Type/id: a JSON string equal to it
+// (references, uri/url/oid/uuid elements, extensions) or an attribute
+// value inside a string delimited by escaped double or single quotes
+// (<a href="urn:..."> and <img src="urn:..."> in the narrative).
 func rewriteRefs(body []byte, alias map[string]string) []byte {
-	if len(alias) == 0 || !bytes.Contains(body, []byte(`"urn:`)) {
+	if len(alias) == 0 || !bytes.Contains(body, []byte("urn:")) {
 		return body
 	}
 	var out []byte
 	last := 0
 	for i := 0; i < len(body); {
-		j := bytes.Index(body[i:], []byte(`"urn:`))
+		j := bytes.Index(body[i:], []byte("urn:"))
 		if j < 0 {
 			break
 		}
-		start := i + j + 1
-		end := bytes.IndexByte(body[start:], '"')
+		start := i + j
+		i = start + 4
+		var closer []byte
+		switch {
+		case start >= 2 && body[start-1] == '"' && body[start-2] == '\\':
+			closer = []byte(`\"`) // "<a href=\"urn:...\">" inside a JSON string
+		case start >= 1 && body[start-1] == '"':
+			closer = []byte(`"`)
+		case start >= 1 && body[start-1] == '\'':
+			closer = []byte(`'`)
+		default:
+			continue
+		}
+		end := bytes.Index(body[start:], closer)
 		if end < 0 {
 			break
 		}
 		end += start
-		if to, ok := alias[string(body[start:end])]; ok && (start < 2 || body[start-2] != '\\') {
+		if len(closer) == 1 && closer[0] == '"' && end > start && body[end-1] == '\\' {
+			continue // an escaped quote: not the end of a plain JSON string
+		}
+		if to, ok := alias[string(body[start:end])]; ok {
 			out = append(out, body[last:start]...)
 			out = append(out, to...)
 			last = end
+			i = end
 		}
-		i = end + 1
 	}
 	if out == nil {
 		return body

@@ -40,6 +40,7 @@ func TestTransaction(t *testing.T) {
 	obs := observation(pURN)
 	// A reference outside Reference.reference must be rewritten too.
 	obs["note"] = []any{map[string]any{"text": "about", "authorReference": map[string]any{"reference": pURN}}}
+	obs["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml"><a href="` + pURN + `">patient</a></div>`}
 	existing := e.create(patient("TxExisting"))
 	upd := patient("TxExisting", "Updated")
 	upd["id"] = existing.Get("id").String()
@@ -70,6 +71,7 @@ func TestTransaction(t *testing.T) {
 	require.Equal(t, http.StatusOK, got.Status)
 	assert.Equal(t, "Patient/"+patID, got.get("subject.reference").String())
 	assert.Equal(t, "Patient/"+patID, got.get("note.0.authorReference.reference").String())
+	assert.Contains(t, got.get("text.div").String(), `href="Patient/`+patID+`"`, "narrative links are rewritten")
 	assert.Equal(t, http.StatusGone, e.do(http.MethodGet, "Patient/"+toDelete, nil).Status)
 	assert.Equal(t, "Updated", ents[5].Get("resource.name.0.given.0").String(), "GET runs after the writes")
 

@@ -122,7 +122,7 @@ func (s *Server) capabilityStatement(base string) obj {
 		"mode":          "server",
 		"resource":      resources,
 		"interaction":   []obj{{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}},
-		"documentation": "Result parameters: _count, _sort, _total, _include and _revinclude (with :iterate), _summary=count and data, _elements. Unknown parameters are rejected unless Prefer: handling=lenient.",
+		"documentation": "Result parameters: _count, _sort, _total, _include and _revinclude (with :iterate), _summary=count, data, and true (for Group, Patient, Practitioner, Organization, Coverage, Observation, Encounter, Condition), _elements. Unknown parameters are rejected unless Prefer: handling=lenient.",
 	}
 	if len(sysOps) > 0 {
 		rest["operation"] = sysOps

@@ -51,6 +51,7 @@ func TestBadInputNeverPanics(t *testing.T) {
 		{"bad _sort", "GET", "Patient?_sort=nonsense", nil, nil, 400, "_sort"},
 		{"bad cursor", "GET", "Patient?_cursor=%00garbage", nil, nil, 400, ""},
 		{"chained param", "GET", "Observation?subject.name=x", nil, nil, 400, ""},
+		{"chained param with type", "GET", "Observation?subject:Patient.name=x", nil, nil, 400, ""},
 		{"bad If-Match", "PUT", "Patient/" + id, `{"resourceType":"Patient","id":"` + id + `"}`, []string{"If-Match", "nope"}, 400, ""},
 		{"bad vid", "GET", "Patient/" + id + "/_history/abc", nil, nil, 404, ""},
 		{"bad _since", "GET", "Patient/_history?_since=soon", nil, nil, 400, ""},

@@ -127,6 +127,20 @@ func TestSearch(t *testing.T) {
 		assert.False(t, res.Get("name").Exists())
 		assert.Equal(t, "SUBSETTED", res.Get("meta.tag.0.code").String())
 	})
+	t.Run("_summary=true", func(t *testing.T) {
+		g := e.create(map[string]any{"resourceType": "Group", "type": "person", "actual": true,
+			"identifier": []any{map[string]any{"system": "urn:test:g", "value": "G1"}},
+			"member":     []any{map[string]any{"entity": map[string]any{"reference": "Patient/" + created[0]}}}})
+		r := e.do(http.MethodGet, "Group?identifier=urn:test:g|G1&_summary=true", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		res := r.get("entry.0.resource")
+		assert.Equal(t, g.Get("id").String(), res.Get("id").String())
+		assert.True(t, res.Get("identifier").Exists())
+		assert.False(t, res.Get("member").Exists())
+		assert.Equal(t, "SUBSETTED", res.Get("meta.tag.0.code").String())
+		r = e.do(http.MethodGet, "Questionnaire?_summary=true", nil)
+		assert.Equal(t, http.StatusBadRequest, r.Status, "no summary table for this type")
+	})
 	t.Run("_summary=data", func(t *testing.T) {
 		p := patient("Narrative")
 		p["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">Ann</div>`}
