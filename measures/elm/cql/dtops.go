@@ -176,17 +176,25 @@ func wholeBetween(a, b DateTime, p Precision) int64 {
 	return n * sign
 }
 
-// rangeOf evaluates f over the uncertainty of partial values: missing
-// fields range over their possible values down to full precision (day for
-// Dates, millisecond for DateTimes).
-func rangeOf(f func(a, b DateTime) int64, a, b DateTime, full Precision) Value {
-	need := full
+// rangeOf evaluates f, exactly when both values are known to the unit p
+// (and, for dates, at least to the day); otherwise over the uncertainty of
+// the partial values, whose missing fields range over their possible values
+// down to full precision (day for Dates, millisecond for DateTimes).
+func rangeOf(f func(a, b DateTime) int64, a, b DateTime, p, full Precision, times bool) Value {
+	need := p
+	if need == Week {
+		need = Day
+	}
+	if !times {
+		need = max(need, Day)
+	}
+	need = min(need, full)
 	if a.Precision >= need && b.Precision >= need {
 		return Integer(f(a, b))
 	}
 	// Uncertain: evaluate over the extremes the partial values allow.
-	aLo, aHi := fillDateTime(a, need, false), fillDateTime(a, need, true)
-	bLo, bHi := fillDateTime(b, need, false), fillDateTime(b, need, true)
+	aLo, aHi := fillDateTime(a, full, false), fillDateTime(a, full, true)
+	bLo, bHi := fillDateTime(b, full, false), fillDateTime(b, full, true)
 	lo, hi := f(aHi, bLo), f(aLo, bHi)
 	if lo > hi {
 		lo, hi = hi, lo
@@ -200,7 +208,7 @@ func rangeOf(f func(a, b DateTime) int64, a, b DateTime, full Precision) Value {
 // DurationBetween counts whole calendar periods between two dates/times;
 // uncertain results are Interval<Integer>.
 func DurationBetween(a, b Value, p Precision) Value {
-	x, ok1, _ := toDT(a)
+	x, ok1, times := toDT(a)
 	y, ok2, _ := toDT(b)
 	if !ok1 || !ok2 {
 		return nil
@@ -208,12 +216,12 @@ func DurationBetween(a, b Value, p Precision) Value {
 	if p == PrecisionNone {
 		return nil
 	}
-	return rangeOf(func(a, b DateTime) int64 { return wholeBetween(a, b, p) }, x, y, fullPrecision(a, b))
+	return rangeOf(func(a, b DateTime) int64 { return wholeBetween(a, b, p) }, x, y, p, fullPrecision(a, b), times)
 }
 
 // DifferenceBetween counts period boundaries crossed between two dates/times.
 func DifferenceBetween(a, b Value, p Precision) Value {
-	x, ok1, _ := toDT(a)
+	x, ok1, times := toDT(a)
 	y, ok2, _ := toDT(b)
 	if !ok1 || !ok2 || p == PrecisionNone {
 		return nil
@@ -242,7 +250,7 @@ func DifferenceBetween(a, b Value, p Precision) Value {
 		}
 		return (bt.epochMillis() - at.epochMillis()) / unitMillis(p)
 	}
-	return rangeOf(f, x, y, fullPrecision(a, b))
+	return rangeOf(f, x, y, p, fullPrecision(a, b), times)
 }
 
 func fullPrecision(a, b Value) Precision {
