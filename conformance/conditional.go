@@ -3,7 +3,6 @@ package conformance
 import (
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,27 +49,10 @@ func checkConditional(t *testing.T, c *client, run runID) {
 
 	t.Run("concurrent conditional creates make one resource", func(t *testing.T) {
 		const n = 8
-		statuses := make([]int, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				r, err := c.try(t.Context(), http.MethodPost, "Patient", identified(family, sys, "race"), header{"If-None-Exist", query("race")})
-				errs[i] = err
-				if err == nil {
-					statuses[i] = r.Status
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		for _, err := range errs {
-			require.NoError(t, err)
-		}
+		res := parallel(t, n, func(int) (*response, error) {
+			return c.try(t.Context(), http.MethodPost, "Patient", identified(family, sys, "race"), header{"If-None-Exist", query("race")})
+		})
+		statuses := statusesOf(res)
 		created := 0
 		for _, s := range statuses {
 			assert.Contains(t, []int{http.StatusOK, http.StatusCreated}, s, "statuses %v", statuses)

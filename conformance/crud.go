@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -215,29 +214,11 @@ func checkIfMatch(t *testing.T, c *client, run runID) {
 	t.Run("concurrent updates with the same If-Match: exactly one wins", func(t *testing.T) {
 		const n = 8
 		current := c.read(t, "Patient", id).Get("meta.versionId").String()
-		statuses := make([]int, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				body := patient(family, "Racer")
-				body["id"] = id
-				<-start
-				r, err := c.try(t.Context(), http.MethodPut, "Patient/"+id, body, header{"If-Match", weak(current)})
-				errs[i] = err
-				if err == nil {
-					statuses[i] = r.Status
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		for _, err := range errs {
-			require.NoError(t, err)
-		}
+		statuses := statusesOf(parallel(t, n, func(int) (*response, error) {
+			body := patient(family, "Racer")
+			body["id"] = id
+			return c.try(t.Context(), http.MethodPut, "Patient/"+id, body, header{"If-Match", weak(current)})
+		}))
 		wins, conflicts := 0, 0
 		for _, s := range statuses {
 			switch s {

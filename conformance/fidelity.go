@@ -145,3 +145,12 @@ func parallel(t *testing.T, n int, fn func(i int) (*response, error)) []*respons
 	}
 	return out
 }
+
+// statusesOf lists the status codes of responses.
+func statusesOf(rs []*response) []int {
+	out := make([]int, len(rs))
+	for i, r := range rs {
+		out[i] = r.Status
+	}
+	return out
+}
