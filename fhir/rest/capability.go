@@ -127,11 +127,14 @@ func (s *Server) capabilityStatement(base string) obj {
 	if len(sysOps) > 0 {
 		rest["operation"] = sysOps
 	}
+	s.opsMu.RLock()
+	instantiates := slices.Clone(s.instantiates)
+	s.opsMu.RUnlock()
 	version := s.cfg.Version
 	if version == "" {
 		version = "dev"
 	}
-	return obj{
+	cs := obj{
 		"resourceType":   "CapabilityStatement",
 		"status":         "active",
 		"date":           s.started.UTC().Format(time.RFC3339),
@@ -143,6 +146,10 @@ func (s *Server) capabilityStatement(base string) obj {
 		"format":         []string{"application/fhir+json", "json"},
 		"rest":           []obj{rest},
 	}
+	if len(instantiates) > 0 {
+		cs["instantiates"] = instantiates
+	}
+	return cs
 }
 
 func opEntry(op Operation) obj {

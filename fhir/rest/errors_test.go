@@ -126,9 +126,11 @@ func TestCapabilityStatement(t *testing.T) {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			outcome.Write(w, http.StatusOK, outcome.New("information", "informational", "pong "+chi.URLParam(r, "type")))
 		})})
+	e.srv.Instantiate("http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data")
 	r := e.do(http.MethodGet, "metadata", nil)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r)
 	assert.Equal(t, "CapabilityStatement", r.get("resourceType").String())
+	assert.Equal(t, "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data", r.get("instantiates.0").String())
 	assert.Equal(t, "4.0.1", r.get("fhirVersion").String())
 	var patient, group string
 	for _, res := range r.get("rest.0.resource").Array() {

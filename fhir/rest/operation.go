@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/equitas/equitas/fhir/interaction"
@@ -110,4 +111,18 @@ func (s *Server) operation(w http.ResponseWriter, r *http.Request, level Level, 
 		return
 	}
 	op.Handler.ServeHTTP(w, r)
+}
+
+// Instantiate declares that the server implements the CapabilityStatement
+// with the given canonical URL (e.g. the Bulk Data server statement once
+// $export is mounted); it is listed in CapabilityStatement.instantiates.
+func (s *Server) Instantiate(canonical string) {
+	s.opsMu.Lock()
+	if !slices.Contains(s.instantiates, canonical) {
+		s.instantiates = append(s.instantiates, canonical)
+	}
+	s.opsMu.Unlock()
+	s.capMu.Lock()
+	s.caps = map[string][]byte{}
+	s.capMu.Unlock()
 }

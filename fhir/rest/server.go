@@ -74,8 +74,9 @@ type Server struct {
 	panics  atomic.Int64
 	started time.Time
 
-	opsMu sync.RWMutex
-	ops   map[opKey]Operation
+	opsMu        sync.RWMutex
+	ops          map[opKey]Operation
+	instantiates []string
 
 	capMu sync.Mutex
 	caps  map[string][]byte // CapabilityStatement per base URL
