@@ -93,7 +93,11 @@ func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchRe
 			return nil, err
 		}
 		q.Total = false
-		defer func() { out.Total = int(n) }()
+		defer func() {
+			if out != nil {
+				out.Total = int(n)
+			}
+		}()
 	}
 	if exact && q.Filter == nil && len(sorts) == 0 {
 		// The index answers the search exactly: the total is the candidate
@@ -101,7 +105,11 @@ func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchRe
 		crits = nil
 		if q.Total {
 			q.Total = false
-			defer func(n int) { out.Total = n }(len(cands))
+			defer func(n int) {
+				if out != nil {
+					out.Total = n
+				}
+			}(len(cands))
 		}
 	}
 	match := func(res *store.Resource) bool {
