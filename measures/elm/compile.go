@@ -471,16 +471,15 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			// Fold so that -2147483648 and the minimum Long are representable.
 			vt := strings.TrimPrefix(str(op, "valueType"), "{"+nsSystem+"}")
 			if vs, ok := op["value"].(string); ok && (vt == "Integer" || vt == "Long") {
-				if i, err := strconv.ParseInt("-"+strings.TrimSuffix(vs, "L"), 10, 64); err == nil {
-					var v cql.Value = cql.Long(i)
-					if vt == "Integer" {
-						v = nil
-						if i >= math.MinInt32 {
-							v = cql.Integer(i)
-						}
-					}
-					return func(*Context) cql.Value { return v }, nil
+				i, err := strconv.ParseInt("-"+strings.TrimSuffix(vs, "L"), 10, 64)
+				if err != nil || (vt == "Integer" && i < math.MinInt32) {
+					return nil, cp.errAt(l, op, fmt.Errorf("%w: %s literal -%s out of range", ErrInvalidELM, vt, vs))
 				}
+				var v cql.Value = cql.Long(i)
+				if vt == "Integer" {
+					v = cql.Integer(i)
+				}
+				return func(*Context) cql.Value { return v }, nil
 			}
 		}
 	}

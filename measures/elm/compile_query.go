@@ -33,6 +33,14 @@ func (cp *compiler) interval(l *clib, n node, sc *scope) (evalFn, error) {
 	}
 	lowClosed, _ := n["lowClosed"].(bool)
 	highClosed, _ := n["highClosed"].(bool)
+	// An untyped null bound (a bare Null node, not "null as T") has no
+	// point type to be unbounded in: it is unknown.
+	if b, _ := n["low"].(map[string]any); str(b, "type") == "Null" {
+		lowClosed = false
+	}
+	if b, _ := n["high"].(map[string]any); str(b, "type") == "Null" {
+		highClosed = false
+	}
 	return func(c *Context) cql.Value {
 		iv := &cql.Interval{LowClosed: lowClosed, HighClosed: highClosed}
 		if low != nil {

@@ -304,6 +304,22 @@ func MeetsBefore(a, b Value, p Precision) Value {
 	}
 	e, s := highBound(x), lowBound(y)
 	if e == nil || s == nil {
+		// An unknown bound still lies within its interval: decide when the
+		// known parts make meeting impossible.
+		if e == nil && s != nil {
+			if lo := lowBound(x); lo != nil {
+				if b, _ := le(s, lo, p).(Boolean); b {
+					return Boolean(false)
+				}
+			}
+		}
+		if s == nil && e != nil {
+			if hi := highBound(y); hi != nil {
+				if b, _ := lt(hi, Successor(e), p).(Boolean); b {
+					return Boolean(false)
+				}
+			}
+		}
 		return nil
 	}
 	return eq(Successor(truncPrec(e, p)), truncPrec(s, p), p)

@@ -70,8 +70,9 @@ type CodeSystem struct {
 	ID, Version, Name string
 }
 
-// Interval is Interval<T>. A nil bound with its Closed flag set means an
-// unknown bound; with the flag clear, an unbounded (open) end.
+// Interval is Interval<T>. A nil bound with its Closed flag set is
+// unbounded (the minimum/maximum of the point type: Interval[x, null] is
+// "ongoing"); a nil bound with the flag clear is unknown.
 type Interval struct {
 	Low, High             Value
 	LowClosed, HighClosed bool
