@@ -55,6 +55,7 @@ func TestBadInputNeverPanics(t *testing.T) {
 		{"bad If-Match", "PUT", "Patient/" + id, `{"resourceType":"Patient","id":"` + id + `"}`, []string{"If-Match", "nope"}, 400, ""},
 		{"bad vid", "GET", "Patient/" + id + "/_history/abc", nil, nil, 404, ""},
 		{"bad _since", "GET", "Patient/_history?_since=soon", nil, nil, 400, ""},
+		{"history too deep", "GET", "_history?_offset=1000000", nil, nil, 400, "_offset"},
 		{"bundle not a bundle", "POST", "", `{"resourceType":"Patient"}`, nil, 400, ""},
 		{"bundle malformed", "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[{]}`, nil, 400, ""},
 		{"bundle entry not object", "POST", "", `{"resourceType":"Bundle","type":"batch","entry":[1]}`, nil, 400, ""},

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,8 +18,10 @@ import (
 	"github.com/equitas/equitas/store"
 )
 
-// maxHistoryScan bounds how many versions one history page may read.
-const maxHistoryScan = 100_000
+// maxHistoryScan bounds how many versions one history page may read: the
+// store pages history only from the newest version, so deep pages cost
+// their offset (with bodies) and are refused past this depth.
+const maxHistoryScan = 20_000
 
 func (s *Server) systemHistory(w http.ResponseWriter, r *http.Request) {
 	label(r, "history-system", "")
@@ -88,6 +91,9 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 				issues = append(issues, outcome.Issue{Severity: "error", Code: "not-supported", Diagnostics: "history parameter " + k + " is not supported", Expression: []string{k}})
 			}
 		}
+	}
+	if offset+count >= maxHistoryScan {
+		bad("_offset", fmt.Sprintf("history pages deeper than %d versions are not served; narrow the range with _since", maxHistoryScan))
 	}
 	if len(issues) > 0 {
 		s.fail(w, r, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues})
