@@ -2,18 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/equitas/equitas/bulk/export"
 	"github.com/equitas/equitas/bulk/job"
+	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/auth"
 	"github.com/equitas/equitas/fhir/bulkapi"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/store"
@@ -27,6 +29,8 @@ type bulkOptions struct {
 	jobTTL         time.Duration
 	minPoll        time.Duration
 	jobWorkers     int
+	adminToken     string
+	tokenTTL       time.Duration
 }
 
 func (o *bulkOptions) flags(f *pflag.FlagSet) {
@@ -36,6 +40,8 @@ func (o *bulkOptions) flags(f *pflag.FlagSet) {
 	f.DurationVar(&o.jobTTL, "job-ttl", 24*time.Hour, "how long finished bulk jobs and their files are kept")
 	f.DurationVar(&o.minPoll, "bulk-min-poll", time.Second, "status polls closer together than this get 429 (also the Retry-After)")
 	f.IntVar(&o.jobWorkers, "job-workers", 2, "bulk jobs run at once")
+	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the client admin API (/admin/clients); with --auth smart the API is off without it")
+	f.DurationVar(&o.tokenTTL, "token-ttl", 5*time.Minute, "access-token lifetime (at most 5m)")
 }
 
 // bulkServer is the Bulk Data and authorization part of `equitas serve`.
@@ -45,19 +51,26 @@ type bulkServer struct {
 	st           store.Store
 	jobs         *job.Manager
 	authenticate func(http.Handler) http.Handler // nil: anonymous (auth none)
+	auth         *auth.Server                    // nil with --auth none
+	srv          *rest.Server
 	cancel       context.CancelFunc
 }
 
 // newBulk checks the auth mode against the listen address and prepares the
 // job manager; mount wires it into the server and starts it.
 func newBulk(log *slog.Logger, st store.Store, addr, dataDir string, o bulkOptions) (*bulkServer, error) {
+	b := &bulkServer{o: o, log: log, st: st}
 	switch o.auth {
 	case "none":
 		if !loopback(addr) {
 			return nil, fmt.Errorf("--auth none is only allowed on a loopback address, not %q: use --auth smart", addr)
 		}
 	case "smart":
-		return nil, errors.New("--auth smart: not available yet")
+		as, err := auth.New(st.KV(), auth.Options{TokenURL: b.tokenURL, TokenTTL: o.tokenTTL, Patients: attributedPatients, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		b.auth, b.authenticate = as, as.Authenticate
 	default:
 		return nil, fmt.Errorf("--auth must be none or smart, not %q", o.auth)
 	}
@@ -69,16 +82,55 @@ func newBulk(log *slog.Logger, st store.Store, addr, dataDir string, o bulkOptio
 	if err != nil {
 		return nil, err
 	}
-	return &bulkServer{o: o, log: log, st: st, jobs: jobs}, nil
+	b.jobs = jobs
+	return b, nil
 }
+
+// tokenURL is the token endpoint beside the FHIR base of r.
+func (b *bulkServer) tokenURL(r *http.Request) string {
+	return strings.TrimSuffix(b.srv.Base(r), rest.BasePath) + "/auth/token"
+}
+
+// attributedPatients is the per-request patient filter of
+// organization-bound clients, shared by search and export. Until
+// attribution lists exist such clients see no patients.
+func attributedPatients(context.Context, string) (access.PatientSet, error) {
+	return noPatients{}, nil
+}
+
+type noPatients struct{}
+
+func (noPatients) Contains(string) bool { return false }
 
 // mount registers the bulk operations and routes on srv and starts the
 // job manager (resuming jobs a previous run left unfinished).
 func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
-	ex := export.New(b.st, export.Options{MaxFileBytes: b.o.exportFileSize})
+	b.srv = srv
+	ex := export.New(b.st, export.Options{MaxFileBytes: b.o.exportFileSize, Patients: attributedPatients})
 	b.jobs.Register(export.Kind, ex.Run)
 	bulkapi.New(b.st, b.jobs, srv.Base, b.authenticate != nil).Mount(srv, b.authenticate)
 	ctx, b.cancel = context.WithCancel(ctx)
+	admin := auth.AdminOnly(b.o.adminToken)
+	if b.auth != nil {
+		root := srv.Router()
+		root.Post("/auth/token", b.auth.Token)
+		// bulk-data-client looks at the host root, the spec at the base;
+		// both are served outside content negotiation (always JSON).
+		root.Get("/.well-known/smart-configuration", b.auth.Discovery)
+		root.Get(rest.BasePath+"/.well-known/smart-configuration", b.auth.Discovery)
+		if b.o.adminToken != "" {
+			root.With(admin).Route("/admin", b.auth.AdminRoutes)
+		}
+		go b.auth.Run(ctx, 10*time.Minute)
+	} else {
+		// Without auth (loopback only) the admin API is open, so
+		// `equitas client add --server` can prepare a later smart start.
+		as, err := auth.New(b.st.KV(), auth.Options{TokenURL: b.tokenURL, Logger: b.log})
+		if err != nil {
+			return err
+		}
+		srv.Router().With(admin).Route("/admin", as.AdminRoutes)
+	}
 	return b.jobs.Start(ctx)
 }
 
