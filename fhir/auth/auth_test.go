@@ -189,7 +189,9 @@ func TestTokenEndpoint(t *testing.T) {
 				return form(a.sign(t), "system/Patient.rs system/Observation.rs")
 			}},
 		{name: "granted scope is narrowed to the pre-authorized ones", status: 200, scope: "system/Patient.read",
-			form: func() url.Values { return form(e.assertion("narrow").sign(t), "system/Patient.read system/Observation.read") }},
+			form: func() url.Values {
+				return form(e.assertion("narrow").sign(t), "system/Patient.read system/Observation.read")
+			}},
 		{name: "bad signature", status: 400, errorCode: "invalid_client",
 			form: func() url.Values {
 				a := e.assertion("payer")
