@@ -230,9 +230,8 @@ type planned struct {
 // resolving conditional entries and assigning ids; every reference to an
 // entry's urn:uuid (or other urn:) fullUrl is rewritten to Type/id, and
 // conditional references ("reference":"Type?params") to their single
-// match. GET
-// entries are returned Deferred. Any failure fails the whole Bundle with
-// nothing written.
+// match. GET entries are returned Deferred. Any failure fails the whole
+// Bundle with nothing written.
 func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryResult, error) {
 	plans := make([]*planned, len(rb.Entries))
 	var condTypes []string
@@ -296,7 +295,18 @@ func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryRe
 		var err error
 		written, err = s.st.Commit(ctx, tx)
 		if err != nil {
-			return nil, StoreError(err)
+			var we *store.WriteError
+			var he *outcome.HTTPError
+			cause := err
+			err = StoreError(err)
+			if errors.As(err, &he) && errors.As(cause, &we) && we.Index >= 0 && we.Index < len(order) {
+				expr := order[we.Index].entry.Expr()
+				for i := range he.Issues {
+					he.Issues[i].Expression = append([]string{expr}, he.Issues[i].Expression...)
+					he.Issues[i].Diagnostics = expr + ": " + he.Issues[i].Diagnostics
+				}
+			}
+			return nil, err
 		}
 	}
 	for i, p := range order {

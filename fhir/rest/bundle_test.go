@@ -123,9 +123,7 @@ func TestTransaction(t *testing.T) {
 				))
 				assert.Equal(t, tc.status, r.Status, "%s", r)
 				isOutcome(t, r)
-				if tc.status == http.StatusBadRequest {
-					assert.Contains(t, r.get("issue.0.expression.0").String(), "Bundle.entry[1]", "%s", r)
-				}
+				assert.Contains(t, r.get("issue.0.expression.0").String(), "Bundle.entry[1]", "%s", r)
 				ids, _ := e.searchAll("Patient?family=" + marker)
 				assert.Empty(t, ids, "nothing written")
 			})
