@@ -165,7 +165,7 @@ type compiler struct {
 // terms and compiles every definition of root (and everything it references).
 func Compile(ctx context.Context, root LibraryIdentifier, libs LibrarySource, terms Terminology, opts Options) (*Program, error) {
 	cp := &compiler{ctx: ctx, src: libs, terms: terms, libs: map[string]*clib{}, retr: map[string]int{},
-		p: &Program{opts: opts, model: fhirmodel.R4()}}
+		p: &Program{opts: opts, terms: terms, model: fhirmodel.R4()}}
 	rl, err := cp.load(root)
 	if err != nil {
 		return nil, err

@@ -518,6 +518,10 @@ func (cp *compiler) retrieve(l *clib, n node, sc *scope) (evalFn, error) {
 					if !cql.AnyCodeIn(pv, codeSet.Contains) {
 						continue
 					}
+				} else if vs, ok := codeVal.(cql.ValueSet); ok {
+					if !cql.AnyCodeIn(pv, c.valueSet(vs).Contains) {
+						continue
+					}
 				} else if !cql.CodesMatch(pv, codeVal, comparator == "=") {
 					continue
 				}
@@ -543,6 +547,26 @@ func (cp *compiler) retrieve(l *clib, n node, sc *scope) (evalFn, error) {
 	}, nil
 }
 
+// valueSet resolves a value set computed at run time: first among the
+// program's compiled value sets, then through the terminology.
+func (c *Context) valueSet(vs cql.ValueSet) CodeSet {
+	for _, lb := range c.p.libs {
+		for _, vd := range lb.vsets {
+			if vd.vs.ID == vs.ID && (vs.Version == "" || vd.vs.Version == vs.Version) {
+				return vd.set
+			}
+		}
+	}
+	if c.p.terms != nil {
+		if set, err := c.p.terms.ValueSet(c.ctx, vs.ID, vs.Version); err == nil {
+			return set
+		} else if !c.p.opts.AllowMissingValueSets {
+			c.fail(fmt.Errorf("elm: value set %s: %w", vs.ID, err))
+		}
+	}
+	return emptySet{}
+}
+
 func (cp *compiler) inValueSet(l *clib, n node, sc *scope) (evalFn, error) {
 	key := "code"
 	if str(n, "type") == "AnyInValueSet" {
@@ -564,11 +588,7 @@ func (cp *compiler) inValueSet(l *clib, n node, sc *scope) (evalFn, error) {
 				if !ok {
 					return nil
 				}
-				set, err := cp.terms.ValueSet(c.ctx, vs.ID, vs.Version)
-				if err != nil {
-					c.fail(&EvalError{Library: l.id, Locator: str(n, "locator"), Err: err})
-				}
-				return cql.InCodeSet(codeFn(c), set.Contains)
+				return cql.InCodeSet(codeFn(c), c.valueSet(vs).Contains)
 			}, nil
 		}
 		return nil, cp.unsupported(l, n, "value set expression")
@@ -617,26 +637,8 @@ func (cp *compiler) expandValueSet(l *clib, n node, vsFn evalFn) (evalFn, error)
 		if !ok {
 			return nil
 		}
-		for _, lb := range c.p.libs {
-			for _, vd := range lb.vsets {
-				if vd.vs.ID == vs.ID && vd.vs.Version == vs.Version {
-					out := cql.List{}
-					for _, code := range vd.set.Codes() {
-						out = append(out, code)
-					}
-					return out
-				}
-			}
-		}
-		if cp.terms == nil {
-			return nil
-		}
-		set, err := cp.terms.ValueSet(c.ctx, vs.ID, vs.Version)
-		if err != nil {
-			c.fail(&EvalError{Library: l.id, Locator: str(n, "locator"), Err: err})
-		}
 		out := cql.List{}
-		for _, code := range set.Codes() {
+		for _, code := range c.valueSet(vs).Codes() {
 			out = append(out, code)
 		}
 		return out

@@ -21,7 +21,7 @@ var unaryOps = map[string]func(cql.Value) cql.Value{
 	"ConvertsToString": cql.ConvertsTo(cql.ToString), "ConvertsToDate": cql.ConvertsTo(cql.ToDate),
 	"ConvertsToDateTime": cql.ConvertsTo(cql.ToDateTime), "ConvertsToTime": cql.ConvertsTo(cql.ToTime),
 	"ConvertsToQuantity": cql.ConvertsTo(cql.ToQuantity), "ConvertsToRatio": cql.ConvertsTo(cql.ToRatio),
-	"DateFrom": cql.DateFrom, "TimeFrom": cql.TimeFrom, "TimezoneOffsetFrom": cql.TimezoneOffsetFrom,
+	"DateFrom": cql.DateFrom, "TimeFrom": cql.TimeFrom, "TimezoneOffsetFrom": cql.TimezoneOffsetFrom, "TimezoneFrom": cql.TimezoneOffsetFrom,
 	"Start": cql.Start, "End": cql.End, "PointFrom": cql.PointFrom, "Width": cql.Width, "Size": cql.Size,
 	"Collapse": cql.CollapseOne, "Flatten": cql.Flatten, "Distinct": cql.Distinct, "SingletonFrom": cql.SingletonFrom,
 	"Tail":  cql.Tail,

@@ -18,6 +18,7 @@ type evalFn func(c *Context) cql.Value
 // after Compile and safe for concurrent use.
 type Program struct {
 	opts      Options
+	terms     Terminology
 	model     *fhirmodel.Model
 	root      *clib
 	libs      []*clib
