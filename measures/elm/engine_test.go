@@ -264,3 +264,27 @@ func TestFHIRPrimitivesAndChoices(t *testing.T) {
 	assert.Equal(t, cql.String("Ann"), get("Given"))
 	assert.Equal(t, cql.Boolean(true), get("IsQuantity"))
 }
+
+func TestResourceSetOperators(t *testing.T) {
+	var obs []string
+	for i := 0; i < 20; i++ {
+		obs = append(obs, fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final"}`, i))
+	}
+	all := retrieve("Observation", "")
+	firstTen := `{"type":"Take","operand":[` + all + `,` + lit("Integer", "10") + `]}`
+	lib := elmLib(t, "S", "",
+		def("Union", `{"type":"Union","operand":[`+all+`,`+all+`]}`),
+		def("Intersect", `{"type":"Intersect","operand":[`+firstTen+`,`+all+`]}`),
+		def("Except", `{"type":"Except","operand":[`+all+`,`+firstTen+`]}`),
+	)
+	prog, err := elm.Compile(context.Background(), lib.ID, elm.NewLibrarySet(lib), elm.NewMemoryTerminology(), elm.Options{})
+	require.NoError(t, err)
+	res, err := prog.NewContext().Evaluate(context.Background(), memSource{"Observation": obs}, nil)
+	require.NoError(t, err)
+	for name, want := range map[string]int{"Union": 20, "Intersect": 10, "Except": 10} {
+		v, _ := res.Get(name)
+		assert.Len(t, ids(t, v), want, name)
+	}
+	v, _ := res.Get("Except")
+	assert.Equal(t, "o10", ids(t, v)[0])
+}

@@ -652,6 +652,14 @@ func IntersectP(a, b Value, p Precision) Value {
 		return nil
 	}
 	out := List{}
+	if idx, ok := resourceIndex(lb); ok && len(lb) > 8 {
+		for _, e := range la {
+			if containsIndexed(idx, e) {
+				out = append(out, e)
+			}
+		}
+		return DistinctList(out)
+	}
 	for _, e := range la {
 		if ListContains(lb, e) {
 			out = append(out, e)
@@ -697,6 +705,14 @@ func ExceptP(a, b Value, p Precision) Value {
 	}
 	lb, _ := b.(List)
 	out := List{}
+	if idx, ok := resourceIndex(lb); ok && len(lb) > 8 {
+		for _, e := range la {
+			if !containsIndexed(idx, e) {
+				out = append(out, e)
+			}
+		}
+		return DistinctList(out)
+	}
 	for _, e := range la {
 		if !ListContains(lb, e) {
 			out = append(out, e)

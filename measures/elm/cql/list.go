@@ -18,10 +18,72 @@ func ListContains(lst List, v Value) bool {
 	return false
 }
 
+// resourceKey identifies a FHIR resource by type and id, for hashing lists
+// of resources (equal resources have equal keys).
+func resourceKey(v Value) (string, bool) {
+	f, ok := v.(*FHIR)
+	if !ok || f == nil || f.Type == nil || !f.Type.Resource || f.Node == nil {
+		return "", false
+	}
+	id := f.Node.Get("id")
+	if id == nil || id.Str == "" {
+		return "", false
+	}
+	return f.Type.Name + "/" + id.Str, true
+}
+
+// resourceIndex indexes the resources of lst by key; ok is false when lst
+// holds anything else.
+func resourceIndex(lst List) (map[string][]Value, bool) {
+	idx := make(map[string][]Value, len(lst))
+	for _, v := range lst {
+		k, ok := resourceKey(v)
+		if !ok {
+			return nil, false
+		}
+		idx[k] = append(idx[k], v)
+	}
+	return idx, true
+}
+
+// containsIndexed is ListContains over an index of resources.
+func containsIndexed(idx map[string][]Value, v Value) bool {
+	k, ok := resourceKey(v)
+	if !ok {
+		return false
+	}
+	for _, e := range idx[k] {
+		if r, _ := Equal(e, v).(Boolean); r {
+			return true
+		}
+	}
+	return false
+}
+
 // DistinctList removes duplicates (by equality; nulls collapse to one).
 func DistinctList(lst List) List {
 	if len(lst) < 2 {
 		return lst
+	}
+	if len(lst) > 8 {
+		seen := make(map[string][]Value, len(lst))
+		out := make(List, 0, len(lst))
+		hashed := true
+		for _, v := range lst {
+			k, ok := resourceKey(v)
+			if !ok {
+				hashed = false
+				break
+			}
+			if containsIndexed(seen, v) {
+				continue
+			}
+			seen[k] = append(seen[k], v)
+			out = append(out, v)
+		}
+		if hashed {
+			return out
+		}
 	}
 	out := make(List, 0, len(lst))
 	for _, v := range lst {
