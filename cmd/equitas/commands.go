@@ -9,5 +9,6 @@ func subcommands() []*cobra.Command {
 		newSynthCmd(),
 		newImportCmd(),
 		newMeasureCmd(),
+		newClientCmd(),
 	}
 }
