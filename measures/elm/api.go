@@ -1,26 +1,61 @@
 // Package elm loads CQL libraries compiled to ELM JSON and evaluates them
-// against one patient's FHIR data at a time.
+// against one patient's FHIR data at a time: the measure calculator's CQL
+// engine.
 //
 // Workflow:
 //
-//	lib, err := elm.ParseLibrary(elmJSON)                  // once per library
-//	src := elm.NewLibrarySet(lib1, lib2, ...)              // LibrarySource
-//	prog, err := elm.Compile(ctx, elm.LibraryIdentifier{Name: "CMS165", Version: "0.1.000"},
-//	        src, terminology, elm.Options{})               // once; share across goroutines
-//	ectx := prog.NewContext()                              // one per goroutine
-//	res, err := ectx.Evaluate(ctx, patientData, params)    // per patient
-//	v, err := ectx.Eval(ctx, "Numerator")                  // or single definitions
+//	lib, err := elm.ParseLibrary(data)            // ELM JSON or a FHIR Library with application/elm+json
+//	src := elm.NewLibrarySet(lib1, lib2, ...)     // a LibrarySource
+//	prog, err := elm.Compile(ctx, lib.ID, src, terminology, elm.Options{})
+//	ectx := prog.NewContext()                     // one per goroutine, reused across patients
+//	res, err := ectx.Evaluate(ctx, patient, params) // every definition of the root library
+//	// or: ectx.Reset(ctx, patient, params); ectx.EvalRef(ref); ectx.Call("fn", args...)
 //
 // Compile resolves includes, overloaded functions, parameters, code systems,
-// codes, concepts and value sets once; any ELM node the engine does not
-// implement fails Compile with the node type, library and locator. A
-// *Program is immutable and safe for concurrent use; all per-patient state
-// (memoised definitions, parsed resources) lives in a *Context, which is
-// reused across patients by calling Evaluate/Reset again.
+// codes, concepts and value sets once, and turns every expression into a Go
+// closure. ELM the engine does not implement fails Compile with a
+// *CompileError naming the node type, library and locator (errors.Is
+// ErrUnsupported); it never evaluates to a silent null. Overloads the
+// translator recorded a signature for are bound at compile time; the rest
+// are dispatched on the runtime FHIR/System type of the arguments (cached
+// per call site).
 //
-// Values are the types of package cql (cql.Boolean, cql.List, *cql.FHIR, ...);
-// CQL null is a nil cql.Value. A FHIR resource in a result is a *cql.FHIR whose
-// ID() gives the resource id and Node its parsed JSON.
+// A *Program is immutable and safe for concurrent use. All per-patient state
+// lives in a *Context: memoised expression definitions (definitions are
+// pure, so each is evaluated at most once per patient), memoised retrieves,
+// query variables, and the patient's resources, parsed once per type into a
+// lightweight JSON tree (fhirmodel.Node) from a recycled arena. Values
+// returned for a patient are valid until the next Reset/Evaluate; strings
+// taken from them (ids, codes) stay valid.
+//
+// Data access: a DataSource returns a patient's resources of one FHIR type
+// as raw JSON. Retrieve filters them by profile (templateId against
+// meta.profile, see ProfileMode), by code (codeProperty with a value set,
+// code list or concept, comparators in, ~ and =) and by date
+// (dateProperty/dateRange).
+//
+// Parameters: values passed by name override defaults; an included
+// library's parameter takes the root library's same-named parameter (so
+// "Measurement Period" set once applies to every library) unless set as
+// "Library.Name".
+//
+// Values are the types of package cql; CQL null is a nil cql.Value:
+//
+//	Boolean, Integer, Long, Decimal, String   cql.Boolean, cql.Integer (int32), cql.Long, cql.Decimal (float64), cql.String
+//	Date, DateTime, Time                      cql.Date, cql.DateTime, cql.Time (partial precision, offset in minutes)
+//	Quantity, Ratio                           cql.Quantity{Value, Unit}, cql.Ratio
+//	Code, Concept                             cql.Code, *cql.Concept
+//	Interval<T>                               *cql.Interval (closed nil bound = unbounded, open nil bound = unknown)
+//	List<T>, Tuple                            cql.List, *cql.Tuple
+//	FHIR resources and elements               *cql.FHIR: ID(), ResourceType(), Node (parsed JSON), Type (FHIR type)
+//
+// FHIR primitives are *cql.FHIR values too (type "date", "code", ...), whose
+// "value" property is the System value and "extension"/"id" come from the
+// JSON's "_element" sibling, as FHIRHelpers expects; cql.ToCQLValue converts
+// a FHIR primitive, Coding, CodeableConcept, Quantity or Period to its System
+// value. Uncertain results of DurationBetween/DifferenceBetween (partial
+// dates) are Interval<Integer> values that comparison operators treat as
+// CQL uncertainties.
 package elm
 
 import (
