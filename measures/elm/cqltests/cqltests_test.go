@@ -61,6 +61,8 @@ type outcome struct {
 	// with a test this engine does not pass: a hint to tell engine bugs from
 	// suite or translator problems.
 	Reference string `json:"reference,omitempty"`
+	// Elapsed is the test's compile and evaluation time.
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // TestSpecSuite runs every test of the HL7 CQL specification suite through
@@ -145,7 +147,10 @@ func runSuite(m *manifest) ([]outcome, error) {
 			return nil, fmt.Errorf("%s: %w", fam.Family, err)
 		}
 		for i, st := range fam.Tests {
-			all = append(all, runTest(lib, fam.Family, fmt.Sprintf("T%d", i), st))
+			start := time.Now()
+			o := runTest(lib, fam.Family, fmt.Sprintf("T%d", i), st)
+			o.Elapsed = time.Since(start)
+			all = append(all, o)
 		}
 	}
 	return all, nil

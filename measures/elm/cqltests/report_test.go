@@ -1,14 +1,20 @@
 package cqltests
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
+
+// slowTest is the time above which a single suite test is worth a log line.
+const slowTest = 100 * time.Millisecond
 
 var statusOrder = []status{statusPass, statusFail, statusEval, statusCompile, statusPanic, statusUntranslate, statusRejected}
 
@@ -69,6 +75,15 @@ func summarise(t *testing.T, m *manifest, all []outcome) {
 	for _, o := range all {
 		if o.Status == statusUntranslate || o.Status == statusRejected {
 			t.Logf("  not run (%s): %s/%s: %s — %s", o.Status, o.Family, o.Test, strings.Join(strings.Fields(o.Expression), " "), o.Reason)
+		}
+	}
+	// Slow tests point at runaway operators (an expand or a loop that
+	// should have stopped) before they become timeouts.
+	slow := slices.Clone(all)
+	slices.SortFunc(slow, func(a, b outcome) int { return cmp.Compare(b.Elapsed, a.Elapsed) })
+	for _, o := range slow[:min(3, len(slow))] {
+		if o.Elapsed >= slowTest {
+			t.Logf("  slow: %s/%s took %s: %s", o.Family, o.Test, o.Elapsed.Round(time.Millisecond), strings.Join(strings.Fields(o.Expression), " "))
 		}
 	}
 	t.Log(line("TOTAL", total))
