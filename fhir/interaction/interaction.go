@@ -294,6 +294,8 @@ func StoreError(err error) error {
 		return outcome.Errorf(http.StatusPreconditionFailed, "conflict", "version conflict: the resource has changed (or already exists)")
 	case errors.Is(err, store.ErrInvalid):
 		return outcome.Errorf(http.StatusBadRequest, "invalid", "%v", err)
+	case errors.Is(err, store.ErrClosed):
+		return outcome.Errorf(http.StatusServiceUnavailable, "transient", "the server is shutting down")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return outcome.Errorf(http.StatusServiceUnavailable, "timeout", "request cancelled or timed out")
 	}
