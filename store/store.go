@@ -34,6 +34,10 @@ type Resource struct {
 	LastUpdated time.Time
 	Deleted     bool   // a tombstone version (Body is nil)
 	Body        []byte // canonical JSON; nil for tombstones
+	// Created is set in Commit results when the write brought into being a
+	// resource that did not exist or was deleted (HTTP 201 rather than
+	// 200), decided atomically with the write.
+	Created bool
 }
 
 // Op is the kind of a write.

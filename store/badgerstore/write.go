@@ -463,7 +463,9 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 	c.set(string(historyKey(w.Type, w.ID, next.version)), enc)
 	c.set(string(typeHistKey(w.Type, ts, w.ID, next.version)), nil)
 	c.set(string(sysHistKey(ts, w.Type, w.ID, next.version)), nil)
-	return next.resource(w.Type, w.ID), nil
+	res := next.resource(w.Type, w.ID)
+	res.Created = !live && !next.deleted
+	return res, nil
 }
 
 // withMeta sets meta.versionId and meta.lastUpdated on a canonical body.

@@ -94,6 +94,8 @@ func testVersions(t *testing.T, st store.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, "Ng", gjson.GetBytes(v1.Body, "name.0.family").String())
 
+	assert.True(t, r1.Created)
+	assert.False(t, r2.Created)
 	del := commit(t, st, store.Write{Op: store.OpDelete, Type: "Patient", ID: "p1"})[0]
 	assert.True(t, del.Deleted)
 	assert.Equal(t, uint64(3), del.Version)
@@ -119,6 +121,7 @@ func testVersions(t *testing.T, st store.Store) {
 	// Recreate after delete continues the version sequence.
 	r4 := commit(t, st, put("Patient", "p1", `{"resourceType":"Patient"}`))[0]
 	assert.Equal(t, uint64(4), r4.Version)
+	assert.True(t, r4.Created, "recreated after delete")
 
 	h, err := st.History(ctx, store.HistoryQuery{Type: "Patient", ID: "p1"})
 	require.NoError(t, err)
@@ -208,6 +211,26 @@ func testIfMatchRace(t *testing.T, st store.Store) {
 	cur, err := st.Read(ctx, "Patient", "p1")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), cur.Version)
+
+	// Concurrent creates of one id: exactly one is reported as the creation.
+	res := make([][]*store.Resource, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = st.Commit(ctx, store.Tx{Writes: []store.Write{patient("race", fmt.Sprint("R", i))}})
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i := range n {
+		require.NoError(t, errs[i])
+		if res[i][0].Created {
+			created++
+			assert.Equal(t, uint64(1), res[i][0].Version)
+		}
+	}
+	assert.Equal(t, 1, created)
 }
 
 func testSkipUnchanged(t *testing.T, st store.Store) {
