@@ -189,8 +189,11 @@ func (c *Criterion) checkModifier() error {
 	case URI:
 		ok = m == "below"
 	case Reference:
+		if strings.Contains(m, ".") {
+			return fmt.Errorf("chained parameters (%s) are not supported", m)
+		}
 		// A type modifier (subject:Patient=123).
-		ok = m != "" && m[0] >= 'A' && m[0] <= 'Z' && (len(c.Def.Targets) == 0 || targetOK(c.Def.Targets, m+"/x"))
+		ok = isTypeName(m) && (len(c.Def.Targets) == 0 || targetOK(c.Def.Targets, m+"/x"))
 	}
 	if !ok {
 		return fmt.Errorf("modifier :%s is not supported for a %s parameter", m, c.Def.Type)
@@ -620,6 +623,18 @@ func (c *Criterion) Exact() bool {
 				return false
 			}
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isTypeName(s string) bool {
+	if len(s) < 2 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') {
 			return false
 		}
 	}

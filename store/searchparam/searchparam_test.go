@@ -93,6 +93,8 @@ func TestParseErrors(t *testing.T) {
 		{Name: "value-quantity", Values: []string{"abc"}},
 		{Name: "subject", Values: []string{""}},
 		{Name: "patient", Values: []string{"Group/1"}},
+		{Name: "subject", Modifier: "Patient.family", Values: []string{"x"}},
+		{Name: "subject", Modifier: "Pa tient", Values: []string{"x"}},
 	}
 	for _, p := range tests {
 		_, err := Parse("Observation", p)
