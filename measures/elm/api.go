@@ -168,7 +168,7 @@ type Options struct {
 	// instead of failing Compile.
 	AllowMissingValueSets bool
 	// TimezoneOffset is the evaluation offset in minutes east of UTC used
-	// for Now/Today and DateTimes without an offset (default UTC).
+	// for Now/Today. DateTimes without an offset compare as UTC.
 	TimezoneOffset int
 	// Now overrides the clock for Now()/Today() (tests).
 	Now func() time.Time
