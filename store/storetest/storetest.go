@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScanSince", testScanSince},
 		{"KV", testKV},
 		{"Snapshot", testSnapshot},
+		{"SnapshotTimeUnderWrites", testSnapshotTime},
 		{"Counts", testCounts},
 		{"InvalidWrites", testInvalid},
 		{"Search", testSearch},
@@ -457,4 +458,57 @@ func testClosed(t *testing.T, st store.Store) {
 	assert.ErrorIs(t, err, store.ErrClosed)
 	_, err = st.KV().Get(ctx, "x")
 	assert.ErrorIs(t, err, store.ErrClosed)
+}
+
+// testSnapshotTime checks the invariant incremental exports rely on: a
+// snapshot shows exactly the versions whose lastUpdated is at or before
+// its Time, even while writes go on.
+func testSnapshotTime(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	const writers, perWriter, ids = 4, 40, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				_, err := st.Commit(ctx, store.Tx{Writes: []store.Write{patient(fmt.Sprintf("s%d", (w*perWriter+i)%ids), fmt.Sprint("W", w, "-", i))}})
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	type view struct {
+		at       time.Time
+		versions map[string]uint64
+	}
+	var views []view
+	for range 20 {
+		snap, err := st.Snapshot(ctx)
+		require.NoError(t, err)
+		v := view{at: snap.Time(), versions: map[string]uint64{}}
+		require.NoError(t, snap.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
+			assert.False(t, r.LastUpdated.After(v.at), "%s v%d updated %v after snapshot time %v", r.ID, r.Version, r.LastUpdated, v.at)
+			v.versions[r.ID] = r.Version
+			return nil
+		}))
+		snap.Close()
+		views = append(views, v)
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	for i := range ids {
+		id := fmt.Sprintf("s%d", i)
+		hist, err := st.History(ctx, store.HistoryQuery{Type: "Patient", ID: id, Count: -1})
+		require.NoError(t, err)
+		for _, v := range views {
+			var want uint64
+			for _, h := range hist { // newest first
+				if !h.LastUpdated.After(v.at) {
+					want = h.Version
+					break
+				}
+			}
+			assert.Equal(t, want, v.versions[id], "%s in the snapshot at %v", id, v.at)
+		}
+	}
 }
