@@ -3,6 +3,7 @@ package elm_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,7 +35,9 @@ func FuzzLoadELM(f *testing.F) {
 			return
 		}
 		ectx := prog.NewContext()
-		_, _ = ectx.Evaluate(context.Background(), emptySource{}, nil)
+		if _, err := ectx.Evaluate(context.Background(), emptySource{}, nil); errors.Is(err, elm.ErrInternal) {
+			t.Fatal(err)
+		}
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/equitas/equitas/measures/elm/cql"
@@ -226,9 +227,15 @@ func (c *Context) recoverErr(err *error) {
 			*err = ce
 			return
 		}
-		panic(r)
+		// An engine bug must not take the caller down with it: report it as
+		// an error for this patient, with the stack for diagnosis.
+		*err = fmt.Errorf("%w: %v\n%s", ErrInternal, r, debug.Stack())
 	}
 }
+
+// ErrInternal is returned (wrapped) when evaluation hits an engine bug (a
+// recovered panic); the message carries the stack.
+var ErrInternal = errors.New("elm: internal error")
 
 func (c *Context) fail(err error) {
 	panic(panicErr{err: err})
