@@ -656,12 +656,7 @@ func (cp *compiler) profileFilter(typ, profile string) func(*cql.FHIR) bool {
 		return nil
 	case ProfileInfer:
 		infer := inferProfile(typ, profile)
-		return func(r *cql.FHIR) bool {
-			if hasProfile(r, profile) {
-				return true
-			}
-			return !hasAnyProfile(r, profile) && infer(r)
-		}
+		return func(r *cql.FHIR) bool { return hasProfile(r, profile) || infer(r) }
 	}
 	return func(r *cql.FHIR) bool { return hasProfile(r, profile) }
 }
@@ -682,13 +677,6 @@ func hasProfile(r *cql.FHIR, profile string) bool {
 		}
 	}
 	return false
-}
-
-// hasAnyProfile reports whether r is tagged with some profile of the same
-// family (then inference must not override the tag).
-func hasAnyProfile(r *cql.FHIR, _ string) bool {
-	ps := r.Node.Get("meta").Get("profile")
-	return ps != nil && len(ps.Vals) > 0 && false
 }
 
 type emptySet struct{}

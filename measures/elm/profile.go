@@ -101,8 +101,18 @@ func isNegated(r *cql.FHIR) bool {
 	if s := n.Get("status"); s != nil && s.Str == "not-done" {
 		return true
 	}
-	if s := n.Get("status"); s != nil && s.Str == "cancelled" && n.Get("statusReason") != nil {
-		return true
+	if s := n.Get("status"); s != nil && s.Str == "cancelled" {
+		if n.Get("statusReason") != nil {
+			return true
+		}
+		// QI-Core ObservationNotDone carries the reason as an extension.
+		if exts := n.Get("extension"); exts != nil {
+			for _, e := range exts.Vals {
+				if u := e.Get("url"); u != nil && strings.Contains(u.Str, "notDoneReason") {
+					return true
+				}
+			}
+		}
 	}
 	return false
 }
