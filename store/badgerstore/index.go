@@ -114,7 +114,7 @@ func indexedDefs(typ string) ([]searchparam.Def, map[string]string) {
 		switch {
 		case d.Name == "_id":
 			continue // served by the current-version keys
-		case d.Type == searchparam.Number || d.Type == searchparam.Quantity || d.Type == searchparam.Composite:
+		case d.Type == searchparam.Composite:
 			continue // no index terms: matched against candidates
 		}
 		if d.Type == searchparam.Reference && len(d.Targets) > 0 {

@@ -12,7 +12,7 @@ import (
 // store/searchparam and the compartment definition. Open rebuilds the
 // indexes of a store written with another version; bump it whenever a
 // change alters the keys a resource indexes to.
-const indexVersion = "3"
+const indexVersion = "4"
 
 var indexVersionKey = key(pMeta, "indexver")
 

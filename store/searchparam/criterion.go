@@ -40,6 +40,10 @@ func Terms(def Def, vals []Value) []string {
 			}
 		case URI:
 			add("u" + v.Str)
+		case Number, Quantity:
+			if v.HasNum {
+				add("n" + NumKey(v.Num))
+			}
 		}
 	}
 	return dedupe(out)
@@ -75,6 +79,20 @@ const tokenSep = "\x1f"
 // the times.
 func DateKey(t int64) string {
 	return fmt.Sprintf("%016x", uint64(t)^(1<<63))
+}
+
+// NumKey encodes a number as 16 hex digits that sort like the numbers.
+func NumKey(f float64) string {
+	if f == 0 {
+		f = 0 // -0 sorts with +0
+	}
+	u := math.Float64bits(f)
+	if f < 0 {
+		u = ^u
+	} else {
+		u |= 1 << 63
+	}
+	return fmt.Sprintf("%016x", u)
 }
 
 // Range is a run of index terms [From, To) of one parameter; when Contains
@@ -406,6 +424,22 @@ func (c *Criterion) Ranges() (rs []Range, ok bool) {
 			default:
 				return nil, false
 			}
+		case Number, Quantity:
+			n := q.num
+			switch q.prefix {
+			case "eq":
+				rs = append(rs, Range{From: "n" + NumKey(n-q.half), To: "n" + NumKey(n+q.half)})
+			case "gt", "sa":
+				rs = append(rs, Range{From: "n" + NumKey(math.Nextafter(n, math.Inf(1))), To: "n\xff"})
+			case "ge":
+				rs = append(rs, Range{From: "n" + NumKey(n), To: "n\xff"})
+			case "lt", "eb":
+				rs = append(rs, Range{From: "n", To: "n" + NumKey(n)})
+			case "le":
+				rs = append(rs, Range{From: "n", To: "n" + NumKey(math.Nextafter(n, math.Inf(1)))})
+			default:
+				return nil, false
+			}
 		default:
 			return nil, false
 		}
@@ -573,13 +607,7 @@ func SortKey(def Def, body []byte, descending bool) (key string, ok bool) {
 		case Token:
 			k = v.Code
 		case Number, Quantity:
-			u := math.Float64bits(v.Num)
-			if v.Num < 0 {
-				u = ^u
-			} else {
-				u |= 1 << 63
-			}
-			k = fmt.Sprintf("%016x", u)
+			k = NumKey(v.Num)
 		default:
 			return "", false
 		}
