@@ -208,20 +208,17 @@ func (h *Handler) absolute(r *http.Request) string {
 }
 
 // owned returns the job if the caller may see it; other clients' jobs are
-// reported as not found.
+// reported as not found. Every job kind ($export, $import) shares the
+// status, cancel and file endpoints.
 func (h *Handler) owned(w http.ResponseWriter, r *http.Request) (*job.Record, bool) {
 	principal := access.FromContext(r.Context())
 	rec, err := h.jobs.Get(r.Context(), chi.URLParam(r, "job"))
 	if errors.Is(err, job.ErrNotFound) || (err == nil && (principal == nil || (h.RequiresAccessToken && rec.Owner != principal.ClientID))) {
-		outcome.Error(w, http.StatusNotFound, "not-found", "no such export job (it may have been cancelled or expired)")
+		outcome.Error(w, http.StatusNotFound, "not-found", "no such bulk job (it may have been cancelled or expired)")
 		return nil, false
 	}
 	if err != nil {
 		outcome.Error(w, http.StatusServiceUnavailable, "transient", "could not read the job status; retry")
-		return nil, false
-	}
-	if rec.Kind != export.Kind {
-		outcome.Error(w, http.StatusNotFound, "not-found", "no such export job")
 		return nil, false
 	}
 	return rec, true
@@ -250,7 +247,7 @@ func (h *Handler) Status(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(rec.Result)
 	case job.Failed:
-		outcome.Error(w, http.StatusInternalServerError, "exception", "export failed: "+rec.Error)
+		outcome.Error(w, http.StatusInternalServerError, "exception", rec.Kind+" failed: "+rec.Error)
 	default:
 		w.Header().Set("Retry-After", retry)
 		p := rec.Progress

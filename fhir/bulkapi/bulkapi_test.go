@@ -21,9 +21,11 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/bulk/export"
+	"github.com/equitas/equitas/bulk/importjob"
 	"github.com/equitas/equitas/bulk/job"
 	"github.com/equitas/equitas/fhir/bulkapi"
 	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/fhir/validate"
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
 )
@@ -65,6 +67,10 @@ func openEnv(t *testing.T, dir string, o envOptions) *env {
 	require.NoError(t, err)
 	jobs.Register(export.Kind, export.New(st, export.Options{MaxFileBytes: o.fileSize}).Run)
 	bulkapi.New(st, jobs, srv.Base, false).Mount(srv, nil)
+	v, err := validate.New()
+	require.NoError(t, err)
+	jobs.Register(importjob.Kind, importjob.New(st, v, importjob.Options{}).Run)
+	bulkapi.NewIngest(jobs, importjob.NewSubmissions(st.KV(), jobs), srv.Base, false).Mount(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	require.NoError(t, jobs.Start(ctx))
 	hs := httptest.NewServer(srv)
