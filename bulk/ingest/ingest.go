@@ -6,8 +6,11 @@
 //
 // Each resource is its own unit: an invalid line is reported with its file
 // and line number and skipped, and a line is either stored whole or not at
-// all. Memory stays flat in the size of the input: lines stream through
-// bounded queues and at most one batch is held for commit.
+// all. Bundle entries are units too: a transaction Bundle is loaded entry
+// by entry (bulk semantics), not atomically; its urn:uuid references
+// between entries are rewritten to the entries' Type/id. Memory stays flat
+// in the size of the input: lines stream through bounded queues and at
+// most two batches are held for commit.
 package ingest
 
 import (
