@@ -360,7 +360,7 @@ func (cp *compiler) property(l *clib, n node, sc *scope) (evalFn, error) {
 		return func(c *Context) cql.Value {
 			v := src(c)
 			if f, ok := v.(*cql.FHIR); ok && f != nil && f.Type != nil && !f.Type.Primitive() {
-				return cql.FHIRFieldProperty(f, path, pc.field(f.Type, path))
+				return cql.FHIRFieldProperty(&c.alloc, f, path, pc.field(f.Type, path))
 			}
 			return c.property(v, path)
 		}, nil
@@ -400,6 +400,9 @@ func (c *Context) property(v cql.Value, name string) cql.Value {
 	case nil:
 		return nil
 	case *cql.FHIR:
+		if x != nil && x.Type != nil && !x.Type.Primitive() {
+			return cql.FHIRFieldProperty(&c.alloc, x, name, x.Type.Field(name))
+		}
 		return cql.FHIRProperty(x, name)
 	case cql.List:
 		var out cql.List
@@ -513,7 +516,7 @@ func (cp *compiler) retrieve(l *clib, n node, sc *scope) (evalFn, error) {
 				continue
 			}
 			if codeSet != nil || codes != nil {
-				pv := cql.FHIRProperty(r, codePath)
+				pv := cql.FHIRFieldProperty(&c.alloc, r, codePath, r.Type.Field(codePath))
 				if codeSet != nil {
 					if !cql.AnyCodeIn(pv, codeSet.Contains) {
 						continue

@@ -84,6 +84,7 @@ type Context struct {
 	now    cql.DateTime
 	depth  int
 	arena  fhirmodel.Arena
+	alloc  cql.Alloc
 }
 
 // NewContext returns an evaluation context for p.
@@ -116,6 +117,7 @@ func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]
 	clear(c.resOK)
 	c.depth = 0
 	c.arena.Reset()
+	c.alloc.Reset()
 	now := time.Now
 	if c.p.opts.Now != nil {
 		now = c.p.opts.Now
@@ -276,7 +278,7 @@ func (c *Context) resources(i int) []*cql.FHIR {
 		if err != nil {
 			c.fail(fmt.Errorf("elm: retrieve %s: %w", typ, err))
 		}
-		out = append(out, &cql.FHIR{Node: n, Type: t})
+		out = append(out, c.alloc.NewFHIR(n, nil, t))
 	}
 	c.res[i], c.resOK[i] = out, true
 	return out

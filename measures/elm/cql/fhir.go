@@ -24,17 +24,17 @@ func FHIRProperty(f *FHIR, name string) Value {
 			}
 			return nil
 		case "extension":
-			return childList(f.Ext.Get("extension"), nil, f.Type.Field("extension").Type)
+			return (*Alloc)(nil).childList(f.Ext.Get("extension"), nil, f.Type.Field("extension").Type)
 		}
 		return nil
 	}
-	return FHIRFieldProperty(f, name, f.Type.Field(name))
+	return FHIRFieldProperty(nil, f, name, f.Type.Field(name))
 }
 
 // FHIRFieldProperty is FHIRProperty with the element already resolved on
 // f's type (fd may be nil for unknown elements); compiled property access
 // caches fd per call site.
-func FHIRFieldProperty(f *FHIR, name string, fd *fhirmodel.Field) Value {
+func FHIRFieldProperty(a *Alloc, f *FHIR, name string, fd *fhirmodel.Field) Value {
 	if f == nil || f.Node == nil && f.Ext == nil {
 		return nil
 	}
@@ -55,7 +55,7 @@ func FHIRFieldProperty(f *FHIR, name string, fd *fhirmodel.Field) Value {
 			return nil
 		}
 		if c.Kind == fhirmodel.Array {
-			return childList(c, n.Get("_"+name), nil)
+			return a.childList(c, n.Get("_"+name), nil)
 		}
 		return &FHIR{Node: c, Ext: n.Get("_" + name)}
 	}
@@ -73,7 +73,7 @@ func FHIRFieldProperty(f *FHIR, name string, fd *fhirmodel.Field) Value {
 						if ch.Type.Primitive() {
 							ext = n.Get("_" + k)
 						}
-						w := &FHIR{Node: c, Ext: ext, Type: ch.Type}
+						w := a.NewFHIR(c, ext, ch.Type)
 						c.CacheWrap = w
 						return w
 					}
@@ -98,9 +98,9 @@ func FHIRFieldProperty(f *FHIR, name string, fd *fhirmodel.Field) Value {
 	}
 	var v Value
 	if fd.List || (c != nil && c.Kind == fhirmodel.Array) {
-		v = childList(c, ext, fd.Type)
+		v = a.childList(c, ext, fd.Type)
 	} else {
-		v = &FHIR{Node: c, Ext: ext, Type: fd.Type}
+		v = a.NewFHIR(c, ext, fd.Type)
 	}
 	if c != nil {
 		c.CacheWrap = v
@@ -117,10 +117,9 @@ func choiceGuess(n *fhirmodel.Node, name string) Value {
 	return nil
 }
 
-func childList(c, ext *fhirmodel.Node, t *fhirmodel.Type) Value {
-	out := List{}
+func (a *Alloc) childList(c, ext *fhirmodel.Node, t *fhirmodel.Type) Value {
 	if c != nil && c.Kind != fhirmodel.Array {
-		return List{&FHIR{Node: c, Ext: ext, Type: t}}
+		return append(a.list(1), a.NewFHIR(c, ext, t))
 	}
 	var cn int
 	if c != nil {
@@ -129,6 +128,7 @@ func childList(c, ext *fhirmodel.Node, t *fhirmodel.Type) Value {
 	if ext != nil && ext.Kind == fhirmodel.Array && len(ext.Vals) > cn {
 		cn = len(ext.Vals)
 	}
+	out := a.list(cn)
 	for i := 0; i < cn; i++ {
 		var v, e *fhirmodel.Node
 		if c != nil && i < len(c.Vals) {
@@ -146,7 +146,7 @@ func childList(c, ext *fhirmodel.Node, t *fhirmodel.Type) Value {
 		if v == nil && e == nil {
 			continue
 		}
-		out = append(out, &FHIR{Node: v, Ext: e, Type: t})
+		out = append(out, a.NewFHIR(v, e, t))
 	}
 	return out
 }

@@ -182,15 +182,24 @@ function parseTests(file) {
   return tests;
 }
 
-function main() {
-  const files = fs
-    .readdirSync(srcDir)
+// Equitas's own tests in the suite's format, for operators the published
+// measures use and the HL7 suite does not exercise.
+const supplementDir = path.join(here, "supplement");
+
+function xmlFiles(dir) {
+  return fs
+    .readdirSync(dir)
     .filter((f) => f.endsWith(".xml"))
-    .sort();
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+function main() {
+  const files = [...xmlFiles(srcDir), ...xmlFiles(supplementDir)];
   fs.mkdirSync(path.join(outDir, "elm"), { recursive: true });
   const manifest = { source: "cqframework/cql-tests", translator: "@cqframework/cql 5.3.0", families: [] };
   for (const f of files) {
-    const tests = parseTests(path.join(srcDir, f));
+    const tests = parseTests(f);
     if (tests.length === 0) continue;
     const family = path.basename(f, ".xml");
     const libName = family;
@@ -229,7 +238,9 @@ function main() {
     const elmFile = `elm/${family}.json.gz`;
     fs.writeFileSync(path.join(outDir, elmFile), zlib.gzipSync(JSON.stringify(lib.elm), { level: 9 }));
     const failed = tests.filter((t) => t.translationErrors || t.expectedTranslationErrors).length;
-    manifest.families.push({ family, library: libName, elm: elmFile, tests });
+    const entry = { family, library: libName, elm: elmFile, tests };
+    if (path.dirname(f) === supplementDir) entry.supplement = true;
+    manifest.families.push(entry);
     console.log(`${family}: ${tests.length} tests, ${failed} with translation errors`);
   }
   fs.writeFileSync(path.join(outDir, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
