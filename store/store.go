@@ -158,7 +158,24 @@ type HistoryQuery struct {
 	Type  string
 	ID    string
 	Since time.Time // only versions after Since (zero = all)
-	Count int       // at most Count versions (0 = default page)
+	Count int       // at most Count versions (0 = default page, <0 = all)
+	// Before continues a newest-first listing: only versions listed after
+	// (older than) this one, typically the last of the previous page. Each
+	// page then costs its own size, whatever its depth.
+	Before *VersionRef
+}
+
+// VersionRef identifies one version in a history listing.
+type VersionRef struct {
+	Type        string
+	ID          string
+	Version     uint64
+	LastUpdated time.Time
+}
+
+// Ref returns the VersionRef of a resource version.
+func (r *Resource) Ref() *VersionRef {
+	return &VersionRef{Type: r.Type, ID: r.ID, Version: r.Version, LastUpdated: r.LastUpdated}
 }
 
 // Param is one search parameter occurrence: name[:modifier]=v1,v2 (the

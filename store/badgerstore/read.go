@@ -84,6 +84,12 @@ func (r *reader) vread(ctx context.Context, typ, id string, version uint64) (*st
 // iterate walks keys with the prefix (newest-first when reverse), stopping
 // when fn returns false or an error.
 func (r *reader) iterate(ctx context.Context, prefix []byte, reverse, values bool, fn func(item *badger.Item) (bool, error)) error {
+	return r.iterateFrom(ctx, prefix, nil, reverse, values, fn)
+}
+
+// iterateFrom is iterate starting at seek (nil = the first key in the
+// direction of travel).
+func (r *reader) iterateFrom(ctx context.Context, prefix, seek []byte, reverse, values bool, fn func(item *badger.Item) (bool, error)) error {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = prefix
 	opts.Reverse = reverse
@@ -93,9 +99,11 @@ func (r *reader) iterate(ctx context.Context, prefix []byte, reverse, values boo
 	}
 	it := r.txn.NewIterator(opts)
 	defer it.Close()
-	seek := prefix
-	if reverse {
-		seek = append(append([]byte{}, prefix...), 0xff)
+	if seek == nil {
+		seek = prefix
+		if reverse {
+			seek = append(append([]byte{}, prefix...), 0xff)
+		}
 	}
 	n := 0
 	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
@@ -128,7 +136,15 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 	full := func() bool { return limit > 0 && len(out) >= limit }
 	switch {
 	case q.Type != "" && q.ID != "":
-		err := r.iterate(ctx, prefixKey(pHistory, q.Type, q.ID), true, true, func(item *badger.Item) (bool, error) {
+		var seek, skip []byte
+		if b := q.Before; b != nil {
+			seek = historyKey(q.Type, q.ID, b.Version)
+			skip = seek
+		}
+		err := r.iterateFrom(ctx, prefixKey(pHistory, q.Type, q.ID), seek, true, true, func(item *badger.Item) (bool, error) {
+			if skip != nil && bytes.Equal(item.Key(), skip) {
+				return true, nil
+			}
 			v, err := item.ValueCopy(nil)
 			if err != nil {
 				return false, err
@@ -146,14 +162,21 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 		if err != nil {
 			return nil, fmt.Errorf("badgerstore: history: %w", err)
 		}
-		if len(out) == 0 && q.Since.IsZero() {
+		if len(out) == 0 && q.Since.IsZero() && q.Before == nil {
 			return nil, fmt.Errorf("%s/%s: %w", q.Type, q.ID, store.ErrNotFound)
 		}
 		return out, nil
 	case q.Type != "":
 		pfx := prefixKey(pTypeHist, q.Type)
-		err := r.iterate(ctx, pfx, true, false, func(item *badger.Item) (bool, error) {
+		var seek []byte
+		if b := q.Before; b != nil {
+			seek = typeHistKey(q.Type, b.LastUpdated.UnixMicro(), b.ID, b.Version)
+		}
+		err := r.iterateFrom(ctx, pfx, seek, true, false, func(item *badger.Item) (bool, error) {
 			k := item.Key()
+			if seek != nil && bytes.Equal(k, seek) {
+				return true, nil
+			}
 			rest := k[len(pfx):] // ts(8) \0 id \0 ver(8)
 			if len(rest) < 8+1+1+8 {
 				return false, errCorrupt
@@ -172,8 +195,15 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 		return out, err
 	default:
 		pfx := []byte{pSysHist, 0}
-		err := r.iterate(ctx, pfx, true, false, func(item *badger.Item) (bool, error) {
+		var seek []byte
+		if b := q.Before; b != nil {
+			seek = sysHistKey(b.LastUpdated.UnixMicro(), b.Type, b.ID, b.Version)
+		}
+		err := r.iterateFrom(ctx, pfx, seek, true, false, func(item *badger.Item) (bool, error) {
 			k := item.Key()
+			if seek != nil && bytes.Equal(k, seek) {
+				return true, nil
+			}
 			rest := k[len(pfx):] // ts(8) \0 type \0 id \0 ver(8)
 			if len(rest) < 8+1+1+1+1+8 {
 				return false, errCorrupt

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScanSince", testScanSince},
 		{"KV", testKV},
 		{"Snapshot", testSnapshot},
+		{"HistoryPaging", testHistoryPaging},
 		{"SnapshotTimeUnderWrites", testSnapshotTime},
 		{"Counts", testCounts},
 		{"InvalidWrites", testInvalid},
@@ -509,6 +510,48 @@ func testSnapshotTime(t *testing.T, st store.Store) {
 				}
 			}
 			assert.Equal(t, want, v.versions[id], "%s in the snapshot at %v", id, v.at)
+		}
+	}
+}
+
+// testHistoryPaging pages instance, type and system history with Before
+// across versions that share a timestamp (one transaction).
+func testHistoryPaging(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	for i := range 7 {
+		var ws []store.Write
+		for j := range 3 {
+			ws = append(ws, patient(fmt.Sprintf("h%d", j), fmt.Sprint("F", i)), patient(fmt.Sprintf("h%d", j), fmt.Sprint("G", i)))
+		}
+		commit(t, st, ws...)
+		commit(t, st, put("Observation", fmt.Sprint("ho", i), `{"resourceType":"Observation"}`))
+	}
+	queries := []store.HistoryQuery{
+		{Type: "Patient", ID: "h1"},
+		{Type: "Patient"},
+		{},
+	}
+	for _, q := range queries {
+		all, err := st.History(ctx, store.HistoryQuery{Type: q.Type, ID: q.ID, Count: -1})
+		require.NoError(t, err)
+		for _, size := range []int{1, 4, 5} {
+			var paged []*store.Resource
+			q := q
+			q.Count = size
+			for {
+				page, err := st.History(ctx, q)
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(page), size)
+				paged = append(paged, page...)
+				if len(page) < size {
+					break
+				}
+				q.Before = page[len(page)-1].Ref()
+			}
+			require.Len(t, paged, len(all), "%+v size %d", q, size)
+			for i := range all {
+				assert.Equal(t, all[i].Ref(), paged[i].Ref(), "%+v size %d at %d", q, size, i)
+			}
 		}
 	}
 }
