@@ -71,5 +71,5 @@ func (a *Alloc) list(n int) List {
 	start := len(a.vals)
 	a.vals = a.vals[:start+n]
 	clear(a.vals[start:])
-	return List(a.vals[start:start : start+n])
+	return List(a.vals[start : start : start+n])
 }
