@@ -71,6 +71,6 @@ writes the measure results the data implies (JSON).`,
 	f.Uint64Var(&opts.Seed, "seed", 1, "random seed (also part of every id)")
 	f.StringVar(&out, "out", "", "output directory")
 	f.StringVar(&now, "now", synth.DefaultNow, "reference date (YYYY-MM-DD); data covers the two years before it")
-	f.StringVar(&truthTo, "truth", "", "write the expected measure results (JSON) to this file")
+	f.StringVar(&truthTo, "truth", "", "write the expected measure results (JSON) to this file (keep it out of --out: import loads every .json file of a directory)")
 	return cmd
 }
