@@ -250,6 +250,11 @@ func checkCapability(t *testing.T, c *client, run runID) {
 				q = "?_since=2999-01-01T00:00:00Z"
 			}
 			r := c.do(t, http.MethodGet, path+"$"+name+q, nil, header{"Accept", fhirJSON}, header{"Prefer", "respond-async"})
+			if r.Status == http.StatusMethodNotAllowed {
+				// Operations that change state are POST-only; an empty
+				// Parameters body must be refused for what it lacks.
+				r = c.do(t, http.MethodPost, path+"$"+name, map[string]any{"resourceType": "Parameters"}, header{"Accept", fhirJSON}, header{"Prefer", "respond-async"})
+			}
 			assert.NotContains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, r.Status, "declared operation %s$%s: %s", path, name, r)
 			assert.Less(t, r.Status, 500, "declared operation %s$%s: %s", path, name, r)
 		}
