@@ -6,18 +6,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/equitas/equitas/bulk/export"
+	"github.com/equitas/equitas/bulk/importjob"
 	"github.com/equitas/equitas/bulk/job"
 	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/auth"
 	"github.com/equitas/equitas/fhir/bulkapi"
 	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/fhir/validate"
 	"github.com/equitas/equitas/store"
 )
 
@@ -31,6 +35,7 @@ type bulkOptions struct {
 	jobWorkers     int
 	adminToken     string
 	tokenTTL       time.Duration
+	importHosts    []string
 }
 
 func (o *bulkOptions) flags(f *pflag.FlagSet) {
@@ -42,6 +47,7 @@ func (o *bulkOptions) flags(f *pflag.FlagSet) {
 	f.IntVar(&o.jobWorkers, "job-workers", 2, "bulk jobs run at once")
 	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the client admin API (/admin/clients); with --auth smart the API is off without it")
 	f.DurationVar(&o.tokenTTL, "token-ttl", 5*time.Minute, "access-token lifetime (at most 5m)")
+	f.StringSliceVar(&o.importHosts, "import-allow-hosts", nil, "hosts (host or host:port) $import and $bulk-submit may fetch from (default: any http(s) URL)")
 }
 
 // bulkServer is the Bulk Data and authorization part of `equitas serve`.
@@ -109,6 +115,13 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	ex := export.New(b.st, export.Options{MaxFileBytes: b.o.exportFileSize, Patients: attributedPatients})
 	b.jobs.Register(export.Kind, ex.Run)
 	bulkapi.New(b.st, b.jobs, srv.Base, b.authenticate != nil).Mount(srv, b.authenticate)
+	v, err := validate.New()
+	if err != nil {
+		return err
+	}
+	im := importjob.New(b.st, v, importjob.Options{AllowURL: allowHosts(b.o.importHosts), Logger: b.log})
+	b.jobs.Register(importjob.Kind, im.Run)
+	bulkapi.NewIngest(b.jobs, importjob.NewSubmissions(b.st.KV(), b.jobs), srv.Base, b.authenticate != nil).Mount(srv)
 	ctx, b.cancel = context.WithCancel(ctx)
 	admin := auth.AdminOnly(b.o.adminToken)
 	if b.auth != nil {
@@ -140,6 +153,22 @@ func (b *bulkServer) stop() {
 	if b.cancel != nil {
 		b.cancel()
 		b.jobs.Wait()
+	}
+}
+
+// allowHosts limits import sources to hosts; none means any http(s) URL.
+func allowHosts(hosts []string) func(*url.URL) error {
+	if len(hosts) == 0 {
+		return importjob.HTTPOnly
+	}
+	return func(u *url.URL) error {
+		if err := importjob.HTTPOnly(u); err != nil {
+			return err
+		}
+		if slices.Contains(hosts, u.Host) || slices.Contains(hosts, u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("host %s is not in --import-allow-hosts", u.Host)
 	}
 }
 
