@@ -61,7 +61,9 @@ func TestParse(t *testing.T) {
 		{
 			name: "_elements",
 			k:    Kickoff{Level: System, Values: url.Values{"_elements": {"id,Patient.gender", "birthDate"}}},
-			want: func(t *testing.T, p *Params) { assert.Equal(t, []string{"id", "Patient.gender", "birthDate"}, p.Elements) },
+			want: func(t *testing.T, p *Params) {
+				assert.Equal(t, []string{"id", "Patient.gender", "birthDate"}, p.Elements)
+			},
 		},
 		{name: "_elements nested path", k: Kickoff{Level: System, Values: url.Values{"_elements": {"Patient.name.given"}}}, wantErr: "_elements"},
 		{name: "patient on GET", k: Kickoff{Level: Patient, Values: url.Values{"patient": {"Patient/1"}}}, wantErr: "POST"},
