@@ -304,20 +304,19 @@ func MeetsBefore(a, b Value, p Precision) Value {
 	}
 	e, s := highBound(x), lowBound(y)
 	if e == nil || s == nil {
-		// An unknown bound still lies within its interval: decide when the
-		// known parts make meeting impossible.
-		if e == nil && s != nil {
-			if lo := lowBound(x); lo != nil {
-				if b, _ := le(s, lo, p).(Boolean); b {
-					return Boolean(false)
-				}
-			}
+		// An unknown bound still lies within its interval (x's end is at
+		// least x's start, y's start at most y's end): decide when even the
+		// earliest possible successor of x's end is after y's latest start.
+		eMin, sMax := e, s
+		if eMin == nil {
+			eMin = lowBound(x)
 		}
-		if s == nil && e != nil {
-			if hi := highBound(y); hi != nil {
-				if b, _ := lt(hi, Successor(e), p).(Boolean); b {
-					return Boolean(false)
-				}
+		if sMax == nil {
+			sMax = highBound(y)
+		}
+		if eMin != nil && sMax != nil {
+			if b, _ := lt(sMax, Successor(eMin), p).(Boolean); b {
+				return Boolean(false)
 			}
 		}
 		return nil
