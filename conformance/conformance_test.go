@@ -37,6 +37,23 @@ func TestConformance(t *testing.T) {
 	t.Run("after", func(t *testing.T) { RunAfter(t, root) })
 }
 
+// TestSMART runs the SMART Backend Services checks against a server started
+// with --auth smart, or against EQUITAS_URL when EQUITAS_ADMIN_TOKEN (the
+// admin API bearer, needed to register the suite's client) is also set.
+func TestSMART(t *testing.T) {
+	root, admin := os.Getenv("EQUITAS_URL"), os.Getenv("EQUITAS_ADMIN_TOKEN")
+	if root != "" && admin == "" {
+		t.Skip("EQUITAS_URL is set without EQUITAS_ADMIN_TOKEN: cannot register a SMART client")
+	}
+	if root == "" {
+		admin = "admin-" + string(newRunID())
+		srv := startServer(t, equitasBinary(t), t.TempDir(), "--auth", "smart", "--admin-token", admin)
+		defer srv.stop(t)
+		root = srv.root
+	}
+	RunSMART(t, root, admin)
+}
+
 // TestCrashRecovery kills the server with SIGKILL right after acknowledged
 // writes (and again while writes are in flight), restarts it on the same
 // data directory, and requires every acknowledged write to be there with
@@ -265,11 +282,11 @@ type server struct {
 
 // startServer starts `equitas serve` on a free loopback port and waits for
 // /healthz; the server's output is logged when the test fails.
-func startServer(t *testing.T, bin, data string) *server {
+func startServer(t *testing.T, bin, data string, flags ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	out := &lockedBuffer{}
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", data)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, flags...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start(), "start %s", bin)
 	s := &server{cmd: cmd, root: "http://" + addr, out: out, done: make(chan error, 1)}
