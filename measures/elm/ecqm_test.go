@@ -3,10 +3,12 @@ package elm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -342,4 +344,109 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestConcurrentEvaluation shares one Program between goroutines (one
+// Context each) and checks every patient's results equal a sequential run.
+func TestConcurrentEvaluation(t *testing.T) {
+	shared := sharedDir(t)
+	libs := loadLibraries(t, shared)
+	terms := loadTerminology(t, shared)
+	m := "CMS71FHIRSTKAnticoagAFFlutter"
+	lib, err := libs.Library(context.Background(), elm.LibraryIdentifier{Name: m})
+	require.NoError(t, err)
+	prog, err := elm.Compile(context.Background(), lib.ID, libs, terms, elm.Options{})
+	require.NoError(t, err)
+	mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
+	cases, err := os.ReadDir(mdir)
+	require.NoError(t, err)
+	var srcs []dirSource
+	for _, c := range cases {
+		src, _ := loadCase(t, filepath.Join(mdir, c.Name()))
+		srcs = append(srcs, src)
+	}
+	summary := func(ectx *elm.Context, src dirSource) string {
+		res, err := ectx.Evaluate(context.Background(), src, nil)
+		require.NoError(t, err)
+		var b strings.Builder
+		for _, n := range res.Names() {
+			v, _ := res.Get(n)
+			fmt.Fprintf(&b, "%s=%s;", n, describe(v))
+		}
+		return b.String()
+	}
+	want := make([]string, len(srcs))
+	seq := prog.NewContext()
+	for i, s := range srcs {
+		want[i] = summary(seq, s)
+	}
+	const workers = 4
+	got := make([][]string, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			ectx := prog.NewContext()
+			for i := range srcs {
+				// Each worker walks the patients in a different order.
+				j := (i*(w+1) + w) % len(srcs)
+				if got[w] == nil {
+					got[w] = make([]string, len(srcs))
+				}
+				got[w][j] = summary(ectx, srcs[j])
+			}
+		}(w)
+	}
+	wg.Wait()
+	for w := range got {
+		for i := range srcs {
+			if got[w][i] != "" {
+				assert.Equal(t, want[i], got[w][i], "worker %d patient %d", w, i)
+			}
+		}
+	}
+}
+
+// describe renders a value deterministically (resources by type/id).
+func describe(v cql.Value) string {
+	switch x := v.(type) {
+	case cql.List:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = describe(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case *cql.FHIR:
+		if rt := x.ResourceType(); rt != "" {
+			return rt + "/" + x.ID()
+		}
+		return fmt.Sprint(cql.ToCQLValue(x))
+	case *cql.Tuple:
+		parts := make([]string, len(x.Names))
+		for i, n := range x.Names {
+			parts[i] = n + ":" + describe(x.Values[i])
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	case *cql.Interval:
+		return fmt.Sprintf("Interval(%s,%s,%v,%v)", describe(x.Low), describe(x.High), x.LowClosed, x.HighClosed)
+	case *cql.Concept:
+		return fmt.Sprint(*x)
+	}
+	return fmt.Sprint(v)
+}
+
+// BenchmarkCompileCMS165 measures compiling the CMS165 library closure
+// (libraries already parsed), the one-off cost per measure.
+func BenchmarkCompileCMS165(b *testing.B) {
+	shared := sharedDir(b)
+	libs := loadLibraries(b, shared)
+	terms := loadTerminology(b, shared)
+	id := elm.LibraryIdentifier{Name: "ControllingHighBloodPressureFHIR"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := elm.Compile(context.Background(), id, libs, terms, elm.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
