@@ -273,20 +273,18 @@ func checkCapability(t *testing.T, c *client, run runID) {
 
 	t.Run("undeclared type is 404", func(t *testing.T) {
 		// Valid R4 types a value-based-care gateway has no reason to
-		// serve; the first one not declared checks the answer.
-		candidates := []string{"VisionPrescription", "SupplyDelivery", "Linkage", "BodyStructure", "ImagingStudy", "Substance", "Basic"}
-		var typ string
-		for _, cand := range candidates {
+		// serve; the first one not declared checks the answer. A server
+		// declaring them all still must refuse a type it cannot know.
+		typ := "NotAType"
+		for _, cand := range []string{"VisionPrescription", "SupplyDelivery", "Linkage", "BodyStructure", "ImagingStudy", "Substance", "Basic"} {
 			if _, ok := declared[cand]; !ok {
 				typ = cand
 				break
 			}
 		}
-		if typ == "" {
-			t.Skip("every candidate type is declared")
-		}
 		requireOutcome(t, c.do(t, http.MethodGet, typ, nil), http.StatusNotFound)
 		requireOutcome(t, c.do(t, http.MethodGet, typ+"/"+run.id("x"), nil), http.StatusNotFound)
+		requireOutcome(t, c.do(t, http.MethodPost, typ, map[string]any{"resourceType": typ}), http.StatusNotFound)
 	})
 
 	t.Run("undeclared search parameter with handling=strict is 400", func(t *testing.T) {
