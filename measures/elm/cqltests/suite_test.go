@@ -21,10 +21,13 @@ type manifest struct {
 }
 
 type family struct {
-	Family  string      `json:"family"`
-	Library string      `json:"library"`
-	ELM     string      `json:"elm"`
-	Tests   []suiteTest `json:"tests"`
+	Family  string `json:"family"`
+	Library string `json:"library"`
+	ELM     string `json:"elm"`
+	// Supplement marks Equitas's own tests (translator/supplement), which are
+	// counted apart from the HL7 suite.
+	Supplement bool        `json:"supplement"`
+	Tests      []suiteTest `json:"tests"`
 }
 
 // suiteTest is one test of the suite. Define and ExpectedDefine name the ELM

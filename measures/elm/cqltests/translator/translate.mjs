@@ -18,6 +18,10 @@
 //	testdata/elm/<Family>.json.gz   one ELM library per test file holding a define
 //	                                per test expression and per expected output
 //
+// The XML files in supplement/ (Equitas's own tests in the suite's format, for
+// operators the published measures use and the HL7 suite does not exercise)
+// are translated the same way and marked "supplement" in the manifest.
+//
 // Each expression and each expected output is first translated on its own, so
 // one bad expression cannot spoil the others; the family library is then built
 // from the defines that translated cleanly and must itself translate cleanly.
