@@ -188,34 +188,35 @@ func (im *Importer) Run(ctx context.Context, rec *job.Record, dir string, progre
 	ext := Extension{ManifestURL: manifestURL, Written: map[string]int64{}, Unchanged: map[string]int64{}}
 	opts := im.opts.Ingest
 	opts.OnError = out.lineError
-	loader := ingest.New(im.st, scoped{im.v, principal}, opts)
-	for i, f := range m.Output {
-		progress(fmt.Sprintf("file %d of %d (%s)", i+1, len(m.Output), f.Type))
-		src, err := im.source(ctx, &p, f.Type, f.URL)
+	// One load over every file keeps the validate/commit pipeline full; a
+	// file that cannot be fetched, or breaks off, is reported and ends
+	// early instead of stopping the others.
+	srcs := make([]ingest.Source, 0, len(m.Output))
+	for _, f := range m.Output {
+		src, err := im.source(ctx, &p, f.Type, f.URL, out)
 		if err != nil {
 			out.fileError(f.URL, err)
 			continue
 		}
-		sum, err := loader.Load(ctx, src)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if err != nil {
-			// The file could not be read to its end; what was committed
-			// stays, the rest of the file is reported.
-			out.fileError(f.URL, err)
-		}
-		if sum != nil {
-			ext.Files++
-			ext.Read += sum.Read
-			ext.Failed += sum.Failed
-			for t, n := range sum.Written {
-				ext.Written[t] += n
-			}
-			for t, n := range sum.Unchanged {
-				ext.Unchanged[t] += n
-			}
-		}
+		srcs = append(srcs, src)
+	}
+	opts.Progress = func(pr ingest.Progress) {
+		progress(fmt.Sprintf("%d resources loaded, %d failed", pr.Resources, pr.Failed))
+	}
+	sum, err := ingest.New(im.st, scoped{im.v, principal}, opts).Load(ctx, srcs...)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	ext.Files = len(srcs)
+	ext.Read, ext.Failed = sum.Read, sum.Failed
+	for t, n := range sum.Written {
+		ext.Written[t] += n
+	}
+	for t, n := range sum.Unchanged {
+		ext.Unchanged[t] += n
 	}
 	rec.TransactionTime = time.Now().UTC()
 	out.summary(ext)
@@ -355,24 +356,49 @@ func (im *Importer) kickoff(ctx context.Context, p *Params, u *url.URL) (string,
 	return su.String(), nil
 }
 
-// source is one manifest file as an ingest source streamed over HTTP.
-func (im *Importer) source(ctx context.Context, p *Params, typ, raw string) (ingest.Source, error) {
+// source is one manifest file as an ingest source streamed over HTTP. A
+// fetch or read failure is reported to out and ends the file.
+func (im *Importer) source(ctx context.Context, p *Params, typ, raw string, out *outcomeWriter) (ingest.Source, error) {
 	u, err := im.vet(raw)
 	if err != nil {
 		return ingest.Source{}, err
 	}
-	return ingest.Source{Name: u.String(), Format: ingest.NDJSON, Type: typ, Open: func() (io.ReadCloser, error) {
-		res, err := im.get(ctx, p, u.String(), "application/fhir+ndjson")
+	name := u.String()
+	return ingest.Source{Name: name, Format: ingest.NDJSON, Type: typ, Open: func() (io.ReadCloser, error) {
+		res, err := im.get(ctx, p, name, "application/fhir+ndjson")
 		if err != nil {
-			return nil, err
+			out.fileError(name, err)
+			return io.NopCloser(strings.NewReader("")), nil
 		}
 		if res.StatusCode != http.StatusOK {
 			res.Body.Close()
-			return nil, fmt.Errorf("HTTP %d", res.StatusCode)
+			out.fileError(name, fmt.Errorf("HTTP %d", res.StatusCode))
+			return io.NopCloser(strings.NewReader("")), nil
 		}
-		return res.Body, nil
+		return &tolerant{rc: res.Body, name: name, out: out, ctx: ctx}, nil
 	}}, nil
 }
+
+// tolerant turns a read error into the end of the file, reported.
+type tolerant struct {
+	rc   io.ReadCloser
+	name string
+	out  *outcomeWriter
+	ctx  context.Context
+	n    int64
+}
+
+func (t *tolerant) Read(b []byte) (int, error) {
+	n, err := t.rc.Read(b)
+	t.n += int64(n)
+	if err != nil && err != io.EOF && t.ctx.Err() == nil {
+		t.out.fileError(t.name, fmt.Errorf("transfer broke off after %d bytes: %w", t.n, err))
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func (t *tolerant) Close() error { return t.rc.Close() }
 
 func (im *Importer) vet(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
