@@ -285,6 +285,48 @@ func checkBundles(t *testing.T, c *client, run runID) {
 		assert.Len(t, r.get("entry.0.resource.entry").Array(), 1, "the GET ran before the POST: %s", r)
 	})
 
+	t.Run("concurrent readers never see part of a transaction", func(t *testing.T) {
+		const n = 500
+		family := run.family("TxVisible")
+		entries := make([]map[string]any, n)
+		for i := range entries {
+			entries[i] = entry("urn:uuid:"+newUUID(), patient(family, fmt.Sprint(i)), "POST", "Patient")
+		}
+		done := make(chan *response, 1)
+		go func() {
+			r, err := c.try(t.Context(), http.MethodPost, "", bundle("transaction", entries...))
+			if err != nil {
+				r = &response{Status: -1, Body: []byte(err.Error())}
+			}
+			done <- r
+		}()
+		var seen []int64
+		var final *response
+		for final == nil {
+			for _, q := range []string{"&_summary=count", "&_count=1000"} {
+				r := c.do(t, http.MethodGet, "Patient?family="+family+q, nil)
+				require.Equal(t, http.StatusOK, r.Status, "%s", r)
+				got := r.get("total").Int()
+				if q == "&_count=1000" {
+					got = int64(len(r.get("entry").Array()))
+				}
+				seen = append(seen, got)
+			}
+			select {
+			case final = <-done:
+			default:
+			}
+		}
+		require.Equal(t, http.StatusOK, final.Status, "%.300s", final)
+		for _, v := range seen {
+			if v != 0 && v != n {
+				assert.Failf(t, "partial transaction visible", "a reader saw %d of %d resources (all observations: %v)", v, n, seen)
+				break
+			}
+		}
+		t.Logf("%d reads during the transaction", len(seen))
+	})
+
 	t.Run("transaction delete entry removes the resource", func(t *testing.T) {
 		family := run.family("TxDel")
 		victim := c.create(t, patient(family, "Victim")).Get("id").String()
