@@ -48,7 +48,7 @@ func (s *Session) Evaluate(ctx context.Context, p *patientsource.Patient) (res *
 		}
 	}()
 	if err := s.ectx.Reset(ctx, p, s.params); err != nil {
-		res.Err = err
+		res.Err = fmt.Errorf("patient %s: %w", p.ID, err)
 		return res
 	}
 	inAnyIP := false
