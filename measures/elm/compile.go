@@ -359,7 +359,17 @@ func (cp *compiler) compileFunc(f *funcDef) error {
 	}
 	sc := &scope{}
 	for _, op := range f.operands {
-		sc = sc.with(op.name, op.slot)
+		var ft *fhirmodel.Type
+		if op.typ != nil {
+			t := op.typ
+			if t.kind == 'l' {
+				t = t.elem
+			}
+			if t != nil && t.fhir {
+				ft = t.ftype
+			}
+		}
+		sc = sc.withType(op.name, op.slot, ft)
 	}
 	fn, err := cp.expr(f.lib, f.n["expression"], sc)
 	if err != nil {
@@ -375,10 +385,26 @@ type scope struct {
 	parent *scope
 	name   string
 	slot   int
+	// ftype is the identifier's FHIR type (the element type for lists)
+	// when known statically; it only feeds compile warnings.
+	ftype *fhirmodel.Type
 }
 
 func (s *scope) with(name string, slot int) *scope {
 	return &scope{parent: s, name: name, slot: slot}
+}
+
+func (s *scope) withType(name string, slot int, t *fhirmodel.Type) *scope {
+	return &scope{parent: s, name: name, slot: slot, ftype: t}
+}
+
+func (s *scope) typeOf(name string) *fhirmodel.Type {
+	for x := s; x != nil; x = x.parent {
+		if x.name == name {
+			return x.ftype
+		}
+	}
+	return nil
 }
 
 func (s *scope) lookup(name string) (int, bool) {

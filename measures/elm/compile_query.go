@@ -180,7 +180,7 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 		}
 		qs := querySource{alias: str(sm, "alias"), slot: cp.newVar(), fn: fn}
 		sources = append(sources, qs)
-		inner = inner.with(qs.alias, qs.slot)
+		inner = inner.withType(qs.alias, qs.slot, cp.staticType(l, sm["expression"], sc))
 	}
 	var lets []queryLet
 	if ls, ok := n["let"].([]any); ok {

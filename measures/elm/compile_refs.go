@@ -2,6 +2,7 @@ package elm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -339,8 +340,63 @@ func dispatchKey(vals []cql.Value) dispatchK {
 	return k
 }
 
+// staticType infers the FHIR type (element type for lists) of an
+// expression where that is cheap: retrieves, typed identifiers and property
+// paths on them. It reports property paths the FHIR model does not have
+// as compile warnings, since at run time they can only yield null.
+func (cp *compiler) staticType(l *clib, raw any, sc *scope) *fhirmodel.Type {
+	n, _ := raw.(map[string]any)
+	switch str(n, "type") {
+	case "Retrieve":
+		return cp.p.model.Type(strings.TrimPrefix(str(n, "dataType"), "{"+nsFHIR+"}"))
+	case "AliasRef", "OperandRef", "QueryLetRef":
+		return sc.typeOf(str(n, "name"))
+	case "Union", "Intersect", "Except":
+		var t *fhirmodel.Type
+		for i, op := range operands(n) {
+			ot := cp.staticType(l, op, sc)
+			if i > 0 && ot != t {
+				return nil
+			}
+			t = ot
+		}
+		return t
+	case "Property":
+		var src *fhirmodel.Type
+		if s := str(n, "scope"); s != "" {
+			src = sc.typeOf(s)
+		} else {
+			src = cp.staticType(l, n["source"], sc)
+		}
+		if src == nil {
+			return nil
+		}
+		t := src
+		for _, p := range strings.Split(str(n, "path"), ".") {
+			if t.Primitive() {
+				return nil
+			}
+			f := t.Field(p)
+			if f == nil {
+				w := fmt.Sprintf("%s %s: %s has no element %q; the property is always null", l.id, str(n, "locator"), t.Name, p)
+				if !slices.Contains(cp.p.warnings, w) {
+					cp.p.warnings = append(cp.p.warnings, w)
+				}
+				return nil
+			}
+			if f.Type == nil {
+				return nil
+			}
+			t = f.Type
+		}
+		return t
+	}
+	return nil
+}
+
 func (cp *compiler) property(l *clib, n node, sc *scope) (evalFn, error) {
 	path := str(n, "path")
+	cp.staticType(l, n, sc)
 	var src evalFn
 	if s := str(n, "scope"); s != "" {
 		slot, ok := sc.lookup(s)

@@ -450,3 +450,14 @@ func BenchmarkCompileCMS165(b *testing.B) {
 		}
 	}
 }
+
+func TestNoCompileWarningsOnShippedLibraries(t *testing.T) {
+	shared := sharedDir(t)
+	libs := loadLibraries(t, shared)
+	terms := loadTerminology(t, shared)
+	for _, m := range []string{"ControllingHighBloodPressureFHIR", "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR", "CMS71FHIRSTKAnticoagAFFlutter"} {
+		prog, err := elm.Compile(context.Background(), elm.LibraryIdentifier{Name: m}, libs, terms, elm.Options{})
+		require.NoError(t, err)
+		assert.Empty(t, prog.Warnings(), m)
+	}
+}

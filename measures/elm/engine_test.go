@@ -288,3 +288,25 @@ func TestResourceSetOperators(t *testing.T) {
 	v, _ := res.Get("Except")
 	assert.Equal(t, "o10", ids(t, v)[0])
 }
+
+func TestWarningsForUnknownElements(t *testing.T) {
+	q := func(path string) string {
+		return `{"type":"Query","source":[{"alias":"E","expression":` + retrieve("Encounter", "") + `}],"where":{"type":"IsNull","operand":{"type":"Property","scope":"E","path":"` + path + `"}}}`
+	}
+	lib := elmLib(t, "W", "", def("Good", q("period")), def("Bad", q("perod")), def("Deep", q("period.strat")))
+	prog, err := elm.Compile(context.Background(), lib.ID, elm.NewLibrarySet(lib), elm.NewMemoryTerminology(), elm.Options{})
+	require.NoError(t, err)
+	w := prog.Warnings()
+	require.Len(t, w, 2)
+	assert.Contains(t, w[0]+w[1], `"perod"`)
+	assert.Contains(t, w[0]+w[1], `"strat"`)
+}
+
+func TestWarningsAreDeduplicated(t *testing.T) {
+	inner := `{"type":"Property","scope":"E","path":"perod"}`
+	q := `{"type":"Query","source":[{"alias":"E","expression":` + retrieve("Encounter", "") + `}],"where":{"type":"IsNull","operand":{"type":"Property","path":"start","source":` + inner + `}}}`
+	lib := elmLib(t, "W2", "", def("Bad", q))
+	prog, err := elm.Compile(context.Background(), lib.ID, elm.NewLibrarySet(lib), elm.NewMemoryTerminology(), elm.Options{})
+	require.NoError(t, err)
+	assert.Len(t, prog.Warnings(), 1)
+}

@@ -27,7 +27,12 @@ type Program struct {
 	nvars     int
 	retrTypes []string // resource type per retrieve-cache index
 	params    []*paramDef
+	warnings  []string
 }
+
+// Warnings lists compile-time findings that do not prevent evaluation, such
+// as property paths that do not exist in the FHIR model.
+func (p *Program) Warnings() []string { return p.warnings }
 
 // DefRef is a pre-resolved handle on a root-library expression definition
 // for fast repeated evaluation.
