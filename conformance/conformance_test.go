@@ -208,6 +208,50 @@ func TestCrashDuringTransaction(t *testing.T) {
 	}
 }
 
+// TestGracefulShutdown sends SIGTERM while writers are busy: the server
+// must exit cleanly, and every write it acknowledged must be there after a
+// restart.
+func TestGracefulShutdown(t *testing.T) {
+	if os.Getenv("EQUITAS_URL") != "" {
+		t.Skip("shutdown needs a server this test starts; EQUITAS_URL is set")
+	}
+	bin := equitasBinary(t)
+	data := t.TempDir()
+	family := newRunID().family("Term")
+	acked := newAckLog()
+	srv := startServer(t, bin, data)
+	c := newClient(srv.root + "/fhir")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				r, err := c.try(ctx, http.MethodPost, "Patient", patient(family, fmt.Sprintf("W%dN%d", w, i)))
+				if err != nil || r.Status != http.StatusCreated {
+					continue
+				}
+				res := gjson.ParseBytes(r.Body)
+				acked.put(res.Get("id").String(), res.Get("meta.versionId").String())
+			}
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for acked.len() < 50 {
+		require.True(t, time.Now().Before(deadline), "writers got only %d acknowledgements in 30s", acked.len())
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.stop(t) // asserts a clean exit within 15s
+	cancel()
+	wg.Wait()
+
+	srv = startServer(t, bin, data)
+	defer srv.stop(t)
+	acked.verify(t, newClient(srv.root+"/fhir"), family)
+}
+
 // ackLog records what the server acknowledged: the version per id, or that
 // the id was deleted.
 type ackLog struct {
