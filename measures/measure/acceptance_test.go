@@ -1,6 +1,7 @@
 package measure
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
@@ -231,4 +233,78 @@ func failureSummary(total, passed, defects int, fs []caseFailure) string {
 		}
 	}
 	return b.String()
+}
+
+// TestAcceptanceThroughNDJSON runs each measure's test cases as one Bulk
+// NDJSON population (all cases' resources mixed in per-type files, read
+// through the partitioning source with a tiny memory budget) through the
+// parallel Run, and checks every patient against its expected report: the
+// file-based path end to end.
+func TestAcceptanceThroughNDJSON(t *testing.T) {
+	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	names, err := content.Measures()
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			dirs, err := filepath.Glob(filepath.Join(content.Dir, "measures", name, "tests", "*"))
+			require.NoError(t, err)
+			expected := map[string]expectedReport{}
+			caseOf := map[string]string{}
+			out := t.TempDir()
+			files := map[string]*os.File{}
+			for _, dir := range dirs {
+				exp := readExpected(t, dir)
+				expected[exp.subject], caseOf[exp.subject] = exp, filepath.Base(dir)
+				p, err := patientsource.ReadFolder(dir)
+				require.NoError(t, err)
+				for rt, rs := range p.Resources {
+					f := files[rt]
+					if f == nil {
+						f, err = os.Create(filepath.Join(out, rt+".ndjson"))
+						require.NoError(t, err)
+						files[rt] = f
+					}
+					for _, raw := range rs {
+						var line bytes.Buffer
+						require.NoError(t, json.Compact(&line, raw))
+						line.WriteByte('\n')
+						_, err = f.Write(line.Bytes())
+						require.NoError(t, err)
+					}
+				}
+			}
+			var paths []string
+			for _, f := range files {
+				paths = append(paths, f.Name())
+				require.NoError(t, f.Close())
+			}
+			sort.Strings(paths)
+			pkg, err := content.Load(ctx, name)
+			require.NoError(t, err)
+			m, err := Compile(ctx, pkg, elm.Options{})
+			require.NoError(t, err)
+			period, err := DefaultPeriod(m.Def)
+			require.NoError(t, err)
+			src := patientsource.NewNDJSON(paths, patientsource.NDJSONOptions{MemoryBudget: 64 << 10, TempDir: t.TempDir()})
+			seen := 0
+			_, err = m.Run(ctx, src, RunOptions{Period: period}, func(r *PatientResult) error {
+				seen++
+				exp, ok := expected[r.PatientID]
+				require.True(t, ok, "unexpected patient %s", r.PatientID)
+				require.NoError(t, r.Err)
+				if _, defect := knownDataDefects[caseOf[r.PatientID]]; defect {
+					return nil
+				}
+				for gi, want := range exp.groups {
+					for c, n := range want {
+						assert.Equal(t, n, r.Groups[gi].Count(c), "case %s group %d %s", caseOf[r.PatientID], gi+1, c)
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, len(dirs), seen, "every case's patient comes out of the NDJSON source once")
+		})
+	}
 }
