@@ -182,11 +182,24 @@ func (c *Context) EvalRef(r DefRef) (v cql.Value, err error) {
 // Call invokes a root-library function (e.g. a measure observation function)
 // with the given arguments.
 func (c *Context) Call(name string, args ...cql.Value) (v cql.Value, err error) {
+	// Pick the overload whose operand types fit the arguments best.
 	var fd *funcDef
+	best := -1
 	for _, f := range c.p.root.funcs[name] {
-		if len(f.operands) == len(args) && f.body != nil {
-			fd = f
-			break
+		if len(f.operands) != len(args) || (f.body == nil && f.native == nil) {
+			continue
+		}
+		score := 0
+		for i, op := range f.operands {
+			s := op.typ.match(args[i])
+			if s == 0 {
+				score = -1
+				break
+			}
+			score += s
+		}
+		if score > best {
+			best, fd = score, f
 		}
 	}
 	if fd == nil {
