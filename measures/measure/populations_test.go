@@ -208,3 +208,37 @@ func TestNeededNeverChangesResults(t *testing.T) {
 		}
 	}
 }
+
+func TestGap(t *testing.T) {
+	p := []string{PatientUnit}
+	tests := []struct {
+		name     string
+		notation string
+		basis    string
+		in       map[string][]string
+		want     GapStatus
+	}{
+		{"not in IP", "increase", BooleanBasis, map[string][]string{Denominator: p}, NotApplicable},
+		{"denominator only: open", "increase", BooleanBasis, map[string][]string{InitialPopulation: p, Denominator: p}, OpenGap},
+		{"numerator: closed", "increase", BooleanBasis, map[string][]string{InitialPopulation: p, Denominator: p, Numerator: p}, ClosedGap},
+		{"excluded: not applicable", "increase", BooleanBasis, map[string][]string{InitialPopulation: p, Denominator: p, DenominatorExclusion: p}, NotApplicable},
+		{"excepted: not applicable", "increase", BooleanBasis, map[string][]string{InitialPopulation: p, Denominator: p, DenominatorException: p}, NotApplicable},
+		{"inverse: numerator is the gap", "decrease", BooleanBasis, map[string][]string{InitialPopulation: p, Denominator: p, Numerator: p}, OpenGap},
+		{"inverse: outside numerator is closed", "decrease", BooleanBasis, map[string][]string{InitialPopulation: p, Denominator: p}, ClosedGap},
+		{"episodes: one open episode opens the gap", "increase", "Encounter", map[string][]string{
+			InitialPopulation: {"e1", "e2"}, Denominator: {"e1", "e2"}, Numerator: {"e1"}}, OpenGap},
+		{"episodes: all closed", "increase", "Encounter", map[string][]string{
+			InitialPopulation: {"e1", "e2"}, Denominator: {"e1", "e2"}, DenominatorExclusion: {"e2"}, Numerator: {"e1"}}, ClosedGap},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := group(Proportion, tt.basis, InitialPopulation, Denominator, DenominatorExclusion, Numerator, DenominatorException)
+			g.ImprovementNotation = tt.notation
+			r := ApplyRules(g, raw(g, tt.in))
+			assert.Equal(t, tt.want, Gap(g, &r))
+		})
+	}
+	cohort := group(Cohort, BooleanBasis, InitialPopulation)
+	r := ApplyRules(cohort, raw(cohort, map[string][]string{InitialPopulation: p}))
+	assert.Equal(t, NotApplicable, Gap(cohort, &r))
+}
