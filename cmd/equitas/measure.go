@@ -142,6 +142,11 @@ func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
 	if err != nil {
 		return err
 	}
+	// Findings that do not stop evaluation (e.g. property paths missing
+	// from the FHIR model, which can only yield null) are worth seeing once.
+	for _, w := range m.Program.Warnings() {
+		slog.Warn("measure compile warning", "measure", m.Def.Name, "warning", w)
+	}
 	if f.period == "" {
 		if period, err = measure.DefaultPeriod(m.Def); err != nil {
 			return err
