@@ -118,11 +118,7 @@ func (c Content) Load(ctx context.Context, name string) (*Package, error) {
 	}
 	// Walk the ELM includes from the root; each include names a library by
 	// path (namespace/Name) and version.
-	type pending struct {
-		hdr *libraryHeader
-		by  string
-	}
-	queue := []pending{{hdr: rootHdr, by: file}}
+	queue := []*libraryHeader{rootHdr}
 	loaded := map[string]bool{}
 	var valueSets []elmValueSet
 	for len(queue) > 0 {
@@ -131,21 +127,21 @@ func (c Content) Load(ctx context.Context, name string) (*Package, error) {
 		}
 		cur := queue[0]
 		queue = queue[1:]
-		if loaded[cur.hdr.file] {
+		if loaded[cur.file] {
 			continue
 		}
-		loaded[cur.hdr.file] = true
-		raw, err := os.ReadFile(cur.hdr.file)
+		loaded[cur.file] = true
+		raw, err := os.ReadFile(cur.file)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
 		}
 		lib, err := elm.ParseLibrary(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.hdr.file, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.file, err)
 		}
 		inc, err := elmSummary(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.hdr.file, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.file, err)
 		}
 		if pkg.Root == nil {
 			pkg.Root = lib
@@ -154,7 +150,7 @@ func (c Content) Load(ctx context.Context, name string) (*Package, error) {
 			}
 		}
 		pkg.Libraries = append(pkg.Libraries, lib)
-		pkg.LibraryFiles[lib.ID.String()] = cur.hdr.file
+		pkg.LibraryFiles[lib.ID.String()] = cur.file
 		for _, vs := range inc.Library.ValueSets.Def {
 			vs.usedBy = lib.ID.Name
 			valueSets = append(valueSets, vs)
@@ -164,9 +160,9 @@ func (c Content) Load(ctx context.Context, name string) (*Package, error) {
 			h := findLibrary(headers, "", name, in.Version)
 			if h == nil {
 				return nil, fmt.Errorf("%w: library %s version %s (included by %s in %s) not found among %s",
-					ErrBadContent, name, orAny(in.Version), lib.ID, cur.hdr.file, filepath.Join(c.Dir, "libraries", "*.json"))
+					ErrBadContent, name, orAny(in.Version), lib.ID, cur.file, filepath.Join(c.Dir, "libraries", "*.json"))
 			}
-			queue = append(queue, pending{hdr: h, by: cur.hdr.file})
+			queue = append(queue, h)
 		}
 	}
 	pkg.Terminology, err = c.loadValueSets(name)
