@@ -82,6 +82,16 @@ func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchRe
 		}
 	}
 
+	if len(crits) == 1 && q.Filter == nil && len(sorts) == 0 && crits[0].Exact() {
+		if rs, ok := crits[0].Ranges(); ok && len(rs) == 1 && strings.HasSuffix(rs[0].From, "\x00") && rs[0].Contains == "" && rs[0].Suffix == "" {
+			from := ""
+			if after != nil {
+				from = after.ID
+			}
+			return r.streamTerm(ctx, q.Type, crits[0], rs[0], from, count, q.Total)
+		}
+	}
+
 	cands, exact, err := r.candidates(ctx, q.Type, crits)
 	if err != nil {
 		return nil, err
@@ -447,4 +457,51 @@ func (r *reader) count(typ string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// streamTerm answers a search with a single exact index term (code=X,
+// patient=Y): its keys are in id order, so a page is read from the cursor
+// on, and a total counts keys without loading anything.
+func (r *reader) streamTerm(ctx context.Context, typ string, c *searchparam.Criterion, rg searchparam.Range, afterID string, count int, total bool) (*store.SearchResult, error) {
+	base := prefixKey(pIndex, typ, r.s.ix.indexName(typ, c.Def.Name))
+	lo := append(append([]byte{}, base...), rg.From...)
+	hi := append(append([]byte{}, base...), rg.To...)
+	out := &store.SearchResult{Total: -1}
+	if total {
+		n := 0
+		if err := r.rangeScan(ctx, lo, hi, func([]byte) (bool, error) { n++; return true, nil }); err != nil {
+			return nil, fmt.Errorf("badgerstore: index scan %s: %w", c.Def.Name, err)
+		}
+		out.Total = n
+	}
+	start := lo
+	if afterID != "" {
+		start = append(append(append([]byte{}, lo...), afterID...), 0)
+	}
+	var ids []string
+	err := r.rangeScan(ctx, start, hi, func(k []byte) (bool, error) {
+		ids = append(ids, string(k[len(lo):]))
+		return len(ids) <= count, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: index scan %s: %w", c.Def.Name, err)
+	}
+	more := len(ids) > count
+	if more {
+		ids = ids[:count]
+	}
+	for _, id := range ids {
+		rec, err := r.get(currentKey(typ, id))
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil || rec.deleted {
+			return nil, fmt.Errorf("%w: index entry for missing %s/%s", errCorrupt, typ, id)
+		}
+		out.Resources = append(out.Resources, rec.resource(typ, id))
+	}
+	if more {
+		out.NextCursor = encodeCursor(sortKey{ID: ids[len(ids)-1]})
+	}
+	return out, nil
 }
