@@ -331,6 +331,13 @@ func testCompartment(t *testing.T, st store.Store) {
 	assert.Empty(t, compartmentIDs(t, st, "a", "Observation"))
 	assert.Equal(t, []string{"Observation/o4", "Patient/a1"}, compartmentIDs(t, st, "a1"), "a1 is not in a's compartment and vice versa")
 	assert.Empty(t, compartmentIDs(t, st, "nobody"))
+
+	// Group membership is a compartment link too, and follows member changes.
+	commit(t, st, put("Group", "g", `{"resourceType":"Group","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/a"}},{"entity":{"reference":"Patient/b"}}]}`))
+	assert.Equal(t, []string{"Group/g"}, compartmentIDs(t, st, "a", "Group"))
+	commit(t, st, put("Group", "g", `{"resourceType":"Group","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/b"}}]}`))
+	assert.Empty(t, compartmentIDs(t, st, "a", "Group"))
+	assert.Equal(t, []string{"Group/g"}, compartmentIDs(t, st, "b", "Group"))
 }
 
 func testScanSince(t *testing.T, st store.Store) {
