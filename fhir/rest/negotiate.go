@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/store"
@@ -139,9 +138,6 @@ func writeResource(w http.ResponseWriter, status int, res *store.Resource) {
 	w.WriteHeader(status)
 	_, _ = w.Write(res.Body)
 }
-
-// httpDate formats t for HTTP headers.
-func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 
 // mustJSON encodes a value built by this package.
 func mustJSON(v any) []byte {
