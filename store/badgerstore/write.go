@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
@@ -54,9 +56,34 @@ type prepared struct {
 
 func (s *Store) prepare(ws []store.Write) []prepared {
 	out := make([]prepared, len(ws))
+	// Large transactions are prepared on every core; the work per write is
+	// independent.
+	workers := min(runtime.GOMAXPROCS(0), len(ws)/prepareChunk+1)
+	if workers <= 1 {
+		s.prepareRange(ws, out)
+		return out
+	}
+	var wg sync.WaitGroup
+	step := (len(ws) + workers - 1) / workers
+	for lo := 0; lo < len(ws); lo += step {
+		hi := min(lo+step, len(ws))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.prepareRange(ws[lo:hi], out[lo:hi])
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// prepareChunk is the transaction size from which preparation fans out.
+const prepareChunk = 256
+
+func (s *Store) prepareRange(ws []store.Write, out []prepared) {
 	txn, err := s.readTxn()
 	if err != nil {
-		return out
+		return // the writer reports ErrClosed
 	}
 	defer txn.Discard()
 	r := &reader{s: s, txn: txn}
@@ -90,7 +117,6 @@ func (s *Store) prepare(ws []store.Write) []prepared {
 			p.keyed = true
 		}
 	}
-	return out
 }
 
 type result struct {
