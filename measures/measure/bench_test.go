@@ -294,3 +294,16 @@ func BenchmarkCMS165NDJSON(b *testing.B) {
 	b.ReportMetric(float64(size)/(1<<20), "input-MiB")
 	b.ReportMetric(heap.Stop(), "peak-heap-MiB")
 }
+
+// BenchmarkLoadAndCompileCMS165 is the cold start of a measure: reading the
+// library closure and value sets, then compiling the ELM.
+func BenchmarkLoadAndCompileCMS165(b *testing.B) {
+	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		pkg, err := content.Load(ctx, cms165)
+		require.NoError(b, err)
+		_, err = Compile(ctx, pkg, elm.Options{})
+		require.NoError(b, err)
+	}
+}

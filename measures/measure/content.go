@@ -3,13 +3,14 @@ package measure
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/measures/elm"
 	"github.com/equitas/equitas/measures/terminology"
@@ -145,17 +146,15 @@ func (c Content) Load(ctx context.Context, name string) (*Package, error) {
 		}
 		if pkg.Root == nil {
 			pkg.Root = lib
-			for _, st := range inc.Library.Statements.Def {
-				pkg.statements = append(pkg.statements, statement{name: st.Name, function: st.Type == "FunctionDef", operands: len(st.Operand)})
-			}
+			pkg.statements = inc.Statements
 		}
 		pkg.Libraries = append(pkg.Libraries, lib)
 		pkg.LibraryFiles[lib.ID.String()] = cur.file
-		for _, vs := range inc.Library.ValueSets.Def {
+		for _, vs := range inc.ValueSets {
 			vs.usedBy = lib.ID.Name
 			valueSets = append(valueSets, vs)
 		}
-		for _, in := range inc.Library.Includes.Def {
+		for _, in := range inc.Includes {
 			name := canonicalName(in.Path)
 			h := findLibrary(headers, "", name, in.Version)
 			if h == nil {
@@ -229,80 +228,65 @@ func (c Content) libraryHeaders() ([]libraryHeader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
 		}
-		var h struct {
-			ResourceType string `json:"resourceType"`
-			URL          string `json:"url"`
-			Name         string `json:"name"`
-			Version      string `json:"version"`
+		// gjson reads the four header fields without decoding the
+		// (megabytes of) base64 content: loading is dominated by JSON.
+		if !gjson.ValidBytes(raw) {
+			return nil, fmt.Errorf("%w: %s: malformed JSON", ErrBadContent, f)
 		}
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return nil, fmt.Errorf("%w: %s: malformed JSON: %w", ErrBadContent, f, err)
+		h := gjson.GetManyBytes(raw, "resourceType", "url", "name", "version")
+		if rt := h[0].String(); rt != "Library" {
+			return nil, fmt.Errorf("%w: %s: resourceType %q, want Library", ErrBadContent, f, rt)
 		}
-		if h.ResourceType != "Library" {
-			return nil, fmt.Errorf("%w: %s: resourceType %q, want Library", ErrBadContent, f, h.ResourceType)
-		}
-		out = append(out, libraryHeader{file: f, url: h.URL, name: h.Name, version: h.Version})
+		out = append(out, libraryHeader{file: f, url: h[1].String(), name: h[2].String(), version: h[3].String()})
 	}
 	return out, nil
 }
 
 type elmValueSet struct {
-	Name    string `json:"name"`
-	ID      string `json:"id"`
-	Version string `json:"version"`
-	usedBy  string
+	Name, ID, Version string
+	usedBy            string
 }
 
-// elmStatement is an ExpressionDef or FunctionDef header.
-type elmStatement struct {
-	Name    string            `json:"name"`
-	Type    string            `json:"type"`
-	Operand []json.RawMessage `json:"operand"`
+type elmInclude struct {
+	Path, Version string
 }
 
+// elmIncludes is what the loader needs of one library's ELM.
 type elmIncludes struct {
-	Library struct {
-		Includes struct {
-			Def []struct {
-				Path    string `json:"path"`
-				Version string `json:"version"`
-			} `json:"def"`
-		} `json:"includes"`
-		ValueSets struct {
-			Def []elmValueSet `json:"def"`
-		} `json:"valueSets"`
-		Statements struct {
-			Def []elmStatement `json:"def"`
-		} `json:"statements"`
-	} `json:"library"`
+	Includes   []elmInclude
+	ValueSets  []elmValueSet
+	Statements []statement
 }
 
-// elmSummary decodes the includes and value sets of a FHIR Library's ELM.
+// elmSummary reads the includes, value sets and statement headers of a
+// FHIR Library's ELM (the engine decodes the full tree separately).
 func elmSummary(raw []byte) (*elmIncludes, error) {
-	var lib struct {
-		Content []struct {
-			ContentType string `json:"contentType"`
-			Data        string `json:"data"`
-		} `json:"content"`
+	data := gjson.GetBytes(raw, `content.#(contentType=="application/elm+json").data`)
+	if !data.Exists() {
+		return nil, errors.New("no application/elm+json content")
 	}
-	if err := json.Unmarshal(raw, &lib); err != nil {
-		return nil, fmt.Errorf("malformed JSON: %w", err)
+	elmJSON, err := base64.StdEncoding.DecodeString(data.String())
+	if err != nil {
+		return nil, fmt.Errorf("application/elm+json content is not base64: %w", err)
 	}
-	for _, c := range lib.Content {
-		if c.ContentType != "application/elm+json" {
-			continue
-		}
-		data, err := base64.StdEncoding.DecodeString(c.Data)
-		if err != nil {
-			return nil, fmt.Errorf("application/elm+json content is not base64: %w", err)
-		}
-		var inc elmIncludes
-		if err := json.Unmarshal(data, &inc); err != nil {
-			return nil, fmt.Errorf("malformed ELM JSON: %w", err)
-		}
-		return &inc, nil
+	if !gjson.ValidBytes(elmJSON) {
+		return nil, errors.New("malformed ELM JSON")
 	}
-	return nil, errors.New("no application/elm+json content")
+	lib := gjson.GetBytes(elmJSON, "library")
+	inc := &elmIncludes{}
+	lib.Get("includes.def").ForEach(func(_, d gjson.Result) bool {
+		inc.Includes = append(inc.Includes, elmInclude{Path: d.Get("path").String(), Version: d.Get("version").String()})
+		return true
+	})
+	lib.Get("valueSets.def").ForEach(func(_, d gjson.Result) bool {
+		inc.ValueSets = append(inc.ValueSets, elmValueSet{Name: d.Get("name").String(), ID: d.Get("id").String(), Version: d.Get("version").String()})
+		return true
+	})
+	lib.Get("statements.def").ForEach(func(_, d gjson.Result) bool {
+		inc.Statements = append(inc.Statements, statement{name: d.Get("name").String(), function: d.Get("type").String() == "FunctionDef", operands: len(d.Get("operand").Array())})
+		return true
+	})
+	return inc, nil
 }
 
 // loadValueSets reads measures/NAME/valuesets.json and any valuesets/*.json.
