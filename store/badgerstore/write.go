@@ -170,7 +170,9 @@ func (s *Store) Commit(ctx context.Context, tx store.Tx) ([]*store.Resource, err
 	}
 }
 
-// writer is the single goroutine that applies commits.
+// writer is the single goroutine that applies commits. It takes what is
+// queued (up to MaxGroupBytes) as one group: one badger transaction and one
+// fsync for all of it.
 func (s *Store) writer() {
 	defer close(s.stopped)
 	for {
@@ -182,13 +184,13 @@ func (s *Store) writer() {
 			return
 		}
 		group := []*request{first}
-		bytes := first.size
+		size := first.size
 	drain:
-		for bytes < s.opts.MaxGroupBytes {
+		for size < s.opts.MaxGroupBytes {
 			select {
 			case r := <-s.reqs:
 				group = append(group, r)
-				bytes += r.size
+				size += r.size
 			default:
 				break drain
 			}
