@@ -104,7 +104,14 @@ func checkConcurrency(t *testing.T, c *client, run runID) {
 				created++
 			}
 		}
-		assert.Equal(t, 1, created, "201 answers")
+		assert.Equal(t, 1, created, "201 answers among %v", statusesOf(res))
+		versions := map[string]int{}
+		for _, r := range res {
+			versions[etagVersion(r.Header.Get("ETag"))]++
+		}
+		for v, k := range versions {
+			assert.Equal(t, 1, k, "version %s handed out %d times (ETags %v)", v, k, versions)
+		}
 		assert.EqualValues(t, n, c.read(t, "Patient", id).Get("meta.versionId").Int())
 	})
 
