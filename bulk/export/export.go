@@ -10,10 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"golang.org/x/sync/errgroup"
 	"github.com/tidwall/sjson"
 
 	"github.com/equitas/equitas/bulk/job"
@@ -143,7 +147,7 @@ type run struct {
 	progress func(string)
 	filters  map[string]map[string]bool // type -> ids matching any _typeFilter query
 	visible  access.PatientSet
-	written  int
+	written  atomic.Int64
 }
 
 func (r *run) do(ctx context.Context) error {
@@ -273,25 +277,35 @@ func (r *run) write(res *store.Resource) error {
 			return fmt.Errorf("export: _elements on %s/%s: %w", res.Type, res.ID, err)
 		}
 	}
-	r.written++
-	if r.written%10000 == 0 {
-		r.progress(fmt.Sprintf("%d resources written", r.written))
+	if n := r.written.Add(1); n%10000 == 0 {
+		r.progress(fmt.Sprintf("%d resources written", n))
 	}
 	return r.files.add(kindOutput, res.Type, body)
 }
 
+// system exports whole types, several at once: each type goes to its own
+// files, so types are independent and a scan keeps one core busy.
 func (r *run) system(ctx context.Context, types []string) error {
-	for i, t := range types {
-		r.progress(fmt.Sprintf("exporting %s (%d of %d types)", t, i+1, len(types)))
-		err := r.snap.Scan(ctx, t, r.p.Since, func(res *store.Resource) error {
-			if !r.keep(res) {
-				return nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, min(runtime.GOMAXPROCS(0), 4)))
+	var started atomic.Int64
+	for _, t := range types {
+		g.Go(func() error {
+			r.progress(fmt.Sprintf("exporting %s (%d of %d types)", t, started.Add(1), len(types)))
+			err := r.snap.Scan(gctx, t, r.p.Since, func(res *store.Resource) error {
+				if !r.keep(res) {
+					return nil
+				}
+				return r.write(res)
+			})
+			if err != nil {
+				return fmt.Errorf("export: scan %s: %w", t, err)
 			}
-			return r.write(res)
+			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("export: scan %s: %w", t, err)
-		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if !r.p.Since.IsZero() {
 		return r.deleted(ctx, types)
@@ -546,6 +560,7 @@ type openFile struct {
 
 // fileSet writes NDJSON files per kind and type, splitting at a size.
 type fileSet struct {
+	mu    sync.Mutex // add is called from the scans of several types
 	dir   string
 	max   int64
 	open  map[string]*openFile
@@ -558,6 +573,8 @@ func newFileSet(dir string, max int64) *fileSet {
 }
 
 func (fs *fileSet) add(kind fileKind, typ string, line []byte) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
 	key := fmt.Sprintf("%d/%s", kind, typ)
 	f := fs.open[key]
 	if f != nil && f.bytes > 0 && f.bytes+int64(len(line))+1 > fs.max {
