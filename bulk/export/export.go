@@ -9,16 +9,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
-	"golang.org/x/sync/errgroup"
 	"github.com/tidwall/sjson"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/equitas/equitas/bulk/job"
 	"github.com/equitas/equitas/fhir/access"
