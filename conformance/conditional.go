@@ -65,6 +65,35 @@ func checkConditional(t *testing.T, c *client, run runID) {
 		assert.Len(t, matches, 1, "resources matching the condition")
 	})
 
+	t.Run("concurrent conditional updates with no match create one resource", func(t *testing.T) {
+		res := parallel(t, 8, func(int) (*response, error) {
+			return c.try(t.Context(), http.MethodPut, "Patient?"+query("curace"), identified(family, sys, "curace"))
+		})
+		created := 0
+		for _, r := range res {
+			assert.Contains(t, []int{http.StatusOK, http.StatusCreated}, r.Status, "%s", r)
+			if r.Status == http.StatusCreated {
+				created++
+			}
+		}
+		assert.Equal(t, 1, created, "201 answers among %v", statusesOf(res))
+		matches, _ := c.searchAll(t, "Patient?"+query("curace"))
+		assert.Len(t, matches, 1, "resources matching the condition")
+	})
+
+	t.Run("concurrent transactions with the same conditional create make one resource", func(t *testing.T) {
+		res := parallel(t, 8, func(int) (*response, error) {
+			e := entry("urn:uuid:"+newUUID(), identified(family, sys, "txrace"), "POST", "Patient")
+			e["request"].(map[string]any)["ifNoneExist"] = query("txrace")
+			return c.try(t.Context(), http.MethodPost, "", bundle("transaction", e))
+		})
+		for _, r := range res {
+			assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+		}
+		matches, _ := c.searchAll(t, "Patient?"+query("txrace"))
+		assert.Len(t, matches, 1, "resources matching the condition")
+	})
+
 	t.Run("conditional update creates then updates the match", func(t *testing.T) {
 		body := identified(family, sys, "cu")
 		r1 := c.do(t, http.MethodPut, "Patient?"+query("cu"), body)
