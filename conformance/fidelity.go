@@ -115,6 +115,43 @@ func checkConcurrency(t *testing.T, c *client, run runID) {
 		assert.EqualValues(t, n, c.read(t, "Patient", id).Get("meta.versionId").Int())
 	})
 
+	t.Run("mixed concurrent updates and deletes leave a consistent history", func(t *testing.T) {
+		id := c.create(t, patient(family, "Mixed")).Get("id").String()
+		res := parallel(t, 12, func(i int) (*response, error) {
+			if i%3 == 2 {
+				return c.try(t.Context(), http.MethodDelete, "Patient/"+id, nil)
+			}
+			b := patient(family, fmt.Sprintf("M%d", i))
+			b["id"] = id
+			return c.try(t.Context(), http.MethodPut, "Patient/"+id, b)
+		})
+		var acked []string
+		for _, r := range res {
+			require.Less(t, r.Status, 300, "%s", r)
+			if r.Method == http.MethodPut {
+				acked = append(acked, etagVersion(r.Header.Get("ETag")))
+			}
+		}
+		entries, _, _ := historyAll(t, c, "Patient/"+id+"/_history")
+		require.NotEmpty(t, entries)
+		versions := map[string]bool{}
+		for _, e := range entries {
+			if i := strings.LastIndex(e.Key, "/_history/"); i >= 0 {
+				versions[e.Key[i+len("/_history/"):]] = true
+			}
+		}
+		for _, v := range acked {
+			assert.True(t, versions[v], "acknowledged version %s missing from history %+v", v, entries)
+		}
+		r := c.do(t, http.MethodGet, "Patient/"+id, nil)
+		if entries[0].Method == "DELETE" {
+			assert.Equal(t, http.StatusGone, r.Status, "newest history entry is a delete: %s", r)
+		} else {
+			require.Equal(t, http.StatusOK, r.Status, "newest history entry is a write: %s", r)
+			assert.Equal(t, entries[0].Key, "Patient/"+id+"/_history/"+r.get("meta.versionId").String(), "read disagrees with the newest history entry")
+		}
+	})
+
 	t.Run("concurrent creates all get distinct ids and are all found", func(t *testing.T) {
 		res := parallel(t, 4*n, func(i int) (*response, error) {
 			return c.try(t.Context(), http.MethodPost, "Patient", patient(family+"Many", fmt.Sprint(i)))
