@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/equitas/equitas/fhir/validate"
 )
 
 // ecqmDir locates ../shared/ecqm from the repository root or skips.
@@ -101,6 +103,10 @@ func TestMeasureEvalIndividualOneCase(t *testing.T) {
 	assert.Contains(t, stderr, "1 patients evaluated (0 failed)")
 	raw, err := os.ReadFile(out)
 	require.NoError(t, err)
+	v, err := validate.New()
+	require.NoError(t, err)
+	_, _, err = v.Resource(raw)
+	require.NoError(t, err, "the Bundle is valid FHIR R4")
 	var bundle struct {
 		ResourceType, Type string
 		Entry              []struct {
@@ -139,6 +145,10 @@ func checkSummary(t *testing.T, ecqm, name, period string) {
 	}
 	stdout, stderr, err := runMeasureCLI(t, args...)
 	require.NoError(t, err, stderr)
+	v, err := validate.New()
+	require.NoError(t, err)
+	_, _, err = v.Resource([]byte(stdout))
+	require.NoError(t, err, "the summary is valid FHIR R4")
 	var rep cliReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Equal(t, "summary", rep.Type)
