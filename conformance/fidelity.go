@@ -152,6 +152,26 @@ func checkConcurrency(t *testing.T, c *client, run runID) {
 		}
 	})
 
+	t.Run("concurrent updates leave no stale index entries", func(t *testing.T) {
+		const writers = 16
+		name := func(i int) string { return family + "Idx" + string(rune('A'+i)) }
+		id := c.create(t, patient(name(0))).Get("id").String()
+		parallel(t, writers, func(i int) (*response, error) {
+			b := patient(name(i))
+			b["id"] = id
+			return c.try(t.Context(), http.MethodPut, "Patient/"+id, b)
+		})
+		current := c.read(t, "Patient", id).Get("name.0.family").String()
+		for i := range writers {
+			got, _ := c.searchAll(t, "Patient?family:exact="+name(i))
+			if name(i) == current {
+				assert.Equal(t, []string{id}, got, "current family %s not found", current)
+			} else {
+				assert.Empty(t, got, "stale index entry: family %s matches, current is %s", name(i), current)
+			}
+		}
+	})
+
 	t.Run("concurrent creates all get distinct ids and are all found", func(t *testing.T) {
 		res := parallel(t, 4*n, func(i int) (*response, error) {
 			return c.try(t.Context(), http.MethodPost, "Patient", patient(family+"Many", fmt.Sprint(i)))
