@@ -83,7 +83,6 @@ func (c *client) do(t testing.TB, method, path string, body any, headers ...head
 // try is do without the test: for goroutines, which must not call FailNow.
 func (c *client) try(ctx context.Context, method, path string, body any, headers ...header) (*response, error) {
 	var rd io.Reader
-	contentType := fhirJSON
 	switch b := body.(type) {
 	case nil:
 	case []byte:
@@ -106,7 +105,7 @@ func (c *client) try(ctx context.Context, method, path string, body any, headers
 	}
 	req.Header.Set("Accept", fhirJSON)
 	if rd != nil {
-		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Content-Type", fhirJSON)
 	}
 	for _, h := range headers {
 		req.Header.Set(h.name, h.value)

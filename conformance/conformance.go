@@ -1,12 +1,21 @@
 // Package conformance is a black-box test suite for a FHIR R4 server: it
 // speaks only HTTP to a base URL, creates the data it searches for, and
 // checks the answers against the FHIR R4 RESTful API (http.html) and search
-// (search.html) specifications, plus the parameters Equitas promises.
+// (search.html) specifications, plus what Equitas promises on top: its
+// search parameters, Bulk Data $export and SMART Backend Services.
 //
-// Run holds the FHIR checks and RunOperational the Equitas service
-// endpoints; the package's own test runs both against a freshly built
-// `equitas serve`, or against EQUITAS_URL when it is set. Every check is a
-// named subtest, so a failure names the interaction that broke.
+// Entry points, each a tree of named subtests so a failure names the
+// interaction that broke:
+//   - Run: the FHIR REST checks at a FHIR base URL;
+//   - RunOperational: /healthz and /metrics at the server root;
+//   - RunAfter: once Run is done, the server's own metrics must show no 5xx
+//     and no recovered panic;
+//   - RunSMART: discovery, token endpoint and scopes of a server started
+//     with authorization on.
+//
+// The package's tests run them against a freshly built `equitas serve` (and
+// kill, restart and SIGTERM it to check durability), or against EQUITAS_URL
+// when it is set.
 //
 // The suite never assumes an empty server: every resource it creates carries
 // a per-run marker (a random family name or identifier system), and every
