@@ -378,6 +378,27 @@ func (r *run) patients(ctx context.Context, types []string) error {
 	for _, t := range types {
 		want[t] = true
 	}
+	// A resource in the compartments of several patients (a shared
+	// Encounter, a Group) is written once.
+	var seenMu sync.Mutex
+	seen := map[string]struct{}{}
+	first := func(res *store.Resource) bool {
+		if res.Type == "Patient" {
+			return true
+		}
+		k := res.Type + "/" + res.ID
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		if _, ok := seen[k]; ok {
+			return false
+		}
+		seen[k] = struct{}{}
+		return true
+	}
+	// Patients are exported by several goroutines: a compartment read is
+	// many small index lookups, which one core cannot keep fed alone.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, min(runtime.GOMAXPROCS(0), 4)))
 	for i, id := range ids {
 		if r.visible != nil && !r.visible.Contains(id) {
 			continue
@@ -385,17 +406,20 @@ func (r *run) patients(ctx context.Context, types []string) error {
 		if i%1000 == 0 {
 			r.progress(fmt.Sprintf("%d of %d patients", i, len(ids)))
 		}
-		err := r.snap.Compartment(ctx, id, types, func(res *store.Resource) error {
-			if !want[res.Type] || !r.keep(res) {
-				return nil
+		g.Go(func() error {
+			err := r.snap.Compartment(gctx, id, types, func(res *store.Resource) error {
+				if !want[res.Type] || !r.keep(res) || !first(res) {
+					return nil
+				}
+				return r.write(res)
+			})
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("export: compartment of %s: %w", id, err)
 			}
-			return r.write(res)
+			return nil
 		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("export: compartment of %s: %w", id, err)
-		}
 	}
-	return nil
+	return g.Wait()
 }
 
 func (r *run) warn(severity, code, msg string) {

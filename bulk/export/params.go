@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -139,6 +140,12 @@ func Parse(k Kickoff) (*Params, error) {
 			for _, t := range list(name) {
 				if !resourcetype.Valid(t) {
 					if err := reject("_type", fmt.Sprintf("unknown resource type %q", t)); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				if k.Level != System && !inPatientCompartment(t) {
+					if err := reject("_type", fmt.Sprintf("%s is not in the Patient compartment, so a %s-level export cannot hold it", t, k.Level)); err != nil {
 						return nil, err
 					}
 					continue
@@ -310,4 +317,27 @@ func ParametersBody(body []byte) (url.Values, error) {
 		}
 	}
 	return out, nil
+}
+
+// inPatientCompartment reports whether resources of typ can be in a
+// patient's compartment (FHIR R4 Patient CompartmentDefinition, as the
+// store indexes it); Patient/Group-level exports hold only these types.
+func inPatientCompartment(typ string) bool {
+	return slices.Contains(patientCompartmentTypes, typ)
+}
+
+var patientCompartmentTypes = []string{
+	"Patient",
+	"Account", "AdverseEvent", "AllergyIntolerance", "Appointment", "AppointmentResponse", "AuditEvent",
+	"Basic", "BodyStructure", "CarePlan", "CareTeam", "ChargeItem", "Claim", "ClaimResponse",
+	"ClinicalImpression", "Communication", "CommunicationRequest", "Composition", "Condition", "Consent",
+	"Coverage", "CoverageEligibilityRequest", "CoverageEligibilityResponse", "DetectedIssue", "Device",
+	"DeviceRequest", "DeviceUseStatement", "DiagnosticReport", "DocumentManifest", "DocumentReference",
+	"Encounter", "EnrollmentRequest", "EpisodeOfCare", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag",
+	"Goal", "Group", "ImagingStudy", "Immunization", "ImmunizationEvaluation", "ImmunizationRecommendation",
+	"Invoice", "List", "MeasureReport", "Media", "MedicationAdministration", "MedicationDispense",
+	"MedicationRequest", "MedicationStatement", "MolecularSequence", "NutritionOrder", "Observation", "Patient",
+	"Person", "Procedure", "Provenance", "QuestionnaireResponse", "RelatedPerson", "RequestGroup",
+	"ResearchSubject", "RiskAssessment", "Schedule", "ServiceRequest", "Specimen", "SupplyDelivery",
+	"SupplyRequest", "Task", "VisionPrescription",
 }

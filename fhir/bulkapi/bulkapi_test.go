@@ -402,6 +402,8 @@ func TestKickoffParameters(t *testing.T) {
 		{"_typeFilter with _include", "/$export?_typeFilter=" + urlq("Observation?_include=Observation:subject")},
 		{"unknown includeAssociatedData", "/$export?includeAssociatedData=_custom"},
 		{"unknown group", "/Group/nope/$export"},
+		{"non-compartment type at Patient level", "/Patient/$export?_type=Organization"},
+		{"non-compartment type at Group level", "/Group/g1/$export?_type=Patient,Organization"},
 	}
 	for _, tc := range bad {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
