@@ -196,6 +196,24 @@ func checkBundles(t *testing.T, c *client, run runID) {
 			wants: []int{http.StatusBadRequest, http.StatusNotFound},
 		},
 	}
+	t.Run("transaction with a duplicate fullUrl writes nothing", func(t *testing.T) {
+		// Bundle invariant bdl-7: fullUrl is unique unless meta.versionId
+		// differs; two entries claiming one urn:uuid make references
+		// to it ambiguous.
+		family := run.family("TxDupURL")
+		u := "urn:uuid:" + newUUID()
+		obs := minimalResource("Observation", "placeholder")
+		obs["subject"] = map[string]any{"reference": u}
+		r := c.do(t, http.MethodPost, "", bundle("transaction",
+			entry(u, patient(family, "One"), "POST", "Patient"),
+			entry(u, patient(family, "Two"), "POST", "Patient"),
+			entry("urn:uuid:"+newUUID(), obs, "POST", "Observation"),
+		))
+		requireOutcome(t, r, http.StatusBadRequest, http.StatusUnprocessableEntity)
+		matches, _ := c.searchAll(t, "Patient?family="+family)
+		assert.Empty(t, matches, "a rejected transaction wrote resources")
+	})
+
 	for i, tc := range rollbacks {
 		t.Run("transaction with an invalid entry writes nothing/"+tc.name, func(t *testing.T) {
 			family := run.family(fmt.Sprintf("TxBad%d", i))

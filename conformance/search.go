@@ -216,6 +216,7 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		{"Observation", "Observation", "subject=" + url.QueryEscape(joinRefs("Patient", id("p1"), id("p2"), id("p3"))), []searchCase{
 			{"subject=Patient/" + id("p1"), []string{"o1", "o2"}},
 			{"patient=" + id("p3"), []string{"o3", "o4"}},
+			{"subject=" + url.QueryEscape(c.base+"/Patient/"+id("p1")), []string{"o1", "o2"}},
 			{"patient=Patient/" + id("p3"), []string{"o3", "o4"}},
 			{"code=" + url.QueryEscape(loinc+"|8867-4"), []string{"o1", "o3"}},
 			{"code=8867-4", []string{"o1", "o3", "o4", "o5"}},
