@@ -191,6 +191,21 @@ func checkBundles(t *testing.T, c *client, run runID) {
 			wants: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 		},
 		{
+			name:  "entry without request (bdl-3)",
+			bad:   map[string]any{"fullUrl": "urn:uuid:" + newUUID(), "resource": patient(run.family("TxNoReq"))},
+			wants: []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
+		},
+		{
+			name:  "unknown request method",
+			bad:   entry("urn:uuid:"+newUUID(), patient(run.family("TxFoo")), "FOO", "Patient"),
+			wants: []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
+		},
+		{
+			name:  "POST entry without a resource",
+			bad:   entry("urn:uuid:"+newUUID(), nil, "POST", "Patient"),
+			wants: []int{http.StatusBadRequest, http.StatusUnprocessableEntity},
+		},
+		{
 			name:  "malformed request url",
 			bad:   entry("", nil, "DELETE", ""),
 			wants: []int{http.StatusBadRequest, http.StatusNotFound},
