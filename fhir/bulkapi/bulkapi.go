@@ -61,6 +61,8 @@ const (
 	SystemExportDefinition  = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
 	PatientExportDefinition = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
 	GroupExportDefinition   = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+	// BulkDataCapabilityStatement is what the server instantiates.
+	BulkDataCapabilityStatement = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
 )
 
 // Mount registers the kick-off operations at the three levels, the status
@@ -71,6 +73,7 @@ func (h *Handler) Mount(srv *rest.Server, auth func(http.Handler) http.Handler) 
 	srv.Operation(rest.Operation{Name: "export", Level: rest.System, Definition: SystemExportDefinition, Handler: h.Kickoff(export.System)})
 	srv.Operation(rest.Operation{Name: "export", Level: rest.Type, Types: []string{"Patient"}, Definition: PatientExportDefinition, Handler: h.Kickoff(export.Patient)})
 	srv.Operation(rest.Operation{Name: "export", Level: rest.Instance, Types: []string{"Group"}, Definition: GroupExportDefinition, Handler: h.Kickoff(export.Group)})
+	srv.Instantiate(BulkDataCapabilityStatement)
 	h.Routes(srv.FHIR())
 	if auth == nil {
 		auth = func(next http.Handler) http.Handler {

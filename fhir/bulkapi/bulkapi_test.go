@@ -488,6 +488,10 @@ func TestCapabilityStatementDeclaresExport(t *testing.T) {
 	assert.Equal(t, bulkapi.SystemExportDefinition, cs.Get(`rest.0.operation.#(name=="export").definition`).String())
 	assert.Equal(t, bulkapi.PatientExportDefinition, cs.Get(`rest.0.resource.#(type=="Patient").operation.#(name=="export").definition`).String())
 	assert.Equal(t, bulkapi.GroupExportDefinition, cs.Get(`rest.0.resource.#(type=="Group").operation.#(name=="export").definition`).String())
+	assert.Equal(t, bulkapi.BulkDataCapabilityStatement, cs.Get("instantiates.0").String())
+	for _, op := range []string{"import", "bulk-submit", "bulk-submit-status"} {
+		assert.True(t, cs.Get(`rest.0.operation.#(name=="`+op+`")`).Exists(), op)
+	}
 }
 
 // TestRestartMidJob stops the server while a job is queued and unfinished
