@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -143,6 +144,23 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		pop.add(o.label, c.create(t, body).Get("id").String())
 	}
 
+	// Quantities for p5, outside the main Observation scope.
+	ucum := "http://unitsofmeasure.org"
+	for _, q := range []struct {
+		label string
+		value any
+		code  string
+	}{
+		{"v1", json.Number("5.4"), "kg"},
+		{"v2", json.Number("70"), "kg"},
+		{"v3", json.Number("5.4"), "mg"},
+		{"v4", json.Number("0.0054"), "kg"},
+	} {
+		body := minimalResource("Observation", pop.ids["p5"])
+		body["valueQuantity"] = map[string]any{"value": q.value, "unit": q.code, "system": ucum, "code": q.code}
+		pop.add(q.label, c.create(t, body).Get("id").String())
+	}
+
 	encounters := []struct {
 		label, subject, status string
 		period                 map[string]any
@@ -247,6 +265,19 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"date=" + url.QueryEscape("gt2020-03-31T23:45:00-05:00"), nil},
 			{"date=" + url.QueryEscape("2020-04-01T04:30:00Z"), []string{"o6"}},
 			{"date=" + url.QueryEscape("2020-04-01T06:30:00+02:00"), []string{"o6"}},
+		}},
+		{"Observation value-quantity", "Observation", "subject=Patient/" + id("p5"), []searchCase{
+			// A value's precision is its range: 5.4 is [5.35, 5.45), 5 is [4.5, 5.5).
+			{"value-quantity=5.4", []string{"v1", "v3"}},
+			{"value-quantity=5", []string{"v1", "v3"}},
+			{"value-quantity=" + url.QueryEscape("5.4|"+ucum+"|kg"), []string{"v1"}},
+			{"value-quantity=" + url.QueryEscape("5.4||mg"), []string{"v3"}},
+			{"value-quantity=" + url.QueryEscape("gt10|"+ucum+"|kg"), []string{"v2"}},
+			{"value-quantity=lt1", []string{"v4"}},
+			{"value-quantity=ge5.4", []string{"v1", "v2", "v3"}},
+			{"value-quantity=le0.0054", []string{"v4"}},
+			{"value-quantity=5.40", []string{"v1", "v3"}},
+			{"value-quantity=5.41", nil},
 		}},
 		{"Encounter", "Encounter", "patient=" + id("p1") + "," + id("p2"), []searchCase{
 			{"date=2020-01", []string{"e1"}},
