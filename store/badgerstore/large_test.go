@@ -185,6 +185,7 @@ func TestKillDurability(t *testing.T) {
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) // never leave the child behind
 	acked := map[string]bool{}
 	bigAcked := map[string]bool{}
 	sc := bufio.NewScanner(out)
