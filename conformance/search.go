@@ -320,6 +320,8 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"Observation?code=" + url.QueryEscape(loinc+"|8867-4") + "&subject=" + url.QueryEscape(joinRefs("Patient", id("p1"), id("p3"))) + "&_include=Observation:patient",
 				[]string{"o1", "o3"}, []string{"Patient/" + id("p1"), "Patient/" + id("p3")}},
 			{"Observation?subject=Patient/" + id("p1"), []string{"o1", "o2"}, nil},
+			{"Observation?subject=Patient/" + id("p1") + "&_include=Observation:subject:Patient", []string{"o1", "o2"}, []string{"Patient/" + id("p1")}},
+			{"Observation?subject=Patient/" + id("p1") + "&_include=Observation:subject:Group", []string{"o1", "o2"}, nil},
 			{"Encounter?patient=" + id("p1") + "&_include=Encounter:subject", []string{"e1"}, []string{"Patient/" + id("p1")}},
 		}
 		for _, tc := range cases {
