@@ -13,7 +13,7 @@ import (
 // each resource type (productSearchParams) on two resources per type, one
 // per patient, with answers worked out by hand.
 func checkProductSearch(t *testing.T, c *client, run runID) {
-	pop := &population{ids: map[string]string{}, labels: map[string]string{}}
+	pop := newPopulation(run)
 	fam := run.family("Prod")
 	sys := run.system("prod")
 	q := url.QueryEscape

@@ -18,8 +18,13 @@ import (
 // population maps the labels the search tables use to the ids the server
 // assigned, and back.
 type population struct {
+	run    runID
 	ids    map[string]string
 	labels map[string]string
+}
+
+func newPopulation(run runID) *population {
+	return &population{run: run, ids: map[string]string{}, labels: map[string]string{}}
 }
 
 func (p *population) add(label, id string) {
@@ -50,6 +55,16 @@ func (p *population) labelsOf(ids []string) []string {
 	return out
 }
 
+// name makes a subtest name stable across runs: server-assigned ids in a
+// query are replaced by their labels.
+func (p *population) name(query string) string {
+	for id, label := range p.labels {
+		query = strings.ReplaceAll(query, id, "{"+label+"}")
+	}
+	query = strings.ReplaceAll(query, string(p.run), "{run}")
+	return strings.ReplaceAll(query, strings.ToUpper(string(p.run)), "{RUN}")
+}
+
 // searchCase is one query with its hand-computed answer.
 type searchCase struct {
 	query string   // without the scope
@@ -70,7 +85,7 @@ func runGroups(t *testing.T, c *client, pop *population, groups []searchGroup) {
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.cases {
-				t.Run(tc.query, func(t *testing.T) {
+				t.Run(pop.name(tc.query), func(t *testing.T) {
 					q := g.typ + "?" + tc.query + "&" + g.scope
 					got, _ := c.searchAll(t, q)
 					sameSet(t, tc.want, pop.labelsOf(got), "GET %s", q)
@@ -81,7 +96,7 @@ func runGroups(t *testing.T, c *client, pop *population, groups []searchGroup) {
 }
 
 func checkSearch(t *testing.T, c *client, run runID) {
-	pop := &population{ids: map[string]string{}, labels: map[string]string{}}
+	pop := newPopulation(run)
 	fam := run.family("Srch")
 	sys1, sys2 := run.system("mrn"), run.system("ssn")
 
@@ -298,7 +313,7 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			"subject.family=" + lower + "berg",
 			"patient.family=" + lower + "berg",
 		} {
-			t.Run(q, func(t *testing.T) {
+			t.Run(pop.name(q), func(t *testing.T) {
 				r := c.do(t, http.MethodGet, "Observation?"+q+scope, nil)
 				if r.Status == http.StatusOK {
 					got, _ := c.searchAll(t, "Observation?"+q+scope)
@@ -325,7 +340,7 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"Encounter?patient=" + id("p1") + "&_include=Encounter:subject", []string{"e1"}, []string{"Patient/" + id("p1")}},
 		}
 		for _, tc := range cases {
-			t.Run(tc.query, func(t *testing.T) {
+			t.Run(pop.name(tc.query), func(t *testing.T) {
 				got, inc := c.searchAll(t, tc.query)
 				sameSet(t, tc.want, pop.labelsOf(got), "matches of GET %s", tc.query)
 				sameSet(t, tc.wantIncludes, inc, "includes of GET %s", tc.query)
@@ -458,30 +473,25 @@ func checkLastUpdated(t *testing.T, c *client, run runID) {
 	}
 	require.GreaterOrEqual(t, bFirst.Sub(aLast), time.Second, "server clock: groups not a second apart")
 	sec := func(ts time.Time) string { return ts.UTC().Truncate(time.Second).Format(time.RFC3339) }
-	cases := []struct {
-		query string
-		want  []string
-	}{
-		{"_lastUpdated=gt" + sec(aLast), b},
-		{"_lastUpdated=lt" + sec(bFirst), a},
-		{"_lastUpdated=ge" + sec(bFirst), b},
-		{"_lastUpdated=le" + sec(aLast), a},
-	}
 	// At the full precision the server reports, the boundaries are exact.
 	b0 := c.read(t, "Patient", b[0]).Get("meta.lastUpdated").String()
 	exact := url.QueryEscape(b0)
-	cases = append(cases, []struct {
-		query string
-		want  []string
+	cases := []struct {
+		name, query string
+		want        []string
 	}{
-		{"_lastUpdated=eq" + exact, b[:1]},
-		{"_lastUpdated=ge" + exact, b},
-		{"_lastUpdated=gt" + exact, b[1:]},
-		{"_lastUpdated=le" + exact, append(slices.Clone(a), b[0])},
-		{"_lastUpdated=lt" + exact, a},
-	}...)
+		{"gt the second of the last early write", "_lastUpdated=gt" + sec(aLast), b},
+		{"lt the second of the first late write", "_lastUpdated=lt" + sec(bFirst), a},
+		{"ge the second of the first late write", "_lastUpdated=ge" + sec(bFirst), b},
+		{"le the second of the last early write", "_lastUpdated=le" + sec(aLast), a},
+		{"eq an exact lastUpdated", "_lastUpdated=eq" + exact, b[:1]},
+		{"ge an exact lastUpdated", "_lastUpdated=ge" + exact, b},
+		{"gt an exact lastUpdated", "_lastUpdated=gt" + exact, b[1:]},
+		{"le an exact lastUpdated", "_lastUpdated=le" + exact, append(slices.Clone(a), b[0])},
+		{"lt an exact lastUpdated", "_lastUpdated=lt" + exact, a},
+	}
 	for _, tc := range cases {
-		t.Run(tc.query, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			got, _ := c.searchAll(t, "Patient?family="+family+"&"+tc.query)
 			sameSet(t, tc.want, got, "%s", tc.query)
 		})
