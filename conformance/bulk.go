@@ -120,6 +120,49 @@ func checkBulkExport(t *testing.T, c *client, run runID) {
 		assert.False(t, got["Patient/"+p1], "resource unchanged since _since exported")
 	})
 
+	t.Run("_since export lists a later delete only as deleted", func(t *testing.T) {
+		victim := c.create(t, patient(family, "Deleted")).Get("id").String()
+		first := exportAll(t, c, "$export?_type=Patient")
+		require.True(t, first.ids()["Patient/"+victim], "victim not exported before the delete")
+		since := first.raw.Get("transactionTime").String()
+		time.Sleep(10 * time.Millisecond)
+		dr := c.do(t, http.MethodDelete, "Patient/"+victim, nil)
+		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, dr.Status, "%s", dr)
+		m := exportAll(t, c, "$export?_type=Patient&_since="+url.QueryEscape(since))
+		assert.False(t, m.ids()["Patient/"+victim], "deleted resource in output")
+		deleted := m.raw.Get("deleted").Array()
+		if len(deleted) == 0 {
+			t.Log("manifest has no deleted files (SHOULD, not SHALL)")
+			return
+		}
+		found := false
+		for _, d := range deleted {
+			f := c.do(t, http.MethodGet, d.Get("url").String(), nil, header{"Accept", "application/fhir+ndjson"})
+			require.Equal(t, http.StatusOK, f.Status, "%s", f)
+			for _, line := range bytes.Split(f.Body, []byte("\n")) {
+				for _, e := range gjson.GetBytes(line, "entry").Array() {
+					if e.Get("request.method").String() == "DELETE" && e.Get("request.url").String() == "Patient/"+victim {
+						found = true
+					}
+				}
+			}
+		}
+		assert.True(t, found, "Patient/%s not in the deleted files", victim)
+	})
+
+	t.Run("_typeFilter is applied or refused", func(t *testing.T) {
+		filter := url.QueryEscape("Patient?family=" + family + "&given=Member")
+		r := c.do(t, http.MethodGet, "$export?_type=Patient&_typeFilter="+filter, nil, bulkAsync()...)
+		if r.Status != http.StatusAccepted {
+			requireOutcome(t, r, http.StatusBadRequest)
+			return
+		}
+		m := exportAll(t, c, "$export?_type=Patient&_typeFilter="+filter)
+		got := m.ids()
+		assert.True(t, got["Patient/"+p1], "filter match missing")
+		assert.False(t, got["Patient/"+p2], "_typeFilter ignored: non-matching Patient exported")
+	})
+
 	t.Run("_outputFormat spellings of ndjson are accepted", func(t *testing.T) {
 		for _, f := range []string{"application/fhir+ndjson", "application/ndjson", "ndjson"} {
 			r := c.do(t, http.MethodGet, "$export?_type=Organization&_since=2999-01-01T00:00:00Z&_outputFormat="+url.QueryEscape(f), nil, bulkAsync()...)
