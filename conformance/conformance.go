@@ -50,6 +50,7 @@ func Run(t *testing.T, base string) {
 	t.Run("concurrency", func(t *testing.T) { checkConcurrency(t, c, run) })
 	t.Run("errors", func(t *testing.T) { checkErrors(t, c, run) })
 	t.Run("bulk export", func(t *testing.T) { checkBulkExport(t, c, run) })
+	t.Run("bulk import", func(t *testing.T) { checkBulkImport(t, c, run) })
 }
 
 // RunOperational checks the service endpoints next to the FHIR API at root,
