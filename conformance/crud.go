@@ -63,6 +63,11 @@ func checkCRUD(t *testing.T, c *client, run runID) {
 		assert.True(t, got.Get("active").Bool())
 		assert.Equal(t, "1970-01-01", got.Get("birthDate").String())
 		assert.Equal(t, "kept as sent", got.Get("extension.0.valueString").String(), "extension lost: %s", rr)
+		lm, err := http.ParseTime(rr.Header.Get("Last-Modified"))
+		if assert.NoError(t, err, "Last-Modified %q", rr.Header.Get("Last-Modified")) {
+			lu := parseInstant(t, got.Get("meta.lastUpdated").String())
+			assert.Equal(t, lu.UTC().Truncate(time.Second), lm.UTC(), "Last-Modified is meta.lastUpdated")
+		}
 	})
 
 	t.Run("read honours _format and HEAD", func(t *testing.T) {
