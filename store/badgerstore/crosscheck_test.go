@@ -40,6 +40,8 @@ func TestSearchMatchesScan(t *testing.T) {
 		{"Observation", []store.Param{{Name: "date", Values: []string{"eb2015-03"}}}},
 		{"Observation", []store.Param{{Name: "date", Values: []string{"le2016-01-01T05:00:00+05:00"}}}},
 		{"Observation", []store.Param{{Name: "date", Values: []string{"gt2022"}}}},
+		{"Observation", []store.Param{{Name: "date", Values: []string{"lt2016-02-03T04:05:06Z", "sa2022-03"}}}},
+		{"Encounter", []store.Param{{Name: "date", Values: []string{"eb2017"}}, {Name: "date", Values: []string{"gt2016-06"}}}},
 		{"Observation", []store.Param{{Name: "patient", Values: []string{"pat00007"}}, {Name: "code", Values: []string{"http://loinc.org|"}}}},
 		{"Observation", []store.Param{{Name: "value-quantity", Values: []string{"gt150||mg/dL"}}, {Name: "status", Values: []string{"amended"}}}},
 		{"Observation", []store.Param{{Name: "encounter", Values: []string{"Encounter/pat00003-0"}}}},

@@ -647,8 +647,14 @@ func (c *Criterion) Exact() bool {
 				return false
 			}
 		case Date:
-			if c.Def.Name != "_lastUpdated" {
-				return false
+			// gt, lt, sa and eb test one end of the range, which one index
+			// term holds; eq, ge, le and ne need both ends.
+			switch q.prefix {
+			case "gt", "lt", "sa", "eb":
+			default:
+				if c.Def.Name != "_lastUpdated" {
+					return false
+				}
 			}
 		default:
 			return false
