@@ -145,9 +145,10 @@ func checkBundles(t *testing.T, c *client, run runID) {
 	c.put(t, staleBody)
 
 	rollbacks := []struct {
-		name  string
-		bad   map[string]any // the entry that must fail
-		wants []int
+		name   string
+		before map[string]any // a valid entry written before bad; nil: a plain POST
+		bad    map[string]any // the entry that must fail
+		wants  []int
 	}{
 		{
 			name: "missing required element",
@@ -173,6 +174,11 @@ func checkBundles(t *testing.T, c *client, run runID) {
 		},
 		{
 			name: "two entries for the same resource",
+			before: func() map[string]any {
+				b := patient(run.family("TxStale"), "First")
+				b["id"] = staleID
+				return entry("", b, "PUT", "Patient/"+staleID)
+			}(),
 			bad: func() map[string]any {
 				b := patient(run.family("TxStale"), "Twice")
 				b["id"] = staleID
@@ -232,15 +238,13 @@ func checkBundles(t *testing.T, c *client, run runID) {
 	for i, tc := range rollbacks {
 		t.Run("transaction with an invalid entry writes nothing/"+tc.name, func(t *testing.T) {
 			family := run.family(fmt.Sprintf("TxBad%d", i))
-			first := entry("", patient(family, "Second"), "POST", "Patient")
-			if tc.name == "two entries for the same resource" {
-				b := patient(family, "First")
-				b["id"] = staleID
-				first = entry("", b, "PUT", "Patient/"+staleID)
+			before := tc.before
+			if before == nil {
+				before = entry("", patient(family, "Second"), "POST", "Patient")
 			}
 			tx := bundle("transaction",
 				entry("urn:uuid:"+newUUID(), patient(family, "Good"), "POST", "Patient"),
-				first,
+				before,
 				tc.bad,
 			)
 			r := c.do(t, http.MethodPost, "", tx)
