@@ -186,6 +186,25 @@ func checkCapability(t *testing.T, c *client, run runID) {
 		}
 	})
 
+	t.Run("declared parameter types match R4", func(t *testing.T) {
+		// The R4 SearchParameter types of the product's parameters.
+		byName := map[string]string{
+			"identifier": "token", "name": "string", "family": "string", "given": "string",
+			"birthdate": "date", "gender": "token", "patient": "reference", "subject": "reference",
+			"code": "token", "date": "date", "status": "token", "category": "token",
+			"vaccine-code": "token", "created": "date", "beneficiary": "reference",
+			"characteristic": "token", "member": "reference",
+		}
+		for typ, params := range productSearchParams() {
+			for _, p := range declared[typ].Get("searchParam").Array() {
+				name := p.Get("name").String()
+				if want, ok := byName[name]; ok && slices.Contains(params, name) {
+					assert.Equal(t, want, p.Get("type").String(), "%s.%s type", typ, name)
+				}
+			}
+		}
+	})
+
 	// One patient for resources that need a subject.
 	var patientID string
 	if hasInteraction(declared["Patient"], "create") {
