@@ -149,18 +149,14 @@ func (s *Service) Update(ctx context.Context, typ, id string, body []byte, ifMat
 }
 
 func (s *Service) put(ctx context.Context, typ, id string, body []byte, ifMatch uint64) (Result, error) {
-	existed := true
-	if _, err := s.st.Read(ctx, typ, id); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
-		existed = false
-	} else if err != nil {
-		return Result{}, StoreError(err)
-	}
 	rs, err := s.st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: typ, ID: id, Body: body, IfMatch: ifMatch}}})
 	if err != nil {
 		return Result{}, StoreError(err)
 	}
+	// The store decides creation atomically with the write, so of several
+	// concurrent create-on-update requests exactly one answers 201.
 	st := http.StatusOK
-	if !existed || rs[0].Version == 1 {
+	if rs[0].Created {
 		st = http.StatusCreated
 	}
 	return Result{Status: st, Resource: rs[0]}, nil

@@ -71,6 +71,7 @@ func (s *Service) ParseBundle(body []byte, base string) (*RequestBundle, error) 
 	}
 	rb := &RequestBundle{Type: typ}
 	var issues []outcome.Issue
+	fullURLs := map[string]int{}
 	base = strings.TrimRight(base, "/") + "/"
 	for i, e := range gjson.GetBytes(body, "entry").Array() {
 		en := Entry{
@@ -85,6 +86,17 @@ func (s *Service) ParseBundle(body []byte, base string) (*RequestBundle, error) 
 		}
 		if r := e.Get("resource"); r.Exists() {
 			en.Resource = []byte(r.Raw)
+		}
+		if en.FullURL != "" {
+			// bdl-7: fullUrl is unique unless the entries are versions of
+			// one resource (distinct meta.versionId).
+			key := en.FullURL + "\x00" + gjson.GetBytes(en.Resource, "meta.versionId").String()
+			if j, dup := fullURLs[key]; dup {
+				issues = append(issues, outcome.Issue{Severity: "error", Code: "invalid",
+					Diagnostics: fmt.Sprintf("fullUrl %q repeats that of Bundle.entry[%d] (bdl-7)", en.FullURL, j),
+					Expression:  []string{en.Expr() + ".fullUrl"}})
+			}
+			fullURLs[key] = i
 		}
 		if en.Method == "" || en.URL == "" {
 			issues = append(issues, outcome.Issue{Severity: "error", Code: "required",
@@ -312,6 +324,13 @@ func (s *Service) Transaction(ctx context.Context, rb *RequestBundle) ([]EntryRe
 	for i, p := range order {
 		if i < len(written) && p.op == store.OpPut {
 			p.matched = written[i]
+			if p.entry.Method == http.MethodPut {
+				// Created is decided by the store with the write.
+				p.status = http.StatusOK
+				if written[i].Created {
+					p.status = http.StatusCreated
+				}
+			}
 		}
 	}
 	out := make([]EntryResult, len(plans))
@@ -455,20 +474,17 @@ func (s *Service) resolve(ctx context.Context, p *planned) error {
 	if p.id == "" {
 		p.id = NewID()
 	}
-	if e.Method == http.MethodPut || e.Method == http.MethodDelete {
+	if e.Method == http.MethodDelete {
 		_, err := s.st.Read(ctx, p.typ, p.id)
 		gone := errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted)
 		if err != nil && !gone {
 			return fail(StoreError(err))
 		}
-		switch {
-		case gone && e.Method == http.MethodDelete:
+		if gone {
 			if p.ifMatch != 0 {
 				return fail(outcome.Errorf(http.StatusPreconditionFailed, "conflict", "%s/%s has no version %d", p.typ, p.id, p.ifMatch))
 			}
 			p.write = false
-		case gone:
-			p.status = http.StatusCreated
 		}
 	}
 	return nil

@@ -162,6 +162,36 @@ func TestIfMatch(t *testing.T) {
 	})
 }
 
+func TestConcurrentCreateOnUpdate(t *testing.T) {
+	e := newEnv(t)
+	const n = 10
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := patient("Race", fmt.Sprintf("R%d", i))
+			p["id"] = "race-1"
+			codes[i] = e.do(http.MethodPut, "Patient/race-1", p).Status
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusCreated:
+			created++
+		case http.StatusOK:
+		default:
+			t.Errorf("unexpected status %d", c)
+		}
+	}
+	assert.Equal(t, 1, created, "statuses %v", codes)
+	r := e.do(http.MethodGet, "Patient/race-1", nil)
+	assert.Equal(t, fmt.Sprint(n), r.get("meta.versionId").String())
+}
+
 func TestConditional(t *testing.T) {
 	e := newEnv(t)
 	withID := func(v string) map[string]any {

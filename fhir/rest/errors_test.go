@@ -64,6 +64,7 @@ func TestBadInputNeverPanics(t *testing.T) {
 		{"bundle PATCH entry", "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PATCH","url":"Patient/x"}}]}`, nil, 400, ""},
 		{"bundle absolute foreign url", "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"http://elsewhere/Patient"}}]}`, nil, 400, ""},
 		{"bundle duplicate target", "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","id":"d1"},"request":{"method":"PUT","url":"Patient/d1"}},{"resource":{"resourceType":"Patient","id":"d1"},"request":{"method":"PUT","url":"Patient/d1"}}]}`, nil, 400, ""},
+		{"bundle duplicate fullUrl", "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}]}`, nil, 400, "Bundle.entry[1].fullUrl"},
 		{"conditional update without criteria", "PUT", "Patient", `{"resourceType":"Patient"}`, nil, 400, ""},
 		{"unsupported _summary", "GET", "Patient?_summary=text", nil, nil, 400, ""},
 		{"unknown operation", "GET", "$nothing", nil, nil, 404, ""},
