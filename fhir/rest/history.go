@@ -1,8 +1,8 @@
 package rest
 
 import (
+	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,11 +17,6 @@ import (
 	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/store"
 )
-
-// maxHistoryScan bounds how many versions one history page may read: the
-// store pages history only from the newest version, so deep pages cost
-// their offset (with bodies) and are refused past this depth.
-const maxHistoryScan = 20_000
 
 func (s *Server) systemHistory(w http.ResponseWriter, r *http.Request) {
 	label(r, "history-system", "")
@@ -40,10 +35,10 @@ func (s *Server) instanceHistory(w http.ResponseWriter, r *http.Request) {
 	s.history(w, r, typ, id)
 }
 
-// history serves a history Bundle, newest first. Paging: the first page
-// fixes an upper time bound (_until) that later pages keep, so versions
-// written meanwhile neither shift pages nor repeat; _offset counts the
-// versions already served below that bound.
+// history serves a history Bundle, newest first. Next links carry the
+// last version served (_cursor); the store continues strictly after it, so
+// versions written meanwhile neither shift pages nor repeat, and every page
+// costs only its own size.
 func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string) {
 	p := access.FromContext(r.Context())
 	if typ != "" {
@@ -61,8 +56,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 		issues = append(issues, outcome.Issue{Severity: "error", Code: "invalid", Diagnostics: msg, Expression: []string{param}})
 	}
 	count := interaction.DefaultCount
-	var since, until time.Time
-	offset := 0
+	var since time.Time
+	var before *store.VersionRef
 	for k, vs := range q {
 		v := vs[0]
 		var err error
@@ -77,13 +72,9 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 			if since, err = parseInstant(v); err != nil {
 				bad(k, "_since must be an instant such as 2024-01-01T00:00:00Z")
 			}
-		case "_until":
-			if until, err = parseInstant(v); err != nil {
-				bad(k, "_until must be an instant")
-			}
-		case "_offset":
-			if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
-				bad(k, "_offset must be a non-negative integer")
+		case interaction.CursorParam:
+			if before, err = parseHistoryCursor(v); err != nil {
+				bad(k, "malformed history cursor")
 			}
 		case "_format", "_pretty":
 		default:
@@ -91,9 +82,6 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 				issues = append(issues, outcome.Issue{Severity: "error", Code: "not-supported", Diagnostics: "history parameter " + k + " is not supported", Expression: []string{k}})
 			}
 		}
-	}
-	if offset+count >= maxHistoryScan {
-		bad("_offset", fmt.Sprintf("history pages deeper than %d versions are not served; narrow the range with _since", maxHistoryScan))
 	}
 	if len(issues) > 0 {
 		s.fail(w, r, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues})
@@ -105,37 +93,34 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 			return
 		}
 	}
-	now := time.Now()
-	if until.IsZero() {
-		until = now
-	}
 	// _since is inclusive ("at or after"); the store's bound is exclusive.
 	storeSince := since
 	if !storeSince.IsZero() {
 		storeSince = storeSince.Add(-time.Nanosecond)
 	}
-	want := offset + count + 1
+	// One version more than the page tells whether a next page exists.
+	// Patient scoping may drop versions, so keep reading until the page is
+	// full or the history ends.
+	want := count + 1
 	var page []*store.Resource
-	for fetch := want; ; fetch *= 2 {
-		vs, err := s.cfg.Store.History(r.Context(), store.HistoryQuery{Type: typ, ID: id, Since: storeSince, Count: min(fetch, maxHistoryScan)})
+	cur := before
+	for len(page) < want {
+		n := want - len(page)
+		vs, err := s.cfg.Store.History(r.Context(), store.HistoryQuery{Type: typ, ID: id, Since: storeSince, Count: n, Before: cur})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		page = page[:0]
 		for _, v := range vs {
-			if !v.LastUpdated.After(until) && (p.Patients == nil || v.Deleted || patientVisible(p, v)) {
+			if p.Patients == nil || v.Deleted || patientVisible(p, v) {
 				page = append(page, v)
 			}
 		}
-		if len(page) >= want || len(vs) < fetch || fetch >= maxHistoryScan {
+		if len(vs) < n {
 			break
 		}
+		cur = vs[len(vs)-1].Ref()
 	}
-	if offset > len(page) {
-		offset = len(page)
-	}
-	page = page[offset:]
 	more := count > 0 && len(page) > count
 	if len(page) > count {
 		page = page[:count]
@@ -149,12 +134,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 	case typ != "":
 		path = base + "/" + typ + "/_history"
 	}
-	selfQ := url.Values{}
-	for k, vs := range q {
-		selfQ[k] = vs
-	}
-	h := bundle.Header{ID: interaction.NewID(), Type: "history", Time: now, Links: []bundle.Link{{Relation: "self", URL: withQuery(path, selfQ)}}}
-	if offset == 0 && !more && count > 0 {
+	h := bundle.Header{ID: interaction.NewID(), Type: "history", Time: time.Now(), Links: []bundle.Link{{Relation: "self", URL: withQuery(path, q)}}}
+	if before == nil && !more && count > 0 {
 		n := len(page)
 		h.Total = &n
 	}
@@ -164,8 +145,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 			next[k] = vs
 		}
 		next.Set("_count", strconv.Itoa(count))
-		next.Set("_until", until.UTC().Format(time.RFC3339Nano))
-		next.Set("_offset", strconv.Itoa(offset+count))
+		next.Set(interaction.CursorParam, historyCursor(page[len(page)-1].Ref()))
 		h.Links = append(h.Links, bundle.Link{Relation: "next", URL: withQuery(path, next)})
 	}
 	w.Header().Set("Content-Type", fhirJSON)
@@ -217,4 +197,30 @@ func parseInstant(v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, &time.ParseError{Layout: time.RFC3339, Value: v}
+}
+
+// historyCursor encodes the last version of a page for the next link.
+func historyCursor(v *store.VersionRef) string {
+	raw := v.Type + "\x00" + v.ID + "\x00" + strconv.FormatUint(v.Version, 10) + "\x00" + strconv.FormatInt(v.LastUpdated.UnixNano(), 10)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func parseHistoryCursor(c string) (*store.VersionRef, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.Split(string(raw), "\x00")
+	if len(parts) != 4 {
+		return nil, errors.New("history cursor: wrong shape")
+	}
+	ver, err := strconv.ParseUint(parts[2], 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	return &store.VersionRef{Type: parts[0], ID: parts[1], Version: ver, LastUpdated: time.Unix(0, ns).UTC()}, nil
 }

@@ -232,6 +232,13 @@ func TestHistory(t *testing.T) {
 			"Organization/" + id + ` W/"1"`,
 		}, keys)
 	})
+	t.Run("instance history pages one version at a time", func(t *testing.T) {
+		keys := collect("Organization/" + id + "/_history?_count=1")
+		assert.Equal(t, []string{
+			"Organization/" + id + ` W/"4"`, "Organization/" + id + ` W/"3"`,
+			"Organization/" + id + ` W/"2"`, "Organization/" + id + ` W/"1"`,
+		}, keys)
+	})
 	t.Run("system history", func(t *testing.T) {
 		r := e.do(http.MethodGet, "_history?_count=1", nil)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
