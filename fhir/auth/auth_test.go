@@ -92,6 +92,7 @@ func newEnv(t *testing.T) *env {
 		{ID: "payer", Scopes: []string{"system/*.read"}, JWKS: rsaSet},
 		{ID: "es-client", Scopes: []string{"system/*.rs"}, JWKSURL: e.jwksHost.URL + "/jwks.json"},
 		{ID: "narrow", Scopes: []string{"system/Patient.read"}, JWKS: rsaSet},
+		{ID: "clinic", Scopes: []string{"system/*.read"}, JWKS: rsaSet, Organization: "http://hl7.org/fhir/sid/us-npi|1234567893"},
 	} {
 		require.NoError(t, e.as.Clients().Put(context.Background(), c))
 	}
@@ -464,7 +465,7 @@ func TestAdminAPI(t *testing.T) {
 
 	list := e.api("GET", "/admin/clients", "admin-secret")
 	assert.Equal(t, http.StatusOK, list.status)
-	assert.Len(t, list.body.Array(), 4)
+	assert.Len(t, list.body.Array(), 5)
 	assert.Equal(t, http.StatusNoContent, e.api("DELETE", "/admin/clients/narrow", "admin-secret").status)
 	assert.Equal(t, http.StatusNotFound, e.api("GET", "/admin/clients/narrow", "admin-secret").status)
 }
@@ -483,4 +484,27 @@ func TestSweepRemovesOnlyExpired(t *testing.T) {
 	n, err := e.as.Sweep(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 0, n, "a fresh token and jti are kept")
+}
+
+// TestOrganizationBoundClient: a client bound to an organization sees only
+// patients attributed to it (none until attribution exists), in search
+// and in export, and cannot export at system level.
+func TestOrganizationBoundClient(t *testing.T) {
+	e := newEnv(t)
+	clinic := e.accessToken("clinic", "system/*.read")
+	r := e.api("GET", "/fhir/Patient", clinic)
+	require.Equal(t, http.StatusOK, r.status, r.body.Raw)
+	assert.Empty(t, r.body.Get("entry").Array(), "no attributed patients")
+	r = e.api("GET", "/fhir/$export", clinic)
+	assert.Equal(t, http.StatusForbidden, r.status, r.body.Raw)
+	r = e.api("GET", "/fhir/Patient/$export", clinic)
+	require.Equal(t, http.StatusAccepted, r.status, r.body.Raw)
+	status := r.header.Get("Content-Location")
+	var m gjson.Result
+	require.Eventually(t, func() bool {
+		r := e.api("GET", status, clinic)
+		m = r.body
+		return r.status == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Empty(t, m.Get("output").Array(), "no patient data exported")
 }

@@ -88,6 +88,7 @@ func BenchmarkExportRun(b *testing.B) {
 	for _, level := range []export.Level{export.System, export.Patient} {
 		b.Run(string(level), func(b *testing.B) {
 			var n int64
+			cpu0 := cpuTime()
 			for b.Loop() {
 				dir := b.TempDir()
 				params := fmt.Appendf(nil, `{"level":%q,"clientId":"bench","scopes":["system/*.read"],"fileBase":"http://x/fhir/bulkfiles"}`, level)
@@ -103,6 +104,7 @@ func BenchmarkExportRun(b *testing.B) {
 				b.Fatalf("exported %d resources, store holds %d", n/int64(b.N), total)
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/resource")
 		})
 	}
 }
