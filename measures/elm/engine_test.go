@@ -310,3 +310,43 @@ func TestWarningsAreDeduplicated(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, prog.Warnings(), 1)
 }
+
+func TestFHIRHelpersExternals(t *testing.T) {
+	ext := func(name string, ops ...string) string {
+		var parts []string
+		for i, o := range ops {
+			parts = append(parts, fmt.Sprintf(`{"name":"a%d","operandTypeSpecifier":{"type":"NamedTypeSpecifier","name":%q}}`, i, o))
+		}
+		return fmt.Sprintf(`{"type":"FunctionDef","name":%q,"context":"Patient","external":true,"operand":[%s]}`, name, strings.Join(parts, ","))
+	}
+	helpers := elmLib(t, "FHIRHelpers", "",
+		ext("resolve", fhir+"Reference"), ext("memberOf", fhir+"CodeableConcept", sys+"String"),
+		ext("conformsTo", fhir+"Resource", sys+"String"), ext("reference", fhir+"Resource"))
+	call := func(name string, args ...string) string {
+		return fmt.Sprintf(`{"type":"FunctionRef","libraryName":"FH","name":%q,"operand":[%s]}`, name, strings.Join(args, ","))
+	}
+	obs := `{"type":"SingletonFrom","operand":` + retrieve("Observation", "") + `}`
+	root := elmLib(t, "X", `"includes":{"def":[{"localIdentifier":"FH","path":"FHIRHelpers","version":"1"}]},`,
+		def("Enc", call("resolve", `{"type":"Property","path":"encounter","source":`+obs+`}`)),
+		def("Member", call("memberOf", `{"type":"Property","path":"code","source":`+obs+`}`, lit("String", "http://vs"))),
+		def("Conforms", call("conformsTo", obs, lit("String", "http://hl7.org/fhir/StructureDefinition/bp"))),
+		def("Ref", `{"type":"Property","path":"value","source":{"type":"Property","path":"reference","source":`+call("reference", obs)+`}}`),
+	)
+	terms := elm.NewMemoryTerminology()
+	terms.Add("http://vs", "", cql.Code{System: "http://loinc.org", Code: "85354-9"})
+	prog, err := elm.Compile(context.Background(), root.ID, elm.NewLibrarySet(helpers, root), terms, elm.Options{})
+	require.NoError(t, err)
+	data := memSource{
+		"Observation": {`{"resourceType":"Observation","id":"o1","meta":{"profile":["http://hl7.org/fhir/StructureDefinition/bp"]},"code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"encounter":{"reference":"Encounter/e2"}}`},
+		"Encounter":   {`{"resourceType":"Encounter","id":"e1"}`, `{"resourceType":"Encounter","id":"e2"}`},
+	}
+	res, err := prog.NewContext().Evaluate(context.Background(), data, nil)
+	require.NoError(t, err)
+	enc, _ := res.Get("Enc")
+	require.IsType(t, &cql.FHIR{}, enc)
+	assert.Equal(t, "e2", enc.(*cql.FHIR).ID())
+	for name, want := range map[string]cql.Value{"Member": cql.Boolean(true), "Conforms": cql.Boolean(true), "Ref": cql.String("Observation/o1")} {
+		v, _ := res.Get(name)
+		assert.Equal(t, want, v, name)
+	}
+}

@@ -3,6 +3,8 @@ package elm
 import (
 	"strings"
 
+	"github.com/equitas/equitas/measures/elm/fhirmodel"
+
 	"github.com/equitas/equitas/measures/elm/cql"
 )
 
@@ -103,6 +105,48 @@ func nativeFunc(lib, name string, arity int) func(c *Context, args []cql.Value) 
 		return func(_ *Context, a []cql.Value) cql.Value { return cql.Extensions(a[0], a[1], "extension") }
 	case name == "modifierExtension" && arity == 2:
 		return func(_ *Context, a []cql.Value) cql.Value { return cql.Extensions(a[0], a[1], "modifierExtension") }
+	case name == "memberOf" && arity == 2:
+		return func(c *Context, a []cql.Value) cql.Value {
+			url, ok := cql.ToCQLValue(a[1]).(cql.String)
+			if a[0] == nil || !ok {
+				return nil
+			}
+			return cql.InCodeSet(a[0], c.valueSet(cql.ValueSet{ID: string(url)}).Contains)
+		}
+	case name == "conformsTo" && arity == 2:
+		return func(_ *Context, a []cql.Value) cql.Value {
+			r, ok := a[0].(*cql.FHIR)
+			url, ok2 := cql.ToCQLValue(a[1]).(cql.String)
+			if !ok || r == nil || !ok2 {
+				return nil
+			}
+			if r.Type != nil && string(url) == "http://hl7.org/fhir/StructureDefinition/"+r.Type.Name {
+				return cql.Boolean(true)
+			}
+			return cql.Boolean(hasProfile(r, string(url)))
+		}
+	case name == "resolve" && arity == 1:
+		return func(c *Context, a []cql.Value) cql.Value {
+			ref := a[0]
+			if f, ok := ref.(*cql.FHIR); ok && f != nil && f.Type != nil && f.Type.Name == "Reference" {
+				ref = cql.FHIRProperty(f, "reference")
+			}
+			s, ok := cql.ToCQLValue(ref).(cql.String)
+			if !ok {
+				return nil
+			}
+			return c.resolve(string(s))
+		}
+	case name == "reference" && arity == 1:
+		return func(_ *Context, a []cql.Value) cql.Value {
+			r, ok := a[0].(*cql.FHIR)
+			if !ok || r == nil || r.ResourceType() == "" || r.ID() == "" {
+				return nil
+			}
+			model := fhirmodel.R4()
+			str := cql.NewFHIRInstance(model.Type("string"), []string{"value"}, []cql.Value{cql.String(r.ResourceType() + "/" + r.ID())})
+			return cql.NewFHIRInstance(model.Type("Reference"), []string{"reference"}, []cql.Value{str})
+		}
 	}
 	return nil
 }

@@ -2,10 +2,10 @@ package elm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/equitas/equitas/measures/elm/cql"
@@ -90,6 +90,7 @@ type Context struct {
 	depth  int
 	arena  fhirmodel.Arena
 	alloc  cql.Alloc
+	dyn    map[string][]*cql.FHIR
 }
 
 // NewContext returns an evaluation context for p.
@@ -123,6 +124,7 @@ func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]
 	c.depth = 0
 	c.arena.Reset()
 	c.alloc.Reset()
+	clear(c.dyn)
 	now := time.Now
 	if c.p.opts.Now != nil {
 		now = c.p.opts.Now
@@ -302,9 +304,58 @@ func (c *Context) resources(i int) []*cql.FHIR {
 	return out
 }
 
-// rawResources adapts a slice of raw JSON to a DataSource.
-type rawResources map[string][]json.RawMessage
+// resolve finds the patient's resource a reference ("Type/id", possibly
+// absolute or versioned) points to, or nil.
+func (c *Context) resolve(ref string) cql.Value {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	parts := strings.Split(ref, "/")
+	if len(parts) < 2 {
+		return nil
+	}
+	typ, id := parts[len(parts)-2], parts[len(parts)-1]
+	t := c.p.model.Type(typ)
+	if t == nil || !t.Resource {
+		return nil
+	}
+	for _, r := range c.resourcesOf(typ) {
+		if r.ID() == id {
+			return r
+		}
+	}
+	return nil
+}
 
-func (r rawResources) Retrieve(_ context.Context, t string) ([]json.RawMessage, error) {
-	return r[t], nil
+// resourcesOf returns the parsed resources of any type, through the
+// compiled retrieve cache when the type has one.
+func (c *Context) resourcesOf(typ string) []*cql.FHIR {
+	for i, t := range c.p.retrTypes {
+		if t == typ {
+			return c.resources(i)
+		}
+	}
+	if rs, ok := c.dyn[typ]; ok {
+		return rs
+	}
+	var out []*cql.FHIR
+	if c.data != nil {
+		raws, err := c.data.Retrieve(c.ctx, typ)
+		if err != nil {
+			c.fail(fmt.Errorf("elm: retrieve %s: %w", typ, err))
+		}
+		t := c.p.model.Type(typ)
+		for _, raw := range raws {
+			n, err := c.arena.Parse(raw)
+			if err != nil {
+				c.fail(fmt.Errorf("elm: retrieve %s: %w", typ, err))
+			}
+			out = append(out, c.alloc.NewFHIR(n, nil, t))
+		}
+	}
+	if c.dyn == nil {
+		c.dyn = map[string][]*cql.FHIR{}
+	}
+	c.dyn[typ] = out
+	return out
 }
