@@ -350,3 +350,13 @@ func TestFHIRHelpersExternals(t *testing.T) {
 		assert.Equal(t, want, v, name)
 	}
 }
+
+func TestCancelledContext(t *testing.T) {
+	lib := elmLib(t, "C", "", def("Encs", retrieve("Encounter", "")))
+	prog, err := elm.Compile(context.Background(), lib.ID, elm.NewLibrarySet(lib), elm.NewMemoryTerminology(), elm.Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = prog.NewContext().Evaluate(ctx, memSource{}, nil)
+	assert.ErrorIs(t, err, context.Canceled)
+}

@@ -112,6 +112,9 @@ func (p *Program) NewContext() *Context {
 // strings taken from them (ids, codes) remain valid. Parameters given by name (root library
 // names, or "Library.Name" for included libraries) override defaults.
 func (c *Context) Reset(ctx context.Context, data DataSource, params map[string]cql.Value) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	c.ctx = ctx
 	c.data = data
 	clear(c.memo)
@@ -286,6 +289,9 @@ func (c *Context) resources(i int) []*cql.FHIR {
 	if c.data == nil {
 		c.resOK[i] = true
 		return nil
+	}
+	if err := c.ctx.Err(); err != nil {
+		c.fail(fmt.Errorf("elm: retrieve %s: %w", typ, err))
 	}
 	raws, err := c.data.Retrieve(c.ctx, typ)
 	if err != nil {
