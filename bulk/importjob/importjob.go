@@ -200,7 +200,14 @@ func (im *Importer) Run(ctx context.Context, rec *job.Record, dir string, progre
 		}
 		srcs = append(srcs, src)
 	}
+	// Progress is saved with the job record (a synced write), so at most
+	// once a second rather than after every batch.
+	var lastProgress time.Time
 	opts.Progress = func(pr ingest.Progress) {
+		if time.Since(lastProgress) < time.Second {
+			return
+		}
+		lastProgress = time.Now()
 		progress(fmt.Sprintf("%d resources loaded, %d failed", pr.Resources, pr.Failed))
 	}
 	sum, err := ingest.New(im.st, scoped{im.v, principal}, opts).Load(ctx, srcs...)
