@@ -461,3 +461,36 @@ func TestNoCompileWarningsOnShippedLibraries(t *testing.T) {
 		assert.Empty(t, prog.Warnings(), m)
 	}
 }
+
+// BenchmarkMeasureCases evaluates every definition of each shipped
+// measure's root library for each of its test patients.
+func BenchmarkMeasureCases(b *testing.B) {
+	shared := sharedDir(b)
+	libs := loadLibraries(b, shared)
+	terms := loadTerminology(b, shared)
+	for _, m := range []string{"ControllingHighBloodPressureFHIR", "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR", "CMS71FHIRSTKAnticoagAFFlutter"} {
+		b.Run(m, func(b *testing.B) {
+			prog, err := elm.Compile(context.Background(), elm.LibraryIdentifier{Name: m}, libs, terms, elm.Options{})
+			require.NoError(b, err)
+			mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
+			cases, err := os.ReadDir(mdir)
+			require.NoError(b, err)
+			var srcs []dirSource
+			for _, c := range cases {
+				src, _ := loadCase(b, filepath.Join(mdir, c.Name()))
+				srcs = append(srcs, src)
+			}
+			ectx := prog.NewContext()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := ectx.Evaluate(context.Background(), srcs[i%len(srcs)], nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(b.N)/cpu.Seconds(), "patients/cpu-s")
+			}
+		})
+	}
+}
