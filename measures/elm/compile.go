@@ -532,7 +532,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			return nil, err
 		}
 		a := ops[0]
-		return func(c *Context) cql.Value { return cp.check(c, f(a(c))) }, nil
+		return func(c *Context) cql.Value { return f(a(c)) }, nil
 	}
 	if f, ok := binaryOps[t]; ok && (nops == 2 || unaryOps[t] == nil) {
 		ops, err := cp.opFns(l, n, sc, 2)
@@ -540,7 +540,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			return nil, err
 		}
 		a, b := ops[0], ops[1]
-		return func(c *Context) cql.Value { return cp.check(c, f(a(c), b(c))) }, nil
+		return func(c *Context) cql.Value { return f(a(c), b(c)) }, nil
 	}
 	if f, ok := precisionOps[t]; ok && nops > 2 && (t == "Union" || t == "Intersect" || t == "Except") {
 		// n-ary set operators fold left.
@@ -563,7 +563,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		}
 		a, b := ops[0], ops[1]
 		p := precisionOf(n)
-		return func(c *Context) cql.Value { return cp.check(c, f(a(c), b(c), p)) }, nil
+		return func(c *Context) cql.Value { return f(a(c), b(c), p) }, nil
 	}
 	if f, ok := naryOps[t]; ok {
 		ops, err := cp.opFns(l, n, sc, -1)
@@ -575,7 +575,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			for i, o := range ops {
 				args[i] = o(c)
 			}
-			return cp.check(c, f(args))
+			return f(args)
 		}, nil
 	}
 	if f, ok := sourceOps[t]; ok {
@@ -583,7 +583,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(c *Context) cql.Value { return cp.check(c, f(src(c))) }, nil
+		return func(c *Context) cql.Value { return f(src(c)) }, nil
 	}
 	switch t {
 	case "Null":
@@ -935,7 +935,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			if _, ok := a(c).(cql.Date); ok {
 				today = cql.Date{Year: c.now.Year, Month: c.now.Month, Day: c.now.Day, Precision: cql.Day}
 			}
-			return cp.check(c, cql.CalculateAgeAt(a(c), today, p))
+			return cql.CalculateAgeAt(a(c), today, p)
 		}, nil
 	case "CalculateAgeAt":
 		ops, err := cp.opFns(l, n, sc, 2)
@@ -944,7 +944,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		}
 		p := precisionOf(n)
 		a, b := ops[0], ops[1]
-		return func(c *Context) cql.Value { return cp.check(c, cql.CalculateAgeAt(a(c), b(c), p)) }, nil
+		return func(c *Context) cql.Value { return cql.CalculateAgeAt(a(c), b(c), p) }, nil
 	case "DateTimeComponentFrom":
 		ops, err := cp.opFns(l, n, sc, 1)
 		if err != nil {
@@ -969,7 +969,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			if prec != nil {
 				p = prec(c)
 			}
-			return cp.check(c, cql.Round(a(c), p))
+			return cql.Round(a(c), p)
 		}, nil
 	case "MinValue", "MaxValue":
 		ts, err := cp.typeSpec(l, nil, n["valueType"])
@@ -1172,7 +1172,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			return nil, cp.unsupported(l, n, "Convert to "+ts.String())
 		}
 		a := ops[0]
-		return func(c *Context) cql.Value { return cp.check(c, f(a(c))) }, nil
+		return func(c *Context) cql.Value { return f(a(c)) }, nil
 	}
 	return nil, cp.unsupported(l, n, "")
 }
@@ -1182,11 +1182,6 @@ func unitOr1(u string) string {
 		return "1"
 	}
 	return u
-}
-
-// check converts operator errors into evaluation failures.
-func (cp *compiler) check(c *Context, v cql.Value) cql.Value {
-	return v
 }
 
 func (c *Context) param(pd *paramDef) cql.Value {
