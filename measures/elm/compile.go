@@ -181,9 +181,6 @@ func Compile(ctx context.Context, root LibraryIdentifier, libs LibrarySource, te
 			}
 		}
 	}
-	for _, pd := range rl.params {
-		_ = pd
-	}
 	for len(cp.pendingExpr) > 0 || len(cp.pendingFunc) > 0 {
 		if n := len(cp.pendingExpr); n > 0 {
 			d := cp.pendingExpr[n-1]
