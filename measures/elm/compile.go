@@ -105,6 +105,20 @@ func (f *funcDef) invoke1(c *Context, arg cql.Value) cql.Value {
 	return v
 }
 
+// fit scores how well args match f's operand types (higher is better, -1
+// when some argument cannot be passed).
+func (f *funcDef) fit(args []cql.Value) int {
+	score := 0
+	for i, op := range f.operands {
+		s := op.typ.match(args[i])
+		if s == 0 {
+			return -1
+		}
+		score += s
+	}
+	return score
+}
+
 func (f *funcDef) invoke(c *Context, args []cql.Value) cql.Value {
 	if f.native != nil {
 		return f.native(c, args)
@@ -978,26 +992,17 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			return nil, cp.errAt(l, n, err)
 		}
 		return func(*Context) cql.Value { return v }, nil
-	case "Split":
-		s, err := cp.expr(l, n["stringToSplit"], sc)
+	case "Split", "SplitOnMatches", "IndexOf", "PositionOf", "LastPositionOf":
+		op := namedBinaryOps[t]
+		a, err := cp.expr(l, n[op.a], sc)
 		if err != nil {
 			return nil, err
 		}
-		sep, err := cp.expr(l, n["separator"], sc)
+		b, err := cp.expr(l, n[op.b], sc)
 		if err != nil {
 			return nil, err
 		}
-		return func(c *Context) cql.Value { return cql.Split(s(c), sep(c)) }, nil
-	case "SplitOnMatches":
-		s, err := cp.expr(l, n["stringToSplit"], sc)
-		if err != nil {
-			return nil, err
-		}
-		sep, err := cp.expr(l, n["separatorPattern"], sc)
-		if err != nil {
-			return nil, err
-		}
-		return func(c *Context) cql.Value { return cql.SplitOnMatches(s(c), sep(c)) }, nil
+		return func(c *Context) cql.Value { return op.f(a(c), b(c)) }, nil
 	case "Combine":
 		src, err := cp.expr(l, n["source"], sc)
 		if err != nil {
@@ -1016,17 +1021,6 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			}
 			return cql.Combine(src(c), s)
 		}, nil
-	case "PositionOf", "LastPositionOf":
-		pat, err := cp.expr(l, n["pattern"], sc)
-		if err != nil {
-			return nil, err
-		}
-		s, err := cp.expr(l, n["string"], sc)
-		if err != nil {
-			return nil, err
-		}
-		last := t == "LastPositionOf"
-		return func(c *Context) cql.Value { return cql.PositionOf(pat(c), s(c), last) }, nil
 	case "Substring":
 		s, err := cp.expr(l, n["stringToSub"], sc)
 		if err != nil {
@@ -1064,16 +1058,6 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 			}
 			return lst[0]
 		}, nil
-	case "IndexOf":
-		src, err := cp.expr(l, n["source"], sc)
-		if err != nil {
-			return nil, err
-		}
-		el, err := cp.expr(l, n["element"], sc)
-		if err != nil {
-			return nil, err
-		}
-		return func(c *Context) cql.Value { return cql.IndexOf(src(c), el(c)) }, nil
 	case "Slice":
 		src, err := cp.expr(l, n["source"], sc)
 		if err != nil {

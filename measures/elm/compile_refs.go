@@ -276,16 +276,7 @@ func (cp *compiler) functionRef(l *clib, n node, sc *scope) (evalFn, error) {
 		} else {
 			best := -1
 			for _, cand := range cands {
-				score := 0
-				for i, op := range cand.operands {
-					s := op.typ.match(vals[i])
-					if s == 0 {
-						score = -1
-						break
-					}
-					score += s
-				}
-				if score > best {
+				if score := cand.fit(vals); score > best {
 					best, f = score, cand
 				}
 			}

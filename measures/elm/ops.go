@@ -59,6 +59,18 @@ var precisionOps = map[string]func(a, b cql.Value, p cql.Precision) cql.Value{
 	"Union": cql.UnionP, "Intersect": cql.IntersectP, "Except": cql.ExceptP,
 }
 
+// namedBinaryOps are binary operators whose operands are named fields.
+var namedBinaryOps = map[string]struct {
+	a, b string
+	f    func(a, b cql.Value) cql.Value
+}{
+	"Split":          {"stringToSplit", "separator", cql.Split},
+	"SplitOnMatches": {"stringToSplit", "separatorPattern", cql.SplitOnMatches},
+	"IndexOf":        {"source", "element", cql.IndexOf},
+	"PositionOf":     {"pattern", "string", func(p, s cql.Value) cql.Value { return cql.PositionOf(p, s, false) }},
+	"LastPositionOf": {"pattern", "string", func(p, s cql.Value) cql.Value { return cql.PositionOf(p, s, true) }},
+}
+
 var naryOps = map[string]func([]cql.Value) cql.Value{
 	"Concatenate": cql.Concatenate, "ReplaceMatches": cql.ReplaceMatches,
 }

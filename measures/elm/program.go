@@ -194,16 +194,7 @@ func (c *Context) Call(name string, args ...cql.Value) (v cql.Value, err error) 
 		if len(f.operands) != len(args) || (f.body == nil && f.native == nil) {
 			continue
 		}
-		score := 0
-		for i, op := range f.operands {
-			s := op.typ.match(args[i])
-			if s == 0 {
-				score = -1
-				break
-			}
-			score += s
-		}
-		if score > best {
+		if score := f.fit(args); score > best {
 			best, fd = score, f
 		}
 	}
