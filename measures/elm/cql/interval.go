@@ -202,6 +202,20 @@ func asInterval(v Value) (*Interval, bool) {
 	return iv, ok
 }
 
+// asIntervals views a and b as intervals, a point becoming a unit
+// interval; points reports that neither was an interval.
+func asIntervals(a, b Value) (x, y *Interval, points bool) {
+	x, xi := asInterval(a)
+	y, yi := asInterval(b)
+	if !xi {
+		x = pointInterval(a)
+	}
+	if !yi {
+		y = pointInterval(b)
+	}
+	return x, y, !xi && !yi
+}
+
 // pointInterval treats a point as a unit interval.
 func pointInterval(v Value) *Interval {
 	return &Interval{Low: v, High: v, LowClosed: true, HighClosed: true}
@@ -212,16 +226,9 @@ func Before(a, b Value, p Precision) Value {
 	if a == nil || b == nil {
 		return nil
 	}
-	x, xi := asInterval(a)
-	y, yi := asInterval(b)
-	if !xi && !yi {
+	x, y, points := asIntervals(a, b)
+	if points {
 		return lt(a, b, p)
-	}
-	if !xi {
-		x = pointInterval(a)
-	}
-	if !yi {
-		y = pointInterval(b)
 	}
 	return lt(highBound(x), lowBound(y), p)
 }
@@ -246,16 +253,9 @@ func SameOrBefore(a, b Value, p Precision) Value {
 	if a == nil || b == nil {
 		return nil
 	}
-	x, xi := asInterval(a)
-	y, yi := asInterval(b)
-	if !xi && !yi {
+	x, y, points := asIntervals(a, b)
+	if points {
 		return le(a, b, p)
-	}
-	if !xi {
-		x = pointInterval(a)
-	}
-	if !yi {
-		y = pointInterval(b)
 	}
 	return le(highBound(x), lowBound(y), p)
 }
@@ -265,16 +265,9 @@ func SameOrAfter(a, b Value, p Precision) Value {
 	if a == nil || b == nil {
 		return nil
 	}
-	x, xi := asInterval(a)
-	y, yi := asInterval(b)
-	if !xi && !yi {
+	x, y, points := asIntervals(a, b)
+	if points {
 		return GreaterOrEqualP(a, b, p)
-	}
-	if !xi {
-		x = pointInterval(a)
-	}
-	if !yi {
-		y = pointInterval(b)
 	}
 	return GreaterOrEqualP(lowBound(x), highBound(y), p)
 }
