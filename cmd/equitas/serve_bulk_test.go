@@ -127,6 +127,12 @@ func TestServeSmartExport(t *testing.T) {
 	assert.Equal(t, 3, n)
 	assert.Equal(t, http.StatusUnauthorized, status(t, "GET", root+"/admin/clients", ""))
 	assert.Equal(t, http.StatusOK, status(t, "GET", root+"/admin/clients", "adm"))
+
+	// The same client commands against the running server's admin API.
+	runCmd(t, "add", "--server", root, "--admin-token", "adm", "--id", "second", "--scope", "system/Patient.rs", "--jwks-url", "https://second.example/jwks.json")
+	assert.Contains(t, runCmd(t, "list", "--server", root, "--admin-token", "adm"), "second\tsystem/Patient.rs\thttps://second.example/jwks.json")
+	runCmd(t, "remove", "second", "--server", root, "--admin-token", "adm")
+	assert.NotContains(t, runCmd(t, "list", "--server", root, "--admin-token", "adm"), "second")
 }
 
 func status(t *testing.T, method, u, token string) int {
