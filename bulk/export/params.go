@@ -8,7 +8,13 @@
 //   - `_since` on Group export returns only resources changed after _since,
 //     also for patients added to the group later;
 //   - files are split when they reach Options.MaxFileBytes;
-//   - `deleted` is filled for system-level exports with `_since`.
+//   - `deleted` is filled for system-level exports with `_since`;
+//   - at Patient and Group level `_type` may only name types of the
+//     Patient compartment (others are a 400, or ignored under lenient);
+//     a resource in several patients' compartments is written once;
+//   - Provenance is exported like any other type (all of it at system
+//     level, the compartment's at Patient/Group level), so the
+//     includeAssociatedData values change nothing.
 package export
 
 import (

@@ -296,7 +296,7 @@ func (h *Handler) File(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/fhir+ndjson")
 	w.Header().Set("Expires", rec.ExpiresAt.UTC().Format(http.TimeFormat))
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Set("Vary", "Accept-Encoding")
 		gz := gzip.NewWriter(w)
@@ -329,6 +329,20 @@ func acceptsFHIRJSON(accept string) bool {
 		case "application/fhir+json", "application/json", "application/json+fhir", "*/*", "application/*":
 			return true
 		}
+	}
+	return false
+}
+
+// acceptsGzip reports whether an Accept-Encoding header admits gzip
+// (a q=0 weight refuses it).
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 	}
 	return false
 }

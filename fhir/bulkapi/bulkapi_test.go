@@ -474,6 +474,10 @@ func TestGzipDownload(t *testing.T) {
 	plain, err := io.ReadAll(zr)
 	require.NoError(t, err)
 	assert.Equal(t, 10, bytes.Count(plain, []byte("\n")))
+	r = e.do("GET", url, "", "Accept-Encoding", "gzip;q=0, identity")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Empty(t, r.header.Get("Content-Encoding"), "q=0 refuses gzip")
+	assert.Equal(t, plain, r.body)
 	// Unknown files and path tricks are 404, not 500.
 	for _, bad := range []string{strings.Replace(url, "Observation-1", "Observation-9", 1), strings.Replace(url, "Observation-1.ndjson", "..%2F..%2Fetc", 1)} {
 		assert.Equal(t, http.StatusNotFound, e.do("GET", bad, "").status, bad)
