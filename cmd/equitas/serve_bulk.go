@@ -72,7 +72,8 @@ func newBulk(log *slog.Logger, st store.Store, addr, dataDir string, o bulkOptio
 			return nil, fmt.Errorf("--auth none is only allowed on a loopback address, not %q: use --auth smart", addr)
 		}
 	case "smart":
-		as, err := auth.New(st.KV(), auth.Options{TokenURL: b.tokenURL, TokenTTL: o.tokenTTL, Patients: attributedPatients, Logger: log})
+		as, err := auth.New(st.KV(), auth.Options{TokenURL: b.tokenURL, TokenTTL: o.tokenTTL, Patients: attributedPatients, Logger: log,
+			PublicPaths: []string{rest.BasePath + "/metadata", rest.BasePath + "/.well-known/smart-configuration"}})
 		if err != nil {
 			return nil, err
 		}

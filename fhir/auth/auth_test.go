@@ -57,7 +57,8 @@ func newEnv(t *testing.T) *env {
 	e.ecKey, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
 
-	e.as, err = auth.New(st.KV(), auth.Options{TokenURL: func(*http.Request) string { return e.tokenURL }})
+	e.as, err = auth.New(st.KV(), auth.Options{TokenURL: func(*http.Request) string { return e.tokenURL },
+		PublicPaths: []string{rest.BasePath + "/metadata"}})
 	require.NoError(t, err)
 	srv, err := rest.New(rest.Config{Store: st, Authenticate: e.as.Authenticate})
 	require.NoError(t, err)
@@ -377,6 +378,7 @@ func TestAPIRequiresTokenAndScope(t *testing.T) {
 		{"export kick-off without token", "GET", "/fhir/$export", "", 401},
 		{"export of types outside scope", "GET", "/fhir/$export?_type=Observation", narrow, 403},
 		{"metadata is public", "GET", "/fhir/metadata", "", 200},
+		{"a resource called metadata is not", "GET", "/fhir/Patient/metadata", "", 401},
 		{"discovery is public", "GET", "/.well-known/smart-configuration", "", 200},
 	}
 	for _, tc := range tests {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -14,21 +15,15 @@ import (
 	"github.com/equitas/equitas/fhir/outcome"
 )
 
-// Public paths under the FHIR base that need no token: the
-// CapabilityStatement and SMART discovery.
-var publicSuffixes = []string{"/metadata", "/.well-known/smart-configuration"}
-
 // Authenticate is the middleware of the FHIR routes: it puts the
 // access.Principal of the request's bearer token in the context, or
 // answers 401 with an OperationOutcome. Scope checks are the handlers'
 // (403 when the scopes do not cover the interaction).
 func (s *Server) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, p := range publicSuffixes {
-			if strings.HasSuffix(r.URL.Path, p) {
-				next.ServeHTTP(w, r)
-				return
-			}
+		if slices.Contains(s.opts.PublicPaths, r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
 		}
 		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {

@@ -49,8 +49,11 @@ type Options struct {
 	// Patients resolves the patients an organization-bound client may see;
 	// without it such clients see none. Search and export share it.
 	Patients func(ctx context.Context, organization string) (access.PatientSet, error)
-	Logger   *slog.Logger
-	now      func() time.Time
+	// PublicPaths are request paths (exact, e.g. "/fhir/metadata") that
+	// Authenticate passes through without a token.
+	PublicPaths []string
+	Logger      *slog.Logger
+	now         func() time.Time
 }
 
 // Server issues and checks access tokens.
