@@ -416,6 +416,15 @@ func TestExportStatusAndFilesNeedTheOwnersToken(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, e.api("GET", file, "").status)
 	assert.Equal(t, http.StatusNotFound, e.api("GET", file, narrow).status)
 	assert.Equal(t, http.StatusOK, e.api("GET", file, payer, "Accept", "application/fhir+ndjson").status)
+
+	// A later token of the same client whose scopes no longer cover the
+	// file's type cannot download it.
+	narrowed := e.accessToken("payer", "system/Encounter.read")
+	obs := manifest.Get(`output.#(type=="Observation").url`).String()
+	require.NotEmpty(t, obs)
+	r = e.api("GET", obs, narrowed)
+	assert.Equal(t, http.StatusForbidden, r.status)
+	assert.Equal(t, "OperationOutcome", r.body.Get("resourceType").String())
 }
 
 func TestDiscovery(t *testing.T) {

@@ -288,6 +288,13 @@ func (h *Handler) File(w http.ResponseWriter, r *http.Request) {
 		outcome.Error(w, http.StatusNotFound, "not-found", "no such file")
 		return
 	}
+	// Resource files need a read scope for their type on the token that
+	// fetches them (it may be narrower than the kick-off's); error,
+	// deleted and outcome files are the job's own report.
+	if typ := fileType(name); typ != "OperationOutcome" && typ != "Bundle" && !access.FromContext(r.Context()).Allows(typ, access.Read) {
+		outcome.Error(w, http.StatusForbidden, "forbidden", "scope does not allow reading "+typ)
+		return
+	}
 	f, err := os.Open(filepath.Join(h.jobs.Dir(rec.ID), name))
 	if err != nil {
 		outcome.Error(w, http.StatusNotFound, "not-found", "no such file (it may have expired)")
@@ -345,4 +352,11 @@ func acceptsGzip(h string) bool {
 		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 	}
 	return false
+}
+
+// fileType is the resource type of a job file named [prefix-]Type-N.ndjson.
+func fileType(name string) string {
+	name = strings.TrimPrefix(strings.TrimPrefix(name, "error-"), "deleted-")
+	typ, _, _ := strings.Cut(name, "-")
+	return typ
 }
