@@ -234,6 +234,8 @@ func checkSearch(t *testing.T, c *client, run runID) {
 			{"family:exact=" + fam + "berg", []string{"p1"}},
 			{"family:exact=" + fam + "Berg", nil},
 			{"family=" + fam + "strom", []string{"p6"}},
+			{"family:exact=" + url.QueryEscape(fam+"ström"), []string{"p6"}},
+			{"family:exact=" + fam + "strom", nil},
 			{"given=ann", []string{"p1", "p2"}},
 			{"given:exact=Anna", []string{"p1"}},
 			{"given=BOB", []string{"p3", "p4"}},
