@@ -165,4 +165,22 @@ func checkHistory(t *testing.T, c *client, run runID) {
 		id := c.create(t, map[string]any{"resourceType": "Organization", "name": run.family("HistBad")}).Get("id").String()
 		requireOutcome(t, c.do(t, http.MethodGet, "Organization/"+id+"/_history/abc", nil), http.StatusNotFound, http.StatusBadRequest)
 	})
+
+	t.Run("history parameters are applied or refused", func(t *testing.T) {
+		id := c.create(t, map[string]any{"resourceType": "Organization", "name": run.family("HistParams")}).Get("id").String()
+		empty := c.do(t, http.MethodGet, "Organization/"+id+"/_history?_since=2999-01-01T00:00:00Z", nil)
+		require.Equal(t, http.StatusOK, empty.Status, "%s", empty)
+		assert.Empty(t, empty.get("entry").Array(), "_since in the future: %s", empty)
+		for _, q := range []string{"_since=garbage", "_count=abc", "_zz-unknown=1"} {
+			requireOutcome(t, c.do(t, http.MethodGet, "Organization/"+id+"/_history?"+q, nil), http.StatusBadRequest)
+		}
+		// _at is optional; if it is not implemented it must be refused,
+		// not ignored.
+		at := c.do(t, http.MethodGet, "Organization/"+id+"/_history?_at=2000", nil)
+		if at.Status == http.StatusOK {
+			assert.Empty(t, at.get("entry").Array(), "_at=2000 predates the resource: %s", at)
+		} else {
+			requireOutcome(t, at, http.StatusBadRequest)
+		}
+	})
 }
