@@ -98,7 +98,7 @@ func TestCrashRecovery(t *testing.T) {
 	// Cycle 2: restart, check, then concurrent writers killed mid-flight.
 	srv = startServer(t, bin, data)
 	c = newClient(srv.root + "/fhir")
-	acked.verify(t, c, family)
+	acked.verify(t, c, family, "SIGKILL after the last acknowledgement")
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -129,7 +129,7 @@ func TestCrashRecovery(t *testing.T) {
 	srv = startServer(t, bin, data)
 	defer srv.stop(t)
 	c = newClient(srv.root + "/fhir")
-	acked.verify(t, c, family)
+	acked.verify(t, c, family, "SIGKILL with writes in flight")
 	t.Run("writes after restart continue the version sequence", func(t *testing.T) {
 		for _, id := range ids[:5] {
 			before, ok := acked.versions[id]
@@ -249,7 +249,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	srv = startServer(t, bin, data)
 	defer srv.stop(t)
-	acked.verify(t, newClient(srv.root+"/fhir"), family)
+	acked.verify(t, newClient(srv.root+"/fhir"), family, "SIGTERM with writes in flight")
 }
 
 // ackLog records what the server acknowledged: the version per id, or that
@@ -284,11 +284,11 @@ func (a *ackLog) len() int {
 	return len(a.versions) + len(a.deleted)
 }
 
-func (a *ackLog) verify(t *testing.T, c *client, family string) {
+func (a *ackLog) verify(t *testing.T, c *client, family, when string) {
 	t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	t.Run("after restart every acknowledged write is durable", func(t *testing.T) {
+	t.Run("after "+when+" every acknowledged write is durable", func(t *testing.T) {
 		t.Logf("%d acknowledged writes, %d of them deletes", len(a.versions)+len(a.deleted), len(a.deleted))
 		for id, v := range a.versions {
 			r := c.do(t, http.MethodGet, "Patient/"+id, nil)
