@@ -548,6 +548,46 @@ func checkPaging(t *testing.T, c *client, run runID) {
 		assert.Equal(t, (n+size-1)/size, pages, "page count")
 	})
 
+	t.Run("writes between pages neither repeat nor skip the original matches", func(t *testing.T) {
+		fam2 := run.family("LivePage")
+		var original []string
+		for range 12 {
+			original = append(original, c.create(t, patient(fam2)).Get("id").String())
+		}
+		r := c.do(t, http.MethodGet, "Patient?family="+fam2+"&_count=4", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		var got []string
+		for _, e := range r.get("entry").Array() {
+			got = append(got, e.Get("resource.id").String())
+		}
+		// New matches and an update of an unseen one arrive mid-paging.
+		for range 6 {
+			c.create(t, patient(fam2))
+		}
+		for _, id := range original {
+			if !slices.Contains(got, id) {
+				b := patient(fam2, "Touched")
+				b["id"] = id
+				c.put(t, b)
+				break
+			}
+		}
+		next := linkURL(r, "next")
+		require.NotEmpty(t, next, "first page of 12 with _count=4 has no next link")
+		rest, _ := c.searchAll(t, c.resolve(r.URL, next))
+		got = append(got, rest...)
+		seen := map[string]int{}
+		for _, id := range got {
+			seen[id]++
+		}
+		for id, n := range seen {
+			assert.Equal(t, 1, n, "Patient/%s returned %d times across pages", id, n)
+		}
+		for _, id := range original {
+			assert.Contains(t, seen, id, "original match Patient/%s skipped", id)
+		}
+	})
+
 	t.Run("_count above the server maximum is capped, not refused", func(t *testing.T) {
 		// search.html: the server need not return as many as _count asks.
 		r := c.do(t, http.MethodGet, "Patient?family="+family+"&_count=1000000", nil)
