@@ -261,3 +261,35 @@ func (s *Submissions) Status(ctx context.Context, owner, key string, requiresTok
 	progress = fmt.Sprintf("%d of %d manifests loading; submission %s", running, len(sub.Manifests), sub.Status)
 	return done, progress, m, nil
 }
+
+// Expire deletes submissions that were completed or stopped more than ttl
+// ago and whose jobs are gone (the job manager expires those with their
+// files), so submission records do not pile up.
+func (s *Submissions) Expire(ctx context.Context, ttl time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := time.Now().Add(-ttl)
+	var old []string
+	err := s.kv.Scan(ctx, submissionPrefix, func(k string, v []byte) error {
+		var sub Submission
+		if json.Unmarshal(v, &sub) != nil || sub.Status == InProgress || sub.UpdatedAt.After(cutoff) {
+			return nil
+		}
+		for _, m := range sub.Manifests {
+			if _, err := s.jobs.Get(ctx, m.JobID); !errors.Is(err, job.ErrNotFound) {
+				return nil
+			}
+		}
+		old = append(old, k)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("importjob: expire submissions: %w", err)
+	}
+	for _, k := range old {
+		if err := s.kv.Delete(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, fmt.Errorf("importjob: expire submissions: %w", err)
+		}
+	}
+	return len(old), nil
+}

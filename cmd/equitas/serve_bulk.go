@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -60,6 +61,7 @@ type bulkServer struct {
 	auth         *auth.Server                    // nil with --auth none
 	srv          *rest.Server
 	cancel       context.CancelFunc
+	wg           sync.WaitGroup // background loops besides the job workers
 }
 
 // newBulk checks the auth mode against the listen address and prepares the
@@ -122,8 +124,11 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	}
 	im := importjob.New(b.st, v, importjob.Options{AllowURL: allowHosts(b.o.importHosts), Logger: b.log})
 	b.jobs.Register(importjob.Kind, im.Run)
-	bulkapi.NewIngest(b.jobs, importjob.NewSubmissions(b.st.KV(), b.jobs), srv.Base, b.authenticate != nil).Mount(srv)
+	subs := importjob.NewSubmissions(b.st.KV(), b.jobs)
+	bulkapi.NewIngest(b.jobs, subs, srv.Base, b.authenticate != nil).Mount(srv)
 	ctx, b.cancel = context.WithCancel(ctx)
+	b.wg.Add(1)
+	go b.expireSubmissions(ctx, subs)
 	admin := auth.AdminOnly(b.o.adminToken)
 	if b.auth != nil {
 		root := srv.Router()
@@ -135,7 +140,11 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 		if b.o.adminToken != "" {
 			root.With(admin).Route("/admin", b.auth.AdminRoutes)
 		}
-		go b.auth.Run(ctx, 10*time.Minute)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.auth.Run(ctx, 10*time.Minute)
+		}()
 	} else {
 		// Without auth (loopback only) the admin API is open, so
 		// `equitas client add --server` can prepare a later smart start.
@@ -145,7 +154,28 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 		}
 		srv.Router().With(admin).Route("/admin", as.AdminRoutes)
 	}
-	return b.jobs.Start(ctx)
+	if err := b.jobs.Start(ctx); err != nil {
+		b.stop()
+		return err
+	}
+	return nil
+}
+
+// expireSubmissions removes closed submissions once their jobs expired.
+func (b *bulkServer) expireSubmissions(ctx context.Context, subs *importjob.Submissions) {
+	defer b.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := subs.Expire(ctx, b.o.jobTTL); err != nil && ctx.Err() == nil {
+				b.log.Warn("expiring bulk submissions", "error", err)
+			}
+		}
+	}
 }
 
 // stop stops the job workers and waits for them, before the store closes;
@@ -154,6 +184,7 @@ func (b *bulkServer) stop() {
 	if b.cancel != nil {
 		b.cancel()
 		b.jobs.Wait()
+		b.wg.Wait()
 	}
 }
 
