@@ -422,6 +422,35 @@ func checkSearch(t *testing.T, c *client, run runID) {
 		}
 	})
 
+	t.Run("POST _search merges URL and body parameters", func(t *testing.T) {
+		r := c.do(t, http.MethodPost, "Patient/_search?birthdate=ge2020", []byte("family="+url.QueryEscape(lower+"berg")), header{"Content-Type", "application/x-www-form-urlencoded"})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		var got []string
+		for _, e := range r.get("entry").Array() {
+			got = append(got, e.Get("resource.id").String())
+		}
+		sameSet(t, []string{"p2", "p5"}, pop.labelsOf(got), "URL birthdate AND body family")
+		wrong := c.do(t, http.MethodPost, "Patient/_search", []byte("family=x"), header{"Content-Type", "application/json"})
+		requireOutcome(t, wrong, http.StatusUnsupportedMediaType, http.StatusBadRequest)
+	})
+
+	t.Run("_count=0 gives the total only", func(t *testing.T) {
+		r := c.do(t, http.MethodGet, "Patient?family="+fam+"&gender=female&_count=0", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.EqualValues(t, 4, r.get("total").Int(), "%s", r)
+		assert.Empty(t, r.get("entry").Array(), "%s", r)
+		assert.Empty(t, linkURL(r, "next"), "next link on a _count=0 page")
+	})
+
+	t.Run("_elements returns the listed elements, tagged SUBSETTED", func(t *testing.T) {
+		r := c.do(t, http.MethodGet, "Patient?_id="+id("p1")+"&_elements=gender", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		res := r.get("entry.0.resource")
+		assert.Equal(t, "female", res.Get("gender").String())
+		assert.False(t, res.Get("name").Exists(), "unlisted element returned: %s", res.Raw)
+		assert.Contains(t, res.Get("meta.tag.#.code").String(), "SUBSETTED", "%s", res.Raw)
+	})
+
 	t.Run("_summary=count gives the total without entries", func(t *testing.T) {
 		r := c.do(t, http.MethodGet, "Patient?family="+fam+"&gender=female&_summary=count", nil)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
