@@ -18,6 +18,7 @@
 package validate
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -110,7 +111,7 @@ func (v *Validator) check(body []byte, prefix string) (issues []outcome.Issue, r
 	// google/fhir v0.7.4 rejects Parameters.parameter.resource as an
 	// unknown field (fixed upstream after the last tag). Validate each
 	// such resource on its own and the Parameters without them.
-	if rtype == "Parameters" && strings.Contains(string(body), `"resource"`) {
+	if rtype == "Parameters" && bytes.Contains(body, []byte(`"resource"`)) {
 		var nested []outcome.Issue
 		body, nested = v.splitParameters(body, prefix)
 		issues = append(issues, nested...)
@@ -124,7 +125,7 @@ func (v *Validator) check(body []byte, prefix string) (issues []outcome.Issue, r
 	for _, r := range rep.errs {
 		issues = append(issues, fromUnmarshalError(r.err, r.path, prefix))
 	}
-	if err == nil && strings.Contains(string(body), `"contained"`) {
+	if err == nil && bytes.Contains(body, []byte(`"contained"`)) {
 		// google/fhir parses contained resources but skips their
 		// required-element and reference checks; run them one by one.
 		root := prefix
