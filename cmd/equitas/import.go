@@ -18,6 +18,7 @@ import (
 func newImportCmd() *cobra.Command {
 	var (
 		dataDir string
+		server  string
 		opts    ingest.Options
 	)
 	cmd := &cobra.Command{
@@ -33,6 +34,11 @@ failed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if server != "" {
+				// The server validates and stores; the files are offered to it
+				// as a static Bulk Data manifest ($import ping and pull).
+				return importViaServer(ctx, cmd.OutOrStdout(), importServerFromEnv(server), args...)
+			}
 			srcs, err := ingest.Files(args...)
 			if err != nil {
 				return err
@@ -70,6 +76,7 @@ failed.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "./data", "store directory")
+	f.StringVar(&server, "server", "", "load through a running server's $import (FHIR base URL, e.g. http://127.0.0.1:8080/fhir; token from EQUITAS_TOKEN) instead of opening --data")
 	f.IntVar(&opts.Workers, "workers", 0, "validation workers (default GOMAXPROCS)")
 	f.IntVar(&opts.BatchSize, "batch", 0, "resources per commit (default 500)")
 	return cmd

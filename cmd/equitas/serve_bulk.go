@@ -48,7 +48,7 @@ func (o *bulkOptions) flags(f *pflag.FlagSet) {
 	f.IntVar(&o.jobWorkers, "job-workers", 2, "bulk jobs run at once")
 	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the client admin API (/admin/clients); with --auth smart the API is off without it")
 	f.DurationVar(&o.tokenTTL, "token-ttl", 5*time.Minute, "access-token lifetime (at most 5m)")
-	f.StringSliceVar(&o.importHosts, "import-allow-hosts", nil, "hosts (host or host:port) $import and $bulk-submit may fetch from (default: any http(s) URL)")
+	f.StringSliceVar(&o.importHosts, "import-allow-hosts", nil, "hosts (host or host:port) $import and $bulk-submit may fetch from (default with --auth smart: none; with --auth none: any http(s) URL)")
 }
 
 // bulkServer is the Bulk Data and authorization part of `equitas serve`.
@@ -122,7 +122,7 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	if err != nil {
 		return err
 	}
-	im := importjob.New(b.st, v, importjob.Options{AllowURL: allowHosts(b.o.importHosts), Logger: b.log})
+	im := importjob.New(b.st, v, importjob.Options{AllowURL: allowHosts(b.o.importHosts, b.auth != nil), Logger: b.log})
 	b.jobs.Register(importjob.Kind, im.Run)
 	subs := importjob.NewSubmissions(b.st.KV(), b.jobs)
 	bulkapi.NewIngest(b.jobs, subs, srv.Base, b.authenticate != nil).Mount(srv)
@@ -188,9 +188,17 @@ func (b *bulkServer) stop() {
 	}
 }
 
-// allowHosts limits import sources to hosts; none means any http(s) URL.
-func allowHosts(hosts []string) func(*url.URL) error {
+// allowHosts limits import sources to hosts. Without a list, a server with
+// authentication fetches from nowhere: otherwise any client with a write
+// scope could make it request internal URLs. A loopback-only server without
+// auth (a developer's machine) fetches any http(s) URL.
+func allowHosts(hosts []string, authenticated bool) func(*url.URL) error {
 	if len(hosts) == 0 {
+		if authenticated {
+			return func(u *url.URL) error {
+				return fmt.Errorf("fetching %s: this server has no --import-allow-hosts configured", u.Host)
+			}
+		}
 		return importjob.HTTPOnly
 	}
 	return func(u *url.URL) error {
