@@ -19,7 +19,9 @@ func day(s string) time.Time {
 
 func TestChoose(t *testing.T) {
 	asOf := day("2026-01-01")
-	svc := func(npi, date string, allowed float64) Service { return Service{NPI: npi, Date: day(date), Allowed: allowed} }
+	svc := func(npi, date string, allowed float64) Service {
+		return Service{NPI: npi, Date: day(date), Allowed: allowed}
+	}
 	tests := []struct {
 		name       string
 		services   []Service

@@ -1,0 +1,329 @@
+package attribution
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/equitas/equitas/store"
+)
+
+// DefaultContractSystem is the identifier system of the contract
+// identifiers a run assigns.
+const DefaultContractSystem = "http://payer.equitas.example.org/fhir/sid/contract"
+
+// RunOptions configure a Run.
+type RunOptions struct {
+	Options
+	// Status is the attributionListStatus of the lists written (default
+	// open; draft and final are the others).
+	Status string
+	// ContractStart and ContractEnd bound contractValidityPeriod (default
+	// the calendar year of AsOf).
+	ContractStart, ContractEnd time.Time
+	// ContractSystem is the system of contract identifiers (default
+	// DefaultContractSystem).
+	ContractSystem string
+	// BatchSize is the number of patients whose index changes are written
+	// in one KV batch (default 256).
+	BatchSize int
+	Logger    *slog.Logger
+}
+
+// Result summarises a run.
+type Result struct {
+	Patients   int            `json:"patients"`
+	Attributed int            `json:"attributed"`
+	Changes    map[string]int `json:"changes"` // by changeType
+	Groups     []GroupResult  `json:"groups"`
+	Elapsed    time.Duration  `json:"elapsed"`
+}
+
+// GroupResult is one list written by a run.
+type GroupResult struct {
+	ID       string `json:"id"`
+	Version  uint64 `json:"version"`
+	Active   int    `json:"active"`
+	Inactive int    `json:"inactive"`
+}
+
+// Run attributes every patient of st, updates the member index with the
+// changeType of each membership against the previous run, and writes each
+// payer–provider list as a new version of its ATR Group. Patients are read
+// one at a time from a snapshot (Patient scan, then the patient's
+// compartment), so memory does not grow with the population; only the
+// provider directory and the set of lists are held.
+func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) {
+	start := time.Now()
+	if opts.AsOf.IsZero() {
+		return nil, fmt.Errorf("attribution: as-of date required")
+	}
+	if _, err := ParseMethod(string(opts.Method)); err != nil {
+		return nil, err
+	}
+	switch opts.Status {
+	case "":
+		opts.Status = StatusOpen
+	case StatusDraft, StatusOpen, StatusFinal:
+	default:
+		return nil, fmt.Errorf("attribution: unknown list status %q", opts.Status)
+	}
+	if opts.ContractStart.IsZero() {
+		opts.ContractStart = time.Date(opts.AsOf.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if opts.ContractEnd.IsZero() {
+		opts.ContractEnd = time.Date(opts.AsOf.Year(), 12, 31, 0, 0, 0, 0, time.UTC)
+	}
+	if opts.ContractSystem == "" {
+		opts.ContractSystem = DefaultContractSystem
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("attribution: %w", err)
+	}
+	defer snap.Close()
+	dir, err := LoadDirectory(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{
+		kv: st.KV(), dir: dir, opts: opts, attr: NewAttributor(dir, opts.Options),
+		run:    opts.AsOf.Format(time.DateOnly) + "@" + start.UTC().Format(time.RFC3339Nano),
+		asOf:   opts.AsOf.Format(time.DateOnly),
+		ended:  opts.AsOf.AddDate(0, 0, -1).Format(time.DateOnly),
+		groups: map[string]*GroupInfo{},
+		ops:    map[string][]byte{},
+		res:    &Result{Changes: map[string]int{}},
+	}
+	kinds := []string{"Coverage", "ExplanationOfBenefit", "Claim"}
+	err = snap.Scan(ctx, "Patient", time.Time{}, func(p *store.Resource) error {
+		var related [][]byte
+		if err := snap.Compartment(ctx, p.ID, kinds, func(c *store.Resource) error {
+			related = append(related, c.Body)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("attribution: compartment of Patient/%s: %w", p.ID, err)
+		}
+		r.res.Patients++
+		m, ok := r.attr.Attribute(p.Body, related)
+		return r.update(ctx, p.ID, m, ok)
+	})
+	if err == nil {
+		err = r.flush(ctx)
+	}
+	if err == nil {
+		err = r.sweep(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.writeGroups(ctx, st); err != nil {
+		return nil, err
+	}
+	r.res.Elapsed = time.Since(start)
+	return r.res, nil
+}
+
+type runner struct {
+	kv               store.KV
+	dir              *Directory
+	opts             RunOptions
+	attr             *Attributor
+	run, asOf, ended string
+	groups           map[string]*GroupInfo // lists touched by this run
+	ops              map[string][]byte     // pending KV batch
+	pending          int
+	res              *Result
+}
+
+// update moves one patient's index entries from the previous run's state
+// to this run's: a member no longer attributed to a list is marked inactive
+// and dropped (and removed by the following run), a new one is new, a
+// continuing one is changed when its provider or coverage moved and
+// nochange otherwise.
+func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool) error {
+	var prev patientLists
+	if err := getJSON(ctx, r.kv, kvPatient+patientID, &prev); err != nil && !notFound(err) {
+		return err
+	}
+	target := ""
+	if ok {
+		r.res.Attributed++
+		target = GroupID(m.PayerID, m.Provider)
+	}
+	next := patientLists{Run: r.run}
+	var before *Entry
+	for _, g := range prev.Groups {
+		var e Entry
+		key := kvMember + g + "/" + patientID
+		if err := getJSON(ctx, r.kv, key, &e); err != nil {
+			if notFound(err) {
+				continue
+			}
+			return err
+		}
+		if g == target {
+			before = &e
+			continue
+		}
+		if e.Inactive {
+			r.ops[key] = nil
+			continue
+		}
+		e.Inactive, e.ChangeType, e.PeriodEnd = true, ChangeDropped, r.ended
+		if err := r.put(key, &e); err != nil {
+			return err
+		}
+		r.touch(g, nil)
+		r.res.Changes[ChangeDropped]++
+		next.Groups = append(next.Groups, g)
+	}
+	if ok {
+		e := Entry{Member: m, GroupID: target, PeriodStart: r.asOf, ChangeType: ChangeNew}
+		if before != nil && !before.Inactive {
+			e.PeriodStart, e.ChangeType = before.PeriodStart, ChangeNoChange
+			if before.Provider != m.Provider || before.CoverageID != m.CoverageID || before.MemberID != m.MemberID {
+				e.ChangeType = ChangeChanged
+			}
+		}
+		if err := r.put(kvMember+target+"/"+patientID, &e); err != nil {
+			return err
+		}
+		r.touch(target, &m)
+		r.res.Changes[e.ChangeType]++
+		next.Groups = append(next.Groups, target)
+	}
+	if len(next.Groups) == 0 {
+		if len(prev.Groups) > 0 {
+			r.ops[kvPatient+patientID] = nil
+		}
+	} else if err := r.put(kvPatient+patientID, &next); err != nil {
+		return err
+	}
+	r.pending++
+	if r.pending >= r.opts.BatchSize {
+		return r.flush(ctx)
+	}
+	return nil
+}
+
+// sweep treats patients that the index knows but this run did not see
+// (deleted since) as no longer attributed.
+func (r *runner) sweep(ctx context.Context) error {
+	var stale []string
+	if err := r.kv.Scan(ctx, kvPatient, func(key string, v []byte) error {
+		var pl patientLists
+		if err := json.Unmarshal(v, &pl); err != nil {
+			return fmt.Errorf("attribution: corrupt record %s: %w", key, err)
+		}
+		if pl.Run != r.run {
+			stale = append(stale, key[len(kvPatient):])
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range stale {
+		if err := r.update(ctx, id, Member{}, false); err != nil {
+			return err
+		}
+	}
+	return r.flush(ctx)
+}
+
+func (r *runner) put(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("attribution: %w", err)
+	}
+	r.ops[key] = b
+	return nil
+}
+
+func (r *runner) flush(ctx context.Context) error {
+	if len(r.ops) == 0 {
+		return nil
+	}
+	if err := r.kv.Batch(ctx, r.ops); err != nil {
+		return fmt.Errorf("attribution: write member index: %w", err)
+	}
+	r.ops, r.pending = map[string][]byte{}, 0
+	return nil
+}
+
+// touch records that list id changed in this run; m describes the contract
+// when the list may be new.
+func (r *runner) touch(id string, m *Member) {
+	if _, ok := r.groups[id]; ok || m == nil {
+		if !ok {
+			r.groups[id] = nil // known list, description loaded when written
+		}
+		return
+	}
+	g := &GroupInfo{ID: id, PayerID: m.PayerID, OrganizationID: m.Provider.OrganizationID, TIN: m.Provider.TIN}
+	if o, ok := r.dir.Organization(m.PayerID); ok {
+		g.PayerName = o.Name
+	}
+	if o, ok := r.dir.Organization(m.Provider.OrganizationID); ok {
+		g.OrganizationName, g.NPI = o.Name, o.NPI
+	} else {
+		g.NPI = m.Provider.NPI
+	}
+	r.groups[id] = g
+}
+
+// writeGroups writes a new version of every list this run touched, and of
+// lists it did not touch but whose members it may have swept, rendered
+// from the index, with the list description in the same transaction.
+func (r *runner) writeGroups(ctx context.Context, st store.Store) error {
+	known, err := Groups(ctx, r.kv)
+	if err != nil {
+		return err
+	}
+	for _, g := range known {
+		if cur, ok := r.groups[g.ID]; !ok || cur == nil {
+			r.groups[g.ID] = g
+		} else {
+			cur.Contract, cur.ContractSystem = g.Contract, g.ContractSystem
+		}
+	}
+	for _, id := range sortedKeys(r.groups) {
+		g := r.groups[id]
+		if g == nil {
+			continue // a list without a description cannot be rendered
+		}
+		if g.Contract == "" {
+			g.ContractSystem, g.Contract = r.opts.ContractSystem, id
+		}
+		g.Status, g.AsOf, g.Method = r.opts.Status, r.asOf, r.opts.Method
+		g.ContractStart, g.ContractEnd = r.opts.ContractStart.Format(time.DateOnly), r.opts.ContractEnd.Format(time.DateOnly)
+		var body bytes.Buffer
+		counts, err := WriteGroup(ctx, r.kv, g, &body)
+		if err != nil {
+			return err
+		}
+		info, err := json.Marshal(g)
+		if err != nil {
+			return fmt.Errorf("attribution: %w", err)
+		}
+		res, err := st.Commit(ctx, store.Tx{
+			Writes: []store.Write{{Op: store.OpPut, Type: "Group", ID: id, Body: body.Bytes(), SkipUnchanged: true}},
+			KV:     map[string][]byte{kvGroup + id: info},
+		})
+		if err != nil {
+			return fmt.Errorf("attribution: write Group/%s: %w", id, err)
+		}
+		r.res.Groups = append(r.res.Groups, GroupResult{ID: id, Version: res[0].Version, Active: counts.Active, Inactive: counts.Inactive})
+		r.opts.Logger.Info("attribution list written", "group", id, "version", res[0].Version, "active", counts.Active, "inactive", counts.Inactive)
+	}
+	return nil
+}
