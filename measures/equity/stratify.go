@@ -1,5 +1,259 @@
 package equity
 
-import "strings"
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dimension is one equity stratifier dimension. The values are the codes
+// of the project CodeSystem the FHIR stratifier.code uses (§6.4).
+type Dimension string
+
+const (
+	DimRace              Dimension = "race-omb1997"
+	DimEthnicity         Dimension = "ethnicity-omb1997"
+	DimLanguage          Dimension = "language-preferred"
+	DimSex               Dimension = "sex"
+	DimPayer             Dimension = "payer"
+	DimAgeBand           Dimension = "age-band"
+	DimDisability        Dimension = "disability"
+	DimSexualOrientation Dimension = "sexual-orientation"
+	DimGenderIdentity    Dimension = "gender-identity"
+	DimCounty            Dimension = "county"
+	DimZIP               Dimension = "zip"
+	DimSVI               Dimension = "svi-quartile"
+	DimProvider          Dimension = "attributed-provider"
+)
+
+// Dimensions lists every dimension Stratify understands.
+func Dimensions() []Dimension {
+	return []Dimension{DimRace, DimEthnicity, DimLanguage, DimSex, DimPayer, DimAgeBand, DimDisability,
+		DimSexualOrientation, DimGenderIdentity, DimCounty, DimZIP, DimSVI, DimProvider}
+}
+
+// ParseDimension checks a dimension code.
+func ParseDimension(s string) (Dimension, error) {
+	for _, d := range Dimensions() {
+		if string(d) == s {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("equity: unknown stratifier dimension %q", s)
+}
+
+// SVITable maps a geography key (census tract FIPS, county or ZIP, as the
+// table was built) to the CDC/ATSDR SVI overall percentile RPL_THEMES in
+// [0, 1]; negative values (SVI's −999 for no data) count as unknown.
+type SVITable map[string]float64
+
+// LoadSVITable reads "key,rpl_themes" lines (header and # lines skipped).
+func LoadSVITable(text string) (SVITable, error) {
+	t := SVITable{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ",")
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !ok || err != nil || f > 1 {
+			if i == 0 {
+				continue
+			}
+			return nil, fmt.Errorf("equity: SVI table line %d: want key,rpl_themes", i+1)
+		}
+		t[strings.TrimSpace(k)] = f
+	}
+	return t, nil
+}
+
+// Tier is the SVI quartile code of a geography ("svi-q1" least vulnerable
+// … "svi-q4" most vulnerable, RPL_THEMES ≥ 0.75), Unknown if absent.
+func (t SVITable) Tier(keys ...string) string {
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if v, ok := t[k]; ok && v >= 0 {
+			q := int(math.Min(3, math.Floor(v*4))) + 1
+			return "svi-q" + strconv.Itoa(q)
+		}
+	}
+	return Unknown
+}
+
+// Options configure stratification.
+type Options struct {
+	// AgeAt is the date ages are computed at (usually the end of the
+	// measurement period); zero leaves age bands Unknown.
+	AgeAt time.Time
+	// AgeBands are the lower bounds of the bands, ascending; nil means
+	// 0,18,45,65,75.
+	AgeBands []int
+	// SVI looks patients up by tract, then ZIP, then county.
+	SVI SVITable
+}
+
+var defaultAgeBands = []int{0, 18, 45, 65, 75}
+
+// Record is one patient's population membership for one measure group
+// with the patient's attributes. Denominator is the FHIR denominator
+// (before exclusions); Exclusion covers denominator exclusions and
+// exceptions; NumeratorExclusion removes a numerator hit.
+type Record struct {
+	Attributes         *Attributes
+	InitialPopulation  bool
+	Denominator        bool
+	Exclusion          bool
+	Numerator          bool
+	NumeratorExclusion bool
+}
+
+func (r *Record) add(c *Counts) {
+	if r.InitialPopulation {
+		c.InitialPopulation++
+	}
+	if !r.Denominator {
+		return
+	}
+	if r.Exclusion {
+		c.Exclusions++
+		return
+	}
+	c.Denominator++
+	if r.Numerator && !r.NumeratorExclusion {
+		c.Numerator++
+	}
+}
+
+// Stratification is the result of one stratifier over a population.
+type Stratification struct {
+	Dimensions []Dimension
+	Overall    Counts
+	Strata     []Stratum
+}
+
+// Stratify counts records per combination of the dimensions' values (one
+// dimension is a plain stratifier; several are cross-classified strata,
+// FHIR stratum.component). Strata are returned sorted (SortStrata) and not
+// yet Assessed.
+func Stratify(recs []Record, dims []Dimension, opts Options) Stratification {
+	out := Stratification{Dimensions: dims}
+	idx := map[string]int{}
+	vals := make([]string, len(dims))
+	var sb strings.Builder
+	for i := range recs {
+		r := &recs[i]
+		r.add(&out.Overall)
+		sb.Reset()
+		for j, d := range dims {
+			vals[j] = value(r.Attributes, d, &opts)
+			if j > 0 {
+				sb.WriteByte('\x1f')
+			}
+			sb.WriteString(vals[j])
+		}
+		k := sb.String()
+		n, ok := idx[k]
+		if !ok {
+			n = len(out.Strata)
+			idx[k] = n
+			out.Strata = append(out.Strata, Stratum{Values: append([]string(nil), vals...), Missing: missing(vals)})
+		}
+		r.add(&out.Strata[n].Counts)
+	}
+	SortStrata(out.Strata)
+	return out
+}
+
+func missing(vals []string) bool {
+	for _, v := range vals {
+		if v == Unknown || v == AskedDeclined {
+			return true
+		}
+	}
+	return false
+}
+
+func value(a *Attributes, d Dimension, opts *Options) string {
+	if a == nil {
+		return Unknown
+	}
+	var v string
+	switch d {
+	case DimRace:
+		v = a.Race
+	case DimEthnicity:
+		v = a.Ethnicity
+	case DimLanguage:
+		v = a.Language
+	case DimSex:
+		v = a.Sex
+	case DimPayer:
+		v = a.Payer
+	case DimAgeBand:
+		v = ageBand(a.BirthDate, opts)
+	case DimDisability:
+		v = a.Disability
+	case DimSexualOrientation:
+		v = a.SexualOrientation
+	case DimGenderIdentity:
+		v = a.GenderIdentity
+	case DimCounty:
+		v = a.County
+	case DimZIP:
+		v = a.ZIP
+	case DimSVI:
+		v = opts.SVI.Tier(a.Tract, a.ZIP, a.County)
+	case DimProvider:
+		v = a.Provider
+	}
+	if v == "" || v == "unknown" {
+		return Unknown
+	}
+	return v
+}
+
+// ageBand labels the age at opts.AgeAt as "lo-hi" or "lo+".
+func ageBand(birth string, opts *Options) string {
+	if opts.AgeAt.IsZero() || len(birth) < 4 {
+		return Unknown
+	}
+	y, err := strconv.Atoi(birth[:4])
+	if err != nil {
+		return Unknown
+	}
+	m, d := 1, 1
+	if len(birth) >= 7 {
+		m, _ = strconv.Atoi(birth[5:7])
+	}
+	if len(birth) >= 10 {
+		d, _ = strconv.Atoi(birth[8:10])
+	}
+	at := opts.AgeAt
+	age := at.Year() - y
+	if int(at.Month()) < m || (int(at.Month()) == m && at.Day() < d) {
+		age--
+	}
+	bands := opts.AgeBands
+	if bands == nil {
+		bands = defaultAgeBands
+	}
+	if age < 0 || len(bands) == 0 || age < bands[0] {
+		return Unknown
+	}
+	for i := len(bands) - 1; i >= 0; i-- {
+		if age >= bands[i] {
+			if i == len(bands)-1 {
+				return strconv.Itoa(bands[i]) + "+"
+			}
+			return strconv.Itoa(bands[i]) + "-" + strconv.Itoa(bands[i+1]-1)
+		}
+	}
+	return Unknown
+}
 
 func joinKey(values []string) string { return strings.Join(values, "\x1f") }
