@@ -55,11 +55,29 @@ type Options struct {
 	OnError func(*LineError)
 	// Progress, when set, is called after every commit.
 	Progress func(Progress)
+	// OnWritten, when set, is called after every commit with the new
+	// versions it stored (unchanged resources are left out), so a caller
+	// can keep track of what a load changed, e.g. to undo a stopped bulk
+	// submission. Calls never overlap. An error stops the load; the batch
+	// it reports stays committed.
+	OnWritten func([]Written) error
 	// ValidateUnchanged validates every resource. By default a resource
 	// whose body equals its stored current version (apart from
 	// meta.versionId and meta.lastUpdated) skips the validator: it is
 	// content the store already accepted, and re-imports become cheap.
 	ValidateUnchanged bool
+}
+
+// Written is one new version a load stored.
+type Written struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
+	// Created is true when the resource did not exist (or was deleted)
+	// before this version.
+	Created bool `json:"created,omitempty"`
+	// Deleted is true for a tombstone a Bundle DELETE entry wrote.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Progress is a snapshot of a running load.
@@ -453,7 +471,12 @@ func (c *committer) commit(ctx context.Context, batch []*item) error {
 		if err != nil {
 			return fmt.Errorf("ingest: commit: %w", err)
 		}
-		c.count(batch, res, before)
+		written := c.count(batch, res, before)
+		if c.l.opts.OnWritten != nil && len(written) > 0 {
+			if err := c.l.opts.OnWritten(written); err != nil {
+				return fmt.Errorf("ingest: after commit: %w", err)
+			}
+		}
 		break
 	}
 	if c.l.opts.Progress != nil {
@@ -467,14 +490,17 @@ func (c *committer) commit(ctx context.Context, batch []*item) error {
 
 // count tells written from unchanged resources. The store stamps every
 // write of one commit with the commit's lastUpdated and returns a skipped
-// unchanged write as its stored, older version.
-func (c *committer) count(batch []*item, res []*store.Resource, before time.Time) {
+// unchanged write as its stored, older version. It returns the new
+// versions when Options.OnWritten wants them.
+func (c *committer) count(batch []*item, res []*store.Resource, before time.Time) []Written {
 	var commitTS time.Time
 	for _, r := range res {
 		if r != nil && r.LastUpdated.After(commitTS) {
 			commitTS = r.LastUpdated
 		}
 	}
+	var written []Written
+	track := c.l.opts.OnWritten != nil
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, r := range res {
@@ -482,12 +508,19 @@ func (c *committer) count(batch []*item, res []*store.Resource, before time.Time
 		switch {
 		case it.op == store.OpDelete:
 			c.sum.Deleted[it.typ]++
+			if track && r != nil {
+				written = append(written, Written{Type: it.typ, ID: it.id, Version: r.Version, Deleted: true})
+			}
 		case r == nil || commitTS.Before(before) || !r.LastUpdated.Equal(commitTS):
 			c.sum.Unchanged[it.typ]++
 		default:
 			c.sum.Written[it.typ]++
+			if track {
+				written = append(written, Written{Type: it.typ, ID: it.id, Version: r.Version, Created: r.Created})
+			}
 		}
 	}
+	return written
 }
 
 // read streams every source into work, numbering items in input order.

@@ -249,3 +249,45 @@ func TestMissingPath(t *testing.T) {
 	_, err := ingest.Files(filepath.Join(t.TempDir(), "nope"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestOnWritten checks the new versions a load reports: created
+// resources, new versions of stored ones, and nothing for unchanged lines.
+func TestOnWritten(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "p.ndjson")
+	st := openStore(t)
+	load := func(lines ...string) []ingest.Written {
+		t.Helper()
+		require.NoError(t, os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+		var got []ingest.Written
+		_, err := newLoader(t, st, ingest.Options{BatchSize: 1, OnWritten: func(w []ingest.Written) error {
+			got = append(got, w...)
+			return nil
+		}}).LoadPaths(ctx, dir)
+		require.NoError(t, err)
+		return got
+	}
+	changed := strings.Replace(goodPatient, "female", "male", 1)
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  []ingest.Written
+	}{
+		{"new resources are created", []string{goodPatient, goodObs},
+			[]ingest.Written{{Type: "Patient", ID: "extra-1", Version: 1, Created: true}, {Type: "Observation", ID: "extra-2", Version: 1, Created: true}}},
+		{"unchanged lines are not reported", []string{goodPatient, goodObs}, nil},
+		{"a changed line is a new version", []string{changed, goodObs},
+			[]ingest.Written{{Type: "Patient", ID: "extra-1", Version: 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, load(tc.lines...))
+		})
+	}
+	t.Run("an error stops the load", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(f, []byte(goodPatient+"\n"), 0o644))
+		boom := fmt.Errorf("boom")
+		_, err := newLoader(t, st, ingest.Options{OnWritten: func([]ingest.Written) error { return boom }}).LoadPaths(ctx, dir)
+		require.ErrorIs(t, err, boom)
+	})
+}
