@@ -96,6 +96,7 @@ type Manager struct {
 	queue   chan string
 	mu      sync.Mutex
 	cancels map[string]context.CancelFunc
+	running map[string]chan struct{} // closed when the job's runner returns
 	wg      sync.WaitGroup
 	log     *slog.Logger
 }
@@ -129,7 +130,7 @@ func NewManager(kv store.KV, opts Options) (*Manager, error) {
 	}
 	return &Manager{
 		kv: kv, opts: opts, runners: map[string]Run{}, queue: make(chan string, 1024),
-		cancels: map[string]context.CancelFunc{}, log: log.With("component", "jobs"),
+		cancels: map[string]context.CancelFunc{}, running: map[string]chan struct{}{}, log: log.With("component", "jobs"),
 	}, nil
 }
 
@@ -270,6 +271,27 @@ func (m *Manager) Cancel(ctx context.Context, id string) error {
 	return m.remove(ctx, id)
 }
 
+// Stop is Cancel that also waits until the job's runner has returned, so
+// the job changes nothing after Stop returns (a runner only ends its work
+// at its next check of the context, e.g. after the commit in flight).
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	m.mu.Lock()
+	finished := m.running[id]
+	m.mu.Unlock()
+	if err := m.Cancel(ctx, id); err != nil {
+		return err
+	}
+	if finished == nil {
+		return nil
+	}
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("job: waiting for %s to stop: %w", id, context.Cause(ctx))
+	}
+}
+
 // Dir returns the directory holding a job's files.
 func (m *Manager) Dir(id string) string { return filepath.Join(m.opts.Dir, id) }
 
@@ -343,12 +365,16 @@ func (m *Manager) runOne(ctx context.Context, id string) {
 	jctx, cancel := context.WithCancel(ctx)
 	m.mu.Lock()
 	m.cancels[id] = cancel
+	finished := make(chan struct{})
+	m.running[id] = finished
 	m.mu.Unlock()
 	defer func() {
 		cancel()
 		m.mu.Lock()
 		delete(m.cancels, id)
+		delete(m.running, id)
 		m.mu.Unlock()
+		close(finished)
 	}()
 
 	dir := m.Dir(id)

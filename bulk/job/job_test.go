@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +214,29 @@ func TestJobThatNeverFinishesFailsAfterMaxAttempts(t *testing.T) {
 		m.Wait()
 		require.NoError(t, st.Close())
 	}
+}
+
+// TestStopWaitsForTheRunner: after Stop the runner has returned, so a job
+// that finishes its current step after cancellation changes nothing later.
+func TestStopWaitsForTheRunner(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	m, err := job.NewManager(st.KV(), job.Options{Dir: t.TempDir(), Logger: quiet})
+	require.NoError(t, err)
+	started := make(chan struct{})
+	var returned atomic.Bool
+	m.Register("slow", func(ctx context.Context, _ *job.Record, dir string, _ func(string)) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // the step in flight when cancelled
+		returned.Store(true)
+		return nil, ctx.Err()
+	})
+	start(t, m)
+	rec, err := m.Submit(context.Background(), "slow", "c1", "", nil)
+	require.NoError(t, err)
+	<-started
+	require.NoError(t, m.Stop(context.Background(), rec.ID))
+	assert.True(t, returned.Load(), "Stop returned before the runner")
+	assert.ErrorIs(t, m.Stop(context.Background(), rec.ID), job.ErrNotFound)
 }
