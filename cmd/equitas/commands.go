@@ -10,5 +10,6 @@ func subcommands() []*cobra.Command {
 		newImportCmd(),
 		newMeasureCmd(),
 		newClientCmd(),
+		newAttributionCmd(),
 	}
 }

@@ -45,8 +45,9 @@ func ParseMethod(s string) (Method, error) {
 
 // DefaultEMCodes is the outpatient evaluation-and-management CPT/HCPCS code
 // set counted by retrospective attribution: office visits (new and
-// established), office consultations, home visits, preventive visits and
-// Medicare annual wellness visits. Emergency-department and inpatient E&M
+// established), office consultations, home visits, online digital and
+// telephone E&M, preventive visits and Medicare annual wellness visits
+// (after the Medicare Shared Savings Program's primary-care service list). Emergency-department and inpatient E&M
 // codes are left out on purpose: they do not indicate a primary-care
 // relationship.
 func DefaultEMCodes() map[string]bool {
@@ -61,6 +62,8 @@ func DefaultEMCodes() map[string]bool {
 	add(99242, 99245)
 	add(99341, 99350)
 	add(99381, 99387)
+	add(99421, 99423)
+	add(99441, 99443)
 	add(99391, 99397)
 	return set
 }

@@ -57,7 +57,7 @@ func withPatient(body []byte, id string) []byte {
 
 type memberState struct {
 	group, change, npi, start, end string
-	inactive                        bool
+	inactive                       bool
 }
 
 func indexState(t *testing.T, st store.Store) map[string]memberState {
