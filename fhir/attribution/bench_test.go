@@ -1,0 +1,139 @@
+package attribution
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/bulk/ingest"
+	"github.com/equitas/equitas/bulk/synth"
+	"github.com/equitas/equitas/store/badgerstore"
+)
+
+// benchPatients is the population of BenchmarkRun (5,000 unless
+// EQUITAS_ATR_BENCH_PATIENTS says otherwise, e.g. 100000).
+func benchPatients() int {
+	if n, err := strconv.Atoi(os.Getenv("EQUITAS_ATR_BENCH_PATIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 5000
+}
+
+// typeAndID stands in for the FHIR validator while loading the benchmark
+// population: the generator's output is valid and loading is not what is
+// measured.
+type typeAndID struct{}
+
+func (typeAndID) Resource(body []byte) (string, string, error) {
+	r := gjson.GetManyBytes(body, "resourceType", "id")
+	return r[0].String(), r[1].String(), nil
+}
+
+// peakRSS resets the kernel's high-water mark of this process's resident
+// set (Linux clear_refs 5) and returns a function reading it in MiB; ok is
+// false where that is not available.
+func peakRSS() (read func() float64, ok bool) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return nil, false
+	}
+	return func() float64 {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return 0
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+		return 0
+	}, true
+}
+
+// peakHeap samples the Go heap every few milliseconds until stop is called
+// and returns the largest value seen in MiB.
+func peakHeap() (stop func() float64) {
+	var (
+		mu   sync.Mutex
+		peak uint64
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			peak = max(peak, ms.HeapAlloc)
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(done)
+		wg.Wait()
+		return float64(peak) / (1 << 20)
+	}
+}
+
+// BenchmarkRun attributes a synthetic population loaded into a real badger
+// store (hybrid method, one run per iteration after a first run, so the
+// measured runs compute changeType against a previous list and write new
+// Group versions).
+func BenchmarkRun(b *testing.B) {
+	ctx := context.Background()
+	n := benchPatients()
+	pop := b.TempDir()
+	if _, err := synth.GenerateDir(ctx, synth.Options{Patients: n, Seed: 1}, pop); err != nil {
+		b.Fatal(err)
+	}
+	st, err := badgerstore.Open(ctx, b.TempDir(), badgerstore.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := ingest.New(st, typeAndID{}, ingest.Options{}).LoadPaths(ctx, pop); err != nil {
+		b.Fatal(err)
+	}
+	opts := RunOptions{Options: Options{Method: Hybrid, AsOf: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if _, err := Run(ctx, st, opts); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	rss, rssOK := peakRSS()
+	stop := peakHeap()
+	var patients int
+	var elapsed time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		opts.AsOf = opts.AsOf.AddDate(0, 1, 0)
+		res, err := Run(ctx, st, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		patients += res.Patients
+		elapsed += res.Elapsed
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(patients)/elapsed.Seconds(), "members/s")
+	b.ReportMetric(stop(), "peak-heap-MiB")
+	if rssOK {
+		b.ReportMetric(rss(), "peak-RSS-MiB")
+	}
+}
