@@ -89,6 +89,9 @@ type Importer struct {
 	v    Validator
 	opts Options
 	log  *slog.Logger
+	// recordMu makes "first write of a resource in a submission" decisions
+	// atomic across the jobs of one submission.
+	recordMu sync.Mutex
 }
 
 // New returns an importer; register its Run with a job.Manager under Kind.
@@ -188,6 +191,9 @@ func (im *Importer) Run(ctx context.Context, rec *job.Record, dir string, progre
 	ext := Extension{ManifestURL: manifestURL, Written: map[string]int64{}, Unchanged: map[string]int64{}}
 	opts := im.opts.Ingest
 	opts.OnError = out.lineError
+	if p.Submission != "" {
+		opts.OnWritten = func(w []ingest.Written) error { return im.record(ctx, p.Submission, w) }
+	}
 	// One load over every file keeps the validate/commit pipeline full; a
 	// file that cannot be fetched, or breaks off, is reported and ends
 	// early instead of stopping the others.

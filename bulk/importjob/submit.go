@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,14 +64,17 @@ type SubmitRequest struct {
 
 // Submissions tracks submissions and runs their manifests as import jobs.
 type Submissions struct {
+	st   store.Store
 	kv   store.KV
 	jobs *job.Manager
 	mu   sync.Mutex // serializes read-modify-write of submission records
 }
 
-// NewSubmissions returns the tracker; jobs must run Importer.Run under Kind.
-func NewSubmissions(kv store.KV, jobs *job.Manager) *Submissions {
-	return &Submissions{kv: kv, jobs: jobs}
+// NewSubmissions returns the tracker over st (where the submissions'
+// data goes, so a stopped submission can be undone); jobs must run
+// Importer.Run under Kind.
+func NewSubmissions(st store.Store, jobs *job.Manager) *Submissions {
+	return &Submissions{st: st, kv: st.KV(), jobs: jobs}
 }
 
 // Key is the opaque identifier of a submitter's submission.
@@ -136,9 +140,12 @@ func (s *Submissions) Submit(ctx context.Context, owner string, scopes []string,
 		sub.Status = Completed
 	case Stopped:
 		sub.Status = Stopped
+		// The jobs must have stopped writing before their data is undone.
 		for _, m := range sub.Manifests {
 			if rec, err := s.jobs.Get(ctx, m.JobID); err == nil && !rec.Done() {
-				_ = s.jobs.Cancel(ctx, m.JobID)
+				if err := s.jobs.Stop(ctx, m.JobID); err != nil && !errors.Is(err, job.ErrNotFound) {
+					return nil, fmt.Errorf("importjob: stop submission: %w", err)
+				}
 			}
 		}
 	}
@@ -146,6 +153,20 @@ func (s *Submissions) Submit(ctx context.Context, owner string, scopes []string,
 	b, err := json.Marshal(sub)
 	if err != nil {
 		return nil, fmt.Errorf("importjob: %w", err)
+	}
+	if sub.Status == Stopped {
+		// Bulk Submit: on "stopped" the server SHALL delete data already
+		// processed. Undo and the stopped status commit together, so a
+		// failed undo leaves the submission in progress, to be stopped again.
+		writes, kv, err := undo(ctx, s.st, key)
+		if err != nil {
+			return nil, err
+		}
+		kv[submissionPrefix+key] = b
+		if _, err := s.st.Commit(ctx, store.Tx{Writes: writes, KV: kv}); err != nil {
+			return nil, fmt.Errorf("importjob: stop submission: %w", err)
+		}
+		return sub, nil
 	}
 	if err := s.kv.Put(ctx, submissionPrefix+key, b); err != nil {
 		return nil, fmt.Errorf("importjob: save submission: %w", err)
@@ -287,7 +308,16 @@ func (s *Submissions) Expire(ctx context.Context, ttl time.Duration) (int, error
 		return 0, fmt.Errorf("importjob: expire submissions: %w", err)
 	}
 	for _, k := range old {
-		if err := s.kv.Delete(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The records of what the submission changed are of no more use.
+		ops := map[string][]byte{k: nil}
+		err := s.kv.Scan(ctx, submissionDataPrefix+strings.TrimPrefix(k, submissionPrefix)+"/", func(dk string, _ []byte) error {
+			ops[dk] = nil
+			return nil
+		})
+		if err == nil {
+			err = s.kv.Batch(ctx, ops)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return 0, fmt.Errorf("importjob: expire submissions: %w", err)
 		}
 	}

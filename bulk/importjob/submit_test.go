@@ -20,7 +20,7 @@ func TestSubmissionsExpireOnlyWhenClosedAndJobless(t *testing.T) {
 	jobs, err := job.NewManager(st.KV(), job.Options{Dir: t.TempDir()})
 	require.NoError(t, err)
 	jobs.Register(importjob.Kind, func(context.Context, *job.Record, string, func(string)) ([]byte, error) { return []byte(`{}`), nil })
-	subs := importjob.NewSubmissions(st.KV(), jobs)
+	subs := importjob.NewSubmissions(st, jobs)
 	ctx := context.Background()
 	req := importjob.SubmitRequest{Submitter: "s|1", SubmissionID: "a", ManifestURL: "http://x/m.json", FHIRBaseURL: "http://x"}
 	sub, err := subs.Submit(ctx, "c1", nil, "http://y/fhir/bulkfiles", req)

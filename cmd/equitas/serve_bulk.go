@@ -124,7 +124,7 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	}
 	im := importjob.New(b.st, v, importjob.Options{AllowURL: allowHosts(b.o.importHosts, b.auth != nil), Logger: b.log})
 	b.jobs.Register(importjob.Kind, im.Run)
-	subs := importjob.NewSubmissions(b.st.KV(), b.jobs)
+	subs := importjob.NewSubmissions(b.st, b.jobs)
 	bulkapi.NewIngest(b.jobs, subs, srv.Base, b.authenticate != nil).Mount(srv)
 	ctx, b.cancel = context.WithCancel(ctx)
 	b.wg.Add(1)

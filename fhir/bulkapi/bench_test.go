@@ -356,6 +356,6 @@ func newBenchServer(st *badgerstore.Store, jobs *job.Manager) (http.Handler, err
 	jobs.Register(export.Kind, export.New(st, export.Options{}).Run)
 	jobs.Register(importjob.Kind, importjob.New(st, v, importjob.Options{}).Run)
 	bulkapi.New(st, jobs, srv.Base, false).Mount(srv, nil)
-	bulkapi.NewIngest(jobs, importjob.NewSubmissions(st.KV(), jobs), srv.Base, false).Mount(srv)
+	bulkapi.NewIngest(jobs, importjob.NewSubmissions(st, jobs), srv.Base, false).Mount(srv)
 	return srv, nil
 }

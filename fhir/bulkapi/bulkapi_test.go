@@ -70,7 +70,7 @@ func openEnv(t *testing.T, dir string, o envOptions) *env {
 	v, err := validate.New()
 	require.NoError(t, err)
 	jobs.Register(importjob.Kind, importjob.New(st, v, importjob.Options{}).Run)
-	bulkapi.NewIngest(jobs, importjob.NewSubmissions(st.KV(), jobs), srv.Base, false).Mount(srv)
+	bulkapi.NewIngest(jobs, importjob.NewSubmissions(st, jobs), srv.Base, false).Mount(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	require.NoError(t, jobs.Start(ctx))
 	hs := httptest.NewServer(srv)

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/store"
 )
 
 func importBody(params ...string) string {
@@ -221,4 +223,61 @@ func TestBulkSubmit(t *testing.T) {
 	}
 	r = e.do("POST", "/$bulk-submit-status", importBody(`{"name":"submitter","valueIdentifier":{"value":"nobody"}}`, strParam("submissionId", "x")))
 	assert.Equal(t, http.StatusNotFound, r.status)
+}
+
+// TestBulkSubmitStoppedUndoesItsData: stopping a submission deletes the
+// resources it created and puts back the prior content of those it
+// changed; other data is untouched.
+func TestBulkSubmitStoppedUndoesItsData(t *testing.T) {
+	ctx := context.Background()
+	src := staticSource(t)
+	e := newEnv(t, envOptions{})
+	_, err := e.st.Commit(ctx, store.Tx{Writes: []store.Write{
+		{Op: store.OpPut, Type: "Patient", ID: "good1", Body: []byte(`{"resourceType":"Patient","id":"good1","gender":"male"}`)},
+		{Op: store.OpPut, Type: "Patient", ID: "other", Body: []byte(`{"resourceType":"Patient","id":"other","gender":"unknown"}`)},
+	}})
+	require.NoError(t, err)
+
+	r := e.do("POST", "/$bulk-submit", submitBody(
+		fmt.Sprintf(`{"name":"manifestUrl","valueUrl":%q}`, src.URL+"/manifest.json"),
+		fmt.Sprintf(`{"name":"fhirBaseUrl","valueUrl":%q}`, src.URL)))
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Eventually(t, func() bool {
+		_, err := e.st.Read(ctx, "Patient", "good2")
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "the submission loads good2")
+	cur, err := e.st.Read(ctx, "Patient", "good1")
+	require.NoError(t, err)
+	require.Equal(t, "female", gjson.GetBytes(cur.Body, "gender").String(), "the submission changed good1")
+
+	r = e.do("POST", "/$bulk-submit", submitBody(`{"name":"submissionStatus","valueCoding":{"system":"http://hl7.org/fhir/event-status","code":"stopped"}}`))
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+
+	for _, tc := range []struct {
+		id      string
+		gone    bool
+		gender  string
+		version uint64
+	}{
+		{id: "good2", gone: true},
+		{id: "good1", gender: "male", version: 3},
+		{id: "other", gender: "unknown", version: 1},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			r, err := e.st.Read(ctx, "Patient", tc.id)
+			if tc.gone {
+				assert.ErrorIs(t, err, store.ErrDeleted)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.gender, gjson.GetBytes(r.Body, "gender").String())
+			assert.Equal(t, tc.version, r.Version)
+		})
+	}
+	r = e.do("POST", "/$bulk-submit-status", submitBody())
+	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
+	m := e.waitJob(r.header.Get("Content-Location"))
+	assert.Equal(t, "stopped", m.Get("extension.status").String())
+	r = e.do("POST", "/$bulk-submit", submitBody(`{"name":"submissionStatus","valueCoding":{"system":"http://hl7.org/fhir/event-status","code":"stopped"}}`))
+	assert.Equal(t, http.StatusConflict, r.status, "a stopped submission takes no more requests")
 }
