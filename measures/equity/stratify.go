@@ -78,12 +78,13 @@ func (t SVITable) Tier(keys ...string) string {
 			continue
 		}
 		if v, ok := t[k]; ok && v >= 0 {
-			q := int(math.Min(3, math.Floor(v*4))) + 1
-			return "svi-q" + strconv.Itoa(q)
+			return sviTiers[int(math.Min(3, math.Floor(v*4)))]
 		}
 	}
 	return Unknown
 }
+
+var sviTiers = [4]string{"svi-q1", "svi-q2", "svi-q3", "svi-q4"}
 
 // Options configure stratification.
 type Options struct {
@@ -144,23 +145,28 @@ func Stratify(recs []Record, dims []Dimension, opts Options) Stratification {
 	out := Stratification{Dimensions: dims}
 	idx := map[string]int{}
 	vals := make([]string, len(dims))
-	var sb strings.Builder
+	var key []byte
+	if opts.AgeBands == nil {
+		opts.AgeBands = defaultAgeBands
+	}
+	labels := bandLabels(opts.AgeBands)
 	for i := range recs {
 		r := &recs[i]
 		r.add(&out.Overall)
-		sb.Reset()
+		key = key[:0]
 		for j, d := range dims {
-			vals[j] = value(r.Attributes, d, &opts)
+			vals[j] = value(r.Attributes, d, &opts, labels)
 			if j > 0 {
-				sb.WriteByte('\x1f')
+				key = append(key, '\x1f')
 			}
-			sb.WriteString(vals[j])
+			key = append(key, vals[j]...)
 		}
-		k := sb.String()
-		n, ok := idx[k]
+		// The map lookup with string(key) does not allocate; only a new
+		// stratum copies its key.
+		n, ok := idx[string(key)]
 		if !ok {
 			n = len(out.Strata)
-			idx[k] = n
+			idx[string(key)] = n
 			out.Strata = append(out.Strata, Stratum{Values: append([]string(nil), vals...), Missing: missing(vals)})
 		}
 		r.add(&out.Strata[n].Counts)
@@ -178,7 +184,7 @@ func missing(vals []string) bool {
 	return false
 }
 
-func value(a *Attributes, d Dimension, opts *Options) string {
+func value(a *Attributes, d Dimension, opts *Options, bands []string) string {
 	if a == nil {
 		return Unknown
 	}
@@ -195,7 +201,7 @@ func value(a *Attributes, d Dimension, opts *Options) string {
 	case DimPayer:
 		v = a.Payer
 	case DimAgeBand:
-		v = ageBand(a.BirthDate, opts)
+		v = ageBand(a.BirthDate, opts, bands)
 	case DimDisability:
 		v = a.Disability
 	case DimSexualOrientation:
@@ -217,8 +223,21 @@ func value(a *Attributes, d Dimension, opts *Options) string {
 	return v
 }
 
-// ageBand labels the age at opts.AgeAt as "lo-hi" or "lo+".
-func ageBand(birth string, opts *Options) string {
+// bandLabels names the age bands "lo-hi", the last one "lo+".
+func bandLabels(bands []int) []string {
+	out := make([]string, len(bands))
+	for i, lo := range bands {
+		if i == len(bands)-1 {
+			out[i] = strconv.Itoa(lo) + "+"
+		} else {
+			out[i] = strconv.Itoa(lo) + "-" + strconv.Itoa(bands[i+1]-1)
+		}
+	}
+	return out
+}
+
+// ageBand is the label of the band holding the age at opts.AgeAt.
+func ageBand(birth string, opts *Options, labels []string) string {
 	if opts.AgeAt.IsZero() || len(birth) < 4 {
 		return Unknown
 	}
@@ -239,18 +258,9 @@ func ageBand(birth string, opts *Options) string {
 		age--
 	}
 	bands := opts.AgeBands
-	if bands == nil {
-		bands = defaultAgeBands
-	}
-	if age < 0 || len(bands) == 0 || age < bands[0] {
-		return Unknown
-	}
 	for i := len(bands) - 1; i >= 0; i-- {
 		if age >= bands[i] {
-			if i == len(bands)-1 {
-				return strconv.Itoa(bands[i]) + "+"
-			}
-			return strconv.Itoa(bands[i]) + "-" + strconv.Itoa(bands[i+1]-1)
+			return labels[i]
 		}
 	}
 	return Unknown
