@@ -255,6 +255,9 @@ func preferredLanguage(comm gjson.Result) string {
 		return Unknown
 	}
 	primary, _, _ := strings.Cut(code, "-")
+	if primary == "" {
+		return Unknown
+	}
 	return strings.ToLower(primary)
 }
 
