@@ -212,22 +212,13 @@ func StratifierJSON(a Analysis, opts FHIROptions) ([]byte, error) {
 		out.Stratum = append(out.Stratum, sj)
 	}
 	if ix := a.Indices; ix != nil {
-		for _, kv := range []struct {
-			name      string
-			value, se float64
-		}{
-			{"id-unweighted", ix.IDUnweighted, math.NaN()}, {"id-weighted", ix.IDWeighted, math.NaN()},
-			{"id-best", ix.IDBest, math.NaN()}, {"range-difference", ix.RangeDiff, math.NaN()},
-			{"range-ratio", ix.RangeRatio, math.NaN()}, {"bgv", ix.BGV, ix.BGVSE},
-			{"theil", ix.Theil, ix.TheilSE}, {"mld", ix.MLD, ix.MLDSE},
-			{"mdb-unweighted", ix.MDBUnweighted, math.NaN()}, {"mdb-weighted", ix.MDBWeighted, math.NaN()},
-		} {
+		for _, kv := range ix.List() {
 			j := ix.J
-			e := extension{URL: base + "equity-index", Extension: []extension{{URL: "name", ValueCode: kv.name}}}
-			if v, ok := decExt("value", kv.value); ok {
+			e := extension{URL: base + "equity-index", Extension: []extension{{URL: "name", ValueCode: kv.Name}}}
+			if v, ok := decExt("value", kv.Value); ok {
 				e.Extension = append(e.Extension, v)
 			}
-			if v, ok := decExt("se", kv.se); ok {
+			if v, ok := decExt("se", kv.SE); ok {
 				e.Extension = append(e.Extension, v)
 			}
 			e.Extension = append(e.Extension, extension{URL: "J", ValueInteger: &j})
