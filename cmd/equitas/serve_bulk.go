@@ -36,6 +36,8 @@ type bulkOptions struct {
 	jobWorkers     int
 	adminToken     string
 	tokenTTL       time.Duration
+	tokenRate      float64
+	tokenBurst     int
 	importHosts    []string
 }
 
@@ -48,6 +50,8 @@ func (o *bulkOptions) flags(f *pflag.FlagSet) {
 	f.IntVar(&o.jobWorkers, "job-workers", 2, "bulk jobs run at once")
 	f.StringVar(&o.adminToken, "admin-token", "", "bearer token of the client admin API (/admin/clients); with --auth smart the API is off without it")
 	f.DurationVar(&o.tokenTTL, "token-ttl", 5*time.Minute, "access-token lifetime (at most 5m)")
+	f.Float64Var(&o.tokenRate, "token-rate", 1, "token requests per second allowed per registered client (per remote address for unknown clients); negative: unlimited")
+	f.IntVar(&o.tokenBurst, "token-burst", 30, "token requests a client (or address) may make at once before --token-rate applies")
 	f.StringSliceVar(&o.importHosts, "import-allow-hosts", nil, "hosts (host or host:port) $import and $bulk-submit may fetch from (default with --auth smart: none; with --auth none: any http(s) URL)")
 }
 
@@ -75,6 +79,7 @@ func newBulk(log *slog.Logger, st store.Store, addr, dataDir string, o bulkOptio
 		}
 	case "smart":
 		as, err := auth.New(st.KV(), auth.Options{TokenURL: b.tokenURL, TokenTTL: o.tokenTTL, Patients: attributedPatients, Logger: log,
+			RateLimit:   auth.RateLimit{PerSecond: o.tokenRate, Burst: o.tokenBurst},
 			PublicPaths: []string{rest.BasePath + "/metadata", rest.BasePath + "/.well-known/smart-configuration"}})
 		if err != nil {
 			return nil, err

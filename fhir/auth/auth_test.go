@@ -47,7 +47,7 @@ type env struct {
 	ecKey    *ecdsa.PrivateKey
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, options ...func(*auth.Options)) *env {
 	t.Helper()
 	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.Options{NoSync: true})
 	require.NoError(t, err)
@@ -57,8 +57,12 @@ func newEnv(t *testing.T) *env {
 	e.ecKey, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
 
-	e.as, err = auth.New(st.KV(), auth.Options{TokenURL: func(*http.Request) string { return e.tokenURL },
-		PublicPaths: []string{rest.BasePath + "/metadata"}})
+	opts := auth.Options{TokenURL: func(*http.Request) string { return e.tokenURL },
+		PublicPaths: []string{rest.BasePath + "/metadata"}}
+	for _, o := range options {
+		o(&opts)
+	}
+	e.as, err = auth.New(st.KV(), opts)
 	require.NoError(t, err)
 	srv, err := rest.New(rest.Config{Store: st, Authenticate: e.as.Authenticate})
 	require.NoError(t, err)

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,8 +54,10 @@ type Options struct {
 	// PublicPaths are request paths (exact, e.g. "/fhir/metadata") that
 	// Authenticate passes through without a token.
 	PublicPaths []string
-	Logger      *slog.Logger
-	now         func() time.Time
+	// RateLimit bounds token requests (see RateLimit for the defaults).
+	RateLimit RateLimit
+	Logger    *slog.Logger
+	now       func() time.Time
 }
 
 // Server issues and checks access tokens.
@@ -67,6 +71,8 @@ type Server struct {
 
 	jwksMu sync.Mutex
 	jwks   map[string]cachedSet
+
+	limit *limiter
 }
 
 type cachedSet struct {
@@ -92,7 +98,8 @@ func New(kv store.KV, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{kv: kv, clients: NewRegistry(kv), opts: opts, log: log.With("component", "auth"), jwks: map[string]cachedSet{}}, nil
+	return &Server{kv: kv, clients: NewRegistry(kv), opts: opts, log: log.With("component", "auth"), jwks: map[string]cachedSet{},
+		limit: newLimiter(opts.RateLimit, opts.now)}, nil
 }
 
 // Clients is the client registry.
@@ -104,6 +111,11 @@ type tokenError struct {
 	code   string
 	desc   string
 }
+
+// throttled is a token request refused by the rate limit.
+type throttled struct{ wait time.Duration }
+
+func (e *throttled) Error() string { return "too many token requests" }
 
 func (e *tokenError) Error() string { return e.code + ": " + e.desc }
 
@@ -126,7 +138,13 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	w.Header().Set("Content-Type", "application/json")
 	var te *tokenError
-	if errors.As(err, &te) {
+	if th := (*throttled)(nil); errors.As(err, &th) {
+		// RFC 6749 has no code for this; slow_down is the one OAuth
+		// (RFC 8628 §3.5) uses for a client asking too often.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(th.wait.Seconds())), 10))
+		te = &tokenError{http.StatusTooManyRequests, "slow_down", "too many token requests; retry after the Retry-After delay"}
+	}
+	if te != nil || errors.As(err, &te) {
 		s.log.Info("token request rejected", "error", te.code, "reason", te.desc)
 		w.WriteHeader(te.status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": te.code, "error_description": te.desc})
@@ -159,6 +177,10 @@ func (s *Server) token(r *http.Request) (*TokenResponse, error) {
 		return nil, &tokenError{http.StatusBadRequest, "invalid_request", "malformed form body"}
 	}
 	f := r.PostForm
+	ctx := r.Context()
+	if ok, wait := s.limit.take(s.limitKey(ctx, r)); !ok {
+		return nil, &throttled{wait}
+	}
 	if g := f.Get("grant_type"); g != GrantClientCredentials {
 		return nil, &tokenError{http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials"}
 	}
@@ -169,7 +191,6 @@ func (s *Server) token(r *http.Request) (*TokenResponse, error) {
 	if assertion == "" {
 		return nil, &tokenError{http.StatusBadRequest, "invalid_request", "client_assertion is required"}
 	}
-	ctx := r.Context()
 	client, err := s.authenticate(ctx, assertion, s.opts.TokenURL(r), f.Get("client_id"))
 	if err != nil {
 		return nil, err
@@ -190,6 +211,32 @@ func (s *Server) token(r *http.Request) (*TokenResponse, error) {
 		return nil, err
 	}
 	return &TokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(s.opts.TokenTTL.Seconds()), Scope: strings.Join(granted, " ")}, nil
+}
+
+// limitKey is the rate-limit bucket of a token request: the registered
+// client it names (form client_id, else the assertion's unverified iss),
+// else the remote address, so unknown or forged clients cannot drain a
+// real client's bucket from many addresses any faster than from one.
+func (s *Server) limitKey(ctx context.Context, r *http.Request) string {
+	id := r.PostForm.Get("client_id")
+	if id == "" {
+		if tok, err := jwt.ParseSigned(r.PostForm.Get("client_assertion"), Algorithms); err == nil {
+			var c jwt.Claims
+			if tok.UnsafeClaimsWithoutVerification(&c) == nil {
+				id = c.Issuer
+			}
+		}
+	}
+	if id != "" {
+		if _, err := s.clients.Get(ctx, id); err == nil {
+			return "client\x00" + id
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "addr\x00" + host
 }
 
 // authenticate verifies a client assertion (RFC 7523 §3 and SMART
