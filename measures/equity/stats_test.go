@@ -340,3 +340,49 @@ func TestEquityPoolOracle(t *testing.T) {
 	none := AllocatePool(100, []PoolProvider{{"P", 0, 1}})
 	assert.Equal(t, 0.0, none[0].Amount)
 }
+
+func TestDataCompletenessAndFDR(t *testing.T) {
+	c := DataCompleteness(exampleAStratification())
+	assert.Equal(t, 2000, c.Denominator)
+	assert.InDelta(t, 75.0/2000, c.Unknown, 1e-12)
+	assert.Equal(t, 0.0, c.Declined)
+	assert.InDelta(t, 1-75.0/2000, c.Known, 1e-12)
+
+	for _, tc := range []struct {
+		name string
+		p    []float64
+		want []bool
+	}{
+		// m = 5, q = 0.05: thresholds 0.01 0.02 0.03 0.04 0.05; the
+		// largest p under its threshold is 0.03 (rank 3).
+		{"step-up", []float64{0.01, 0.045, 0.03, 0.2, 0.005}, []bool{true, false, true, false, true}},
+		{"none", []float64{0.5, 0.3}, []bool{false, false}},
+		{"NaN ignored", []float64{math.NaN(), 0.01}, []bool{false, true}},
+	} {
+		assert.Equal(t, tc.want, BenjaminiHochberg(tc.p, 0.05), tc.name)
+	}
+}
+
+func TestSimulatedIndexIntervals(t *testing.T) {
+	a := exampleA()
+	ix, ok := ComputeIndices(a, Increase, nil)
+	require.True(t, ok)
+	ci, ok := SimulateIndices(a, Increase, nil, 0, 123456)
+	require.True(t, ok)
+	assert.Equal(t, DefaultSims, ci.Sims)
+	for _, tc := range []struct {
+		name  string
+		point float64
+		ci    Interval
+	}{
+		{"ID_u", ix.IDUnweighted, ci.IDUnweighted}, {"ID_w", ix.IDWeighted, ci.IDWeighted},
+		{"ID_best", ix.IDBest, ci.IDBest}, {"MDBU", ix.MDBUnweighted, ci.MDBUnweighted}, {"MDBW", ix.MDBWeighted, ci.MDBWeighted},
+	} {
+		assert.Less(t, tc.ci.Low, tc.point, tc.name)
+		assert.Greater(t, tc.ci.High, tc.point, tc.name)
+	}
+	again, _ := SimulateIndices(a, Increase, nil, 0, 123456)
+	assert.Equal(t, ci, again, "seeded runs repeat")
+	_, ok = SimulateIndices(a[:1], Increase, nil, 0, 1)
+	assert.False(t, ok)
+}
