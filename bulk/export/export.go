@@ -308,14 +308,16 @@ func (r *run) system(ctx context.Context, types []string) error {
 		return err
 	}
 	if !r.p.Since.IsZero() {
-		return r.deleted(ctx, types)
+		return r.deleted(ctx, types, nil)
 	}
 	return nil
 }
 
 // deleted lists resources deleted after _since (and before the snapshot)
-// as transaction Bundles of DELETE entries.
-func (r *run) deleted(ctx context.Context, types []string) error {
+// as transaction Bundles of DELETE entries. inExport, when set, keeps
+// only those whose last live version was in the compartment of a patient
+// it accepts (Patient and Group level).
+func (r *run) deleted(ctx context.Context, types []string, inExport func(patientID string) bool) error {
 	for _, t := range types {
 		versions, err := r.e.st.History(ctx, store.HistoryQuery{Type: t, Since: r.p.Since, Count: -1})
 		if err != nil {
@@ -330,6 +332,15 @@ func (r *run) deleted(ctx context.Context, types []string) error {
 			if !v.Deleted {
 				continue
 			}
+			if inExport != nil {
+				ok, err := r.wasInExport(ctx, v, inExport)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+			}
 			b, _ := json.Marshal(map[string]any{
 				"resourceType": "Bundle", "type": "transaction",
 				"entry": []any{map[string]any{"request": map[string]string{"method": "DELETE", "url": t + "/" + v.ID}}},
@@ -340,6 +351,41 @@ func (r *run) deleted(ctx context.Context, types []string) error {
 		}
 	}
 	return nil
+}
+
+// wasInExport reports whether the last live version before tombstone was
+// in the compartment of a patient inExport accepts.
+func (r *run) wasInExport(ctx context.Context, tombstone *store.Resource, inExport func(string) bool) (bool, error) {
+	var last *store.Resource
+	if tombstone.Version > 1 {
+		v, err := r.e.st.VRead(ctx, tombstone.Type, tombstone.ID, tombstone.Version-1)
+		if err == nil && !v.Deleted && v.Body != nil {
+			last = v
+		}
+	}
+	if last == nil {
+		// Versions are not consecutive, or the one before is a tombstone
+		// too: look through the resource's history.
+		versions, err := r.e.st.History(ctx, store.HistoryQuery{Type: tombstone.Type, ID: tombstone.ID, Count: -1})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("export: history of %s/%s: %w", tombstone.Type, tombstone.ID, err)
+		}
+		for _, v := range versions { // newest first
+			if v.Version < tombstone.Version && !v.Deleted && v.Body != nil {
+				last = v
+				break
+			}
+		}
+	}
+	if last == nil {
+		return false, nil
+	}
+	for _, pid := range compartmentPatients(last.Type, last.ID, last.Body) {
+		if inExport(pid) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (r *run) patients(ctx context.Context, types []string) error {
@@ -419,7 +465,25 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if r.p.Since.IsZero() {
+		return nil
+	}
+	// Deletions are reported for the patients whose data the export
+	// holds: the group's members or the requested patients; at Patient
+	// level without "patient", every patient the client may see, deleted
+	// patients included.
+	inExport := func(pid string) bool { return r.visible == nil || r.visible.Contains(pid) }
+	if r.p.Level == Group || len(r.p.Patients) > 0 {
+		set := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			set[id] = true
+		}
+		inExport = func(pid string) bool { return set[pid] && (r.visible == nil || r.visible.Contains(pid)) }
+	}
+	return r.deleted(ctx, types, inExport)
 }
 
 func (r *run) warn(severity, code, msg string) {
