@@ -37,36 +37,73 @@ const (
 var ombRace = map[string]bool{"1002-5": true, "2028-9": true, "2054-5": true, "2076-8": true, "2106-3": true, "2131-1": true}
 var ombEthnicity = map[string]bool{"2135-2": true, "2186-5": true}
 
-// RaceHierarchy maps detailed CDC REC race and ethnicity codes to their OMB
-// category. It is data (the CDC REC hierarchy), loaded with
-// LoadRaceHierarchy, not compiled in.
+// MENA is the CDC REC code of Middle Eastern or North African, a child of
+// White in CDC REC and a minimum category of its own under SPD 15 (2024).
+const MENA = "2118-8"
+
+// MultiracialMultiethnic is the SPD 15 combined stratum for more than one
+// non-Hispanic race category.
+const MultiracialMultiethnic = "multiracial-multiethnic"
+
+// RaceHierarchy maps CDC REC race and ethnicity codes to their parent code
+// (the CDC REC hierarchy); following parents ends at an OMB category. It is
+// data, loaded with LoadRaceHierarchy, not compiled in.
 type RaceHierarchy map[string]string
 
-// LoadRaceHierarchy reads "detailed,omb" lines (a header line, blank lines
-// and lines starting with # are skipped).
+// maxDepth bounds parent chains (CDC REC is five levels deep).
+const maxDepth = 8
+
+// rollUp follows code's parents to its OMB category; mena reports whether
+// the chain passes through MENA.
+func (h RaceHierarchy) rollUp(code string) (omb string, mena bool) {
+	for range maxDepth {
+		if code == MENA {
+			mena = true
+		}
+		if ombRace[code] || ombEthnicity[code] {
+			return code, mena
+		}
+		parent, ok := h[code]
+		if !ok {
+			return "", false
+		}
+		code = parent
+	}
+	return "", false
+}
+
+// LoadRaceHierarchy reads "code,parent" lines (a header line, blank lines
+// and lines starting with # are skipped); the parent may be an OMB
+// category or another detailed code. Every chain must reach an OMB
+// category.
 func LoadRaceHierarchy(r io.Reader) (RaceHierarchy, error) {
 	h := RaceHierarchy{}
 	sc := bufio.NewScanner(r)
+	first := true
 	for line := 1; sc.Scan(); line++ {
 		t := strings.TrimSpace(sc.Text())
 		if t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		code, omb, ok := strings.Cut(t, ",")
-		code, omb = strings.TrimSpace(code), strings.TrimSpace(omb)
-		if !ok || code == "" || omb == "" {
-			return nil, fmt.Errorf("equity: race hierarchy line %d: want detailed,omb", line)
+		code, parent, ok := strings.Cut(t, ",")
+		code, parent = strings.TrimSpace(code), strings.TrimSpace(parent)
+		if !ok || code == "" || parent == "" {
+			return nil, fmt.Errorf("equity: race hierarchy line %d: want code,parent", line)
 		}
-		if line == 1 && !ombRace[omb] && !ombEthnicity[omb] {
+		if first && !strings.ContainsAny(code, "0123456789") {
+			first = false
 			continue // header
 		}
-		if !ombRace[omb] && !ombEthnicity[omb] {
-			return nil, fmt.Errorf("equity: race hierarchy line %d: %q is not an OMB category", line, omb)
-		}
-		h[code] = omb
+		first = false
+		h[code] = parent
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("equity: race hierarchy: %w", err)
+	}
+	for code := range h {
+		if omb, _ := h.rollUp(code); omb == "" {
+			return nil, fmt.Errorf("equity: race hierarchy: %s does not roll up to an OMB category", code)
+		}
 	}
 	return h, nil
 }
@@ -79,6 +116,10 @@ type Attributes struct {
 	Race string
 	// Ethnicity: 2135-2, 2186-5, AskedDeclined or Unknown.
 	Ethnicity string
+	// RaceEthnicity is the SPD 15 combined category: Hispanic or Latino
+	// (any race), else the race with MENA as its own category,
+	// MultiracialMultiethnic, AskedDeclined or Unknown.
+	RaceEthnicity string
 	// Language: BCP-47 primary subtag of the preferred language.
 	Language string
 	// Sex: Patient.gender (administrative gender).
@@ -120,10 +161,11 @@ func PatientAttributes(raw []byte, h RaceHierarchy) (Attributes, error) {
 		BirthDate: root.Get("birthDate").String(),
 		Provider:  root.Get("generalPractitioner.0.reference").String(),
 	}
+	spd15 := ""
 	root.Get("extension").ForEach(func(_, ext gjson.Result) bool {
 		switch ext.Get("url").String() {
 		case extRace:
-			a.Race = raceCategory(ext, h)
+			a.Race, spd15 = raceCategory(ext, h)
 		case extEthnicity:
 			a.Ethnicity = ethnicityCategory(ext, h)
 		case extBirthSex:
@@ -143,6 +185,16 @@ func PatientAttributes(raw []byte, h RaceHierarchy) (Attributes, error) {
 	if a.Ethnicity == "" {
 		a.Ethnicity = Unknown
 	}
+	switch {
+	case a.Ethnicity == "2135-2":
+		a.RaceEthnicity = a.Ethnicity
+	case spd15 != "":
+		a.RaceEthnicity = spd15
+	case a.Ethnicity == AskedDeclined:
+		a.RaceEthnicity = AskedDeclined
+	default:
+		a.RaceEthnicity = Unknown
+	}
 	a.Language = preferredLanguage(root.Get("communication"))
 	addr := homeAddress(root.Get("address"))
 	if addr.Exists() {
@@ -156,9 +208,12 @@ func PatientAttributes(raw []byte, h RaceHierarchy) (Attributes, error) {
 }
 
 // raceCategory applies the §5.1 roll-up: ASKU → asked-declined; UNK or
-// nothing → unknown; one OMB category → it; several → two or more.
-func raceCategory(ext gjson.Result, h RaceHierarchy) string {
+// nothing → unknown; one OMB category → it; several → two or more. It also
+// returns the SPD 15 race (MENA its own category; White dropped when only
+// MENA detail explains it), or "" when no race is known.
+func raceCategory(ext gjson.Result, h RaceHierarchy) (omb1997, spd15 string) {
 	cats := map[string]bool{}
+	var mena, otherWhite bool
 	null := ""
 	ext.Get("extension").ForEach(func(_, sub gjson.Result) bool {
 		url := sub.Get("url").String()
@@ -176,24 +231,48 @@ func raceCategory(ext gjson.Result, h RaceHierarchy) string {
 		case url == "ombCategory" && ombRace[code]:
 			cats[code] = true
 		case url == "detailed":
-			if omb := h[code]; ombRace[omb] {
-				cats[omb] = true
+			omb, viaMENA := h.rollUp(code)
+			if code == MENA {
+				omb, viaMENA = "2106-3", true
+			}
+			if !ombRace[omb] {
+				break
+			}
+			cats[omb] = true
+			if viaMENA {
+				mena = true
+			} else if omb == "2106-3" {
+				otherWhite = true
 			}
 		}
 		return true
 	})
 	switch {
 	case null == AskedDeclined && len(cats) == 0:
-		return AskedDeclined
+		return AskedDeclined, ""
 	case len(cats) == 0:
-		return Unknown
-	case len(cats) > 1:
-		return TwoOrMore
+		return Unknown, ""
 	}
+	spd := map[string]bool{}
 	for c := range cats {
-		return c
+		spd[c] = true
 	}
-	return Unknown
+	if mena {
+		spd[MENA] = true
+		if !otherWhite {
+			delete(spd, "2106-3")
+		}
+	}
+	one := func(set map[string]bool, many string) string {
+		if len(set) > 1 {
+			return many
+		}
+		for c := range set {
+			return c
+		}
+		return Unknown
+	}
+	return one(cats, TwoOrMore), one(spd, MultiracialMultiethnic)
 }
 
 func ethnicityCategory(ext gjson.Result, h RaceHierarchy) string {
@@ -211,8 +290,10 @@ func ethnicityCategory(ext gjson.Result, h RaceHierarchy) string {
 		case !isRaceSystem(sys):
 		case url == "ombCategory" && ombEthnicity[code]:
 			out = code
-		case url == "detailed" && ombEthnicity[h[code]] && (out == "" || out == Unknown || out == AskedDeclined):
-			out = h[code]
+		case url == "detailed" && (out == "" || out == Unknown || out == AskedDeclined):
+			if omb, _ := h.rollUp(code); ombEthnicity[omb] {
+				out = omb
+			}
 		}
 		return true
 	})

@@ -149,3 +149,34 @@ func TestStratifyDimensions(t *testing.T) {
 	_, err = ParseDimension("shoe-size")
 	require.Error(t, err)
 }
+
+func TestSPD15RaceEthnicity(t *testing.T) {
+	h, err := LoadRaceHierarchy(strings.NewReader(hierarchyCSV + "2119-6,2118-8\n"))
+	require.NoError(t, err)
+	nonHisp := ethExt(sub("ombCategory", SystemCDCREC, "2186-5"))
+	hisp := ethExt(sub("ombCategory", SystemCDCREC, "2135-2"))
+	white := sub("ombCategory", SystemCDCREC, "2106-3")
+	for _, tc := range []struct {
+		name      string
+		race, eth string
+		want      string
+		wantOMB   string
+	}{
+		{"White with MENA detail is MENA", raceExt(white, sub("detailed", SystemCDCREC, MENA)), nonHisp, MENA, "2106-3"},
+		{"MENA grandchild", raceExt(white, sub("detailed", SystemCDCREC, "2119-6")), nonHisp, MENA, "2106-3"},
+		{"White with European and MENA detail", raceExt(white, sub("detailed", SystemCDCREC, MENA), sub("detailed", SystemCDCREC, "2108-9")), nonHisp, MultiracialMultiethnic, "2106-3"},
+		{"Hispanic of any race", raceExt(sub("ombCategory", SystemCDCREC, "2054-5")), hisp, "2135-2", "2054-5"},
+		{"Hispanic, race declined", raceExt(sub("ombCategory", SystemNullFlavor, "ASKU")), hisp, "2135-2", AskedDeclined},
+		{"non-Hispanic two races", raceExt(white, sub("ombCategory", SystemCDCREC, "2028-9")), nonHisp, MultiracialMultiethnic, TwoOrMore},
+		{"both declined", raceExt(sub("ombCategory", SystemNullFlavor, "ASKU")), ethExt(sub("ombCategory", SystemNullFlavor, "ASKU")), AskedDeclined, AskedDeclined},
+		{"race unknown, not Hispanic", raceExt(sub("ombCategory", SystemNullFlavor, "UNK")), nonHisp, Unknown, Unknown},
+	} {
+		a, err := PatientAttributes([]byte(patientJSON(tc.race, tc.eth, "")), h)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.want, a.RaceEthnicity, tc.name)
+		assert.Equal(t, tc.wantOMB, a.Race, tc.name)
+	}
+	_, err = LoadRaceHierarchy(strings.NewReader("1,2\n2,1\n"))
+	require.Error(t, err, "a cycle never reaches an OMB category")
+	assert.Equal(t, "Middle Eastern or North African", StratumValue(DimRaceEthnicity, MENA, FHIROptions{}).Coding[0].Display)
+}

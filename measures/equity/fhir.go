@@ -123,7 +123,7 @@ func rangeExt(url string, ci Interval) (extension, bool) {
 var ombDisplay = map[string]string{
 	"1002-5": "American Indian or Alaska Native", "2028-9": "Asian", "2054-5": "Black or African American",
 	"2076-8": "Native Hawaiian or Other Pacific Islander", "2106-3": "White", "2131-1": "Other Race",
-	"2135-2": "Hispanic or Latino", "2186-5": "Not Hispanic or Latino",
+	"2135-2": "Hispanic or Latino", MENA: "Middle Eastern or North African", "2186-5": "Not Hispanic or Latino",
 }
 
 // StratumValue renders one stratum value of dimension d as a FHIR
@@ -136,7 +136,7 @@ func StratumValue(d Dimension, v string, opts FHIROptions) concept {
 		return concept{Coding: []coding{{System: SystemNullFlavor, Code: Unknown, Display: "Unknown"}}}
 	case v == AskedDeclined:
 		return concept{Coding: []coding{{System: SystemNullFlavor, Code: AskedDeclined, Display: "Asked but no answer"}}}
-	case (d == DimRace || d == DimEthnicity) && ombDisplay[v] != "":
+	case (d == DimRace || d == DimEthnicity || d == DimRaceEthnicity) && ombDisplay[v] != "":
 		return concept{Coding: []coding{{System: SystemCDCREC, Code: v, Display: ombDisplay[v]}}}
 	case d == DimLanguage:
 		return concept{Coding: []coding{{System: SystemBCP47, Code: v}}}

@@ -21,7 +21,7 @@ func FuzzPatientAttributes(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if a.Race == "" || a.Ethnicity == "" || a.Language == "" {
+		if a.Race == "" || a.Ethnicity == "" || a.RaceEthnicity == "" || a.Language == "" {
 			t.Fatalf("unset stratum: %+v", a)
 		}
 		if len(a.ZIP) > 5 {

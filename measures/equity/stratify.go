@@ -15,6 +15,7 @@ type Dimension string
 const (
 	DimRace              Dimension = "race-omb1997"
 	DimEthnicity         Dimension = "ethnicity-omb1997"
+	DimRaceEthnicity     Dimension = "race-ethnicity-spd15"
 	DimLanguage          Dimension = "language-preferred"
 	DimSex               Dimension = "sex"
 	DimPayer             Dimension = "payer"
@@ -30,7 +31,7 @@ const (
 
 // Dimensions lists every dimension Stratify understands.
 func Dimensions() []Dimension {
-	return []Dimension{DimRace, DimEthnicity, DimLanguage, DimSex, DimPayer, DimAgeBand, DimDisability,
+	return []Dimension{DimRace, DimEthnicity, DimRaceEthnicity, DimLanguage, DimSex, DimPayer, DimAgeBand, DimDisability,
 		DimSexualOrientation, DimGenderIdentity, DimCounty, DimZIP, DimSVI, DimProvider}
 }
 
@@ -194,6 +195,8 @@ func value(a *Attributes, d Dimension, opts *Options, bands []string) string {
 		v = a.Race
 	case DimEthnicity:
 		v = a.Ethnicity
+	case DimRaceEthnicity:
+		v = a.RaceEthnicity
 	case DimLanguage:
 		v = a.Language
 	case DimSex:
