@@ -26,6 +26,11 @@ const (
 	extBirthSex       = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
 )
 
+const (
+	extInterpreter    = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-interpreter-needed"
+	loincSexualOrient = "76690-7"
+)
+
 // Stratum codes that are not CDC REC or BCP-47 codes.
 const (
 	Unknown       = "UNK"  // v3-NullFlavor: no value recorded
@@ -122,6 +127,9 @@ type Attributes struct {
 	RaceEthnicity string
 	// Language: BCP-47 primary subtag of the preferred language.
 	Language string
+	// InterpreterNeeded: the US Core interpreter-needed code (SNOMED
+	// 373066001 yes, 373067005 no).
+	InterpreterNeeded string
 	// Sex: Patient.gender (administrative gender).
 	Sex string
 	// BirthSex: US Core birth sex (M, F, UNK).
@@ -170,6 +178,8 @@ func PatientAttributes(raw []byte, h RaceHierarchy) (Attributes, error) {
 			a.Ethnicity = ethnicityCategory(ext, h)
 		case extBirthSex:
 			a.BirthSex = ext.Get("valueCode").String()
+		case extInterpreter:
+			a.InterpreterNeeded = ext.Get("valueCoding.code").String()
 		case extGenderIdentity, extIndividualGI:
 			v := ext.Get("valueCodeableConcept.coding.0.code")
 			if !v.Exists() {
@@ -383,4 +393,35 @@ func PayerCategory(raw []byte) (patientRef, category string, err error) {
 		return true
 	})
 	return root.Get("beneficiary.reference").String(), category, nil
+}
+
+// SexualOrientation reads a US Core sexual orientation Observation (LOINC
+// 76690-7, JSON) and returns the subject reference and the stratum code:
+// the SNOMED answer, AskedDeclined for a declined or ASKU answer, Unknown
+// otherwise. ok is false for any other Observation.
+func SexualOrientation(raw []byte) (patientRef, code string, ok bool, err error) {
+	if !gjson.ValidBytes(raw) {
+		return "", "", false, errors.New("equity: observation: invalid JSON")
+	}
+	root := gjson.ParseBytes(raw)
+	if root.Get("resourceType").String() != "Observation" {
+		return "", "", false, errors.New("equity: not an Observation resource")
+	}
+	if !root.Get(`code.coding.#(code=="` + loincSexualOrient + `")`).Exists() {
+		return "", "", false, nil
+	}
+	if st := root.Get("status").String(); st == "entered-in-error" || st == "cancelled" {
+		return "", "", false, nil
+	}
+	code = Unknown
+	v := root.Get("valueCodeableConcept.coding.0")
+	dar := root.Get("dataAbsentReason.coding.0.code").String()
+	switch {
+	case dar == "asked-declined" || v.Get("code").String() == AskedDeclined:
+		code = AskedDeclined
+	case v.Get("system").String() == SystemNullFlavor:
+	case v.Get("code").String() != "":
+		code = v.Get("code").String()
+	}
+	return root.Get("subject.reference").String(), code, true, nil
 }

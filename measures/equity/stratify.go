@@ -17,6 +17,7 @@ const (
 	DimEthnicity         Dimension = "ethnicity-omb1997"
 	DimRaceEthnicity     Dimension = "race-ethnicity-spd15"
 	DimLanguage          Dimension = "language-preferred"
+	DimInterpreter       Dimension = "interpreter-needed"
 	DimSex               Dimension = "sex"
 	DimPayer             Dimension = "payer"
 	DimAgeBand           Dimension = "age-band"
@@ -31,7 +32,7 @@ const (
 
 // Dimensions lists every dimension Stratify understands.
 func Dimensions() []Dimension {
-	return []Dimension{DimRace, DimEthnicity, DimRaceEthnicity, DimLanguage, DimSex, DimPayer, DimAgeBand, DimDisability,
+	return []Dimension{DimRace, DimEthnicity, DimRaceEthnicity, DimLanguage, DimInterpreter, DimSex, DimPayer, DimAgeBand, DimDisability,
 		DimSexualOrientation, DimGenderIdentity, DimCounty, DimZIP, DimSVI, DimProvider}
 }
 
@@ -199,6 +200,8 @@ func value(a *Attributes, d Dimension, opts *Options, bands []string) string {
 		v = a.RaceEthnicity
 	case DimLanguage:
 		v = a.Language
+	case DimInterpreter:
+		v = a.InterpreterNeeded
 	case DimSex:
 		v = a.Sex
 	case DimPayer:
