@@ -50,7 +50,6 @@ type extension struct {
 	ValueString  string       `json:"valueString,omitempty"`
 	ValueDecimal *json.Number `json:"valueDecimal,omitempty"`
 	ValueInteger *int         `json:"valueInteger,omitempty"`
-	ValueBoolean *bool        `json:"valueBoolean,omitempty"`
 	ValueRange   *rangeJSON   `json:"valueRange,omitempty"`
 	Extension    []extension  `json:"extension,omitempty"`
 }

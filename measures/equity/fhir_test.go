@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/equitas/equitas/fhir/validate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
@@ -106,4 +107,42 @@ func TestStratifierJSONComponentsAndSmallDenominator(t *testing.T) {
 	assert.Equal(t, "0.625", white.Get("measureScore.value").Raw)
 	assert.Equal(t, "best", white.Get(`extension.0.extension.#(url=="referenceStrategy").valueCode`).String())
 	assert.Equal(t, "0", white.Get(`extension.0.extension.#(url=="absGap").valueDecimal`).Raw)
+}
+
+func TestMeasureReportJSON(t *testing.T) {
+	race, err := Analyze(exampleAStratification(), Increase, AnalysisOptions{})
+	require.NoError(t, err)
+	attrs := []Attributes{{Language: "en"}, {Language: "es"}}
+	var recs []Record
+	for i := 0; i < 100; i++ {
+		recs = append(recs, Record{Attributes: &attrs[i%2], InitialPopulation: true, Denominator: true, Numerator: i%3 == 0})
+	}
+	lang, err := Analyze(Stratify(recs, []Dimension{DimLanguage}, Options{}), Increase, AnalysisOptions{})
+	require.NoError(t, err)
+	raw, err := MeasureReportJSON(SummaryReport{Measure: "http://example.org/Measure/COL|1", PeriodStart: "2024-01-01",
+		PeriodEnd: "2024-12-31", Reporter: "Organization/plan-1", Direction: Increase}, []Analysis{race, lang}, FHIROptions{})
+	require.NoError(t, err)
+	doc := gjson.ParseBytes(raw)
+	assert.Equal(t, "summary", doc.Get("type").String())
+	assert.Equal(t, "increase", doc.Get("improvementNotation.coding.0.code").String())
+	assert.Equal(t, "Organization/plan-1", doc.Get("reporter.reference").String())
+	assert.Equal(t, "0.6755", doc.Get("group.0.measureScore.value").Raw)
+	assert.Equal(t, int64(1351), doc.Get(`group.0.population.#(code.coding.0.code=="numerator").count`).Int())
+	require.Len(t, doc.Get("group.0.stratifier").Array(), 2)
+	assert.Equal(t, "language-preferred", doc.Get("group.0.stratifier.1.code.0.coding.0.code").String())
+	_, err = MeasureReportJSON(SummaryReport{}, nil, FHIROptions{})
+	require.ErrorIs(t, err, ErrNoAnalyses)
+
+	// The report, with masked, compared and cross-classified strata, is
+	// valid R4 JSON for the validating parser the server uses.
+	cross, err := Analyze(Stratify(recs, []Dimension{DimLanguage, DimSex}, Options{}), Increase, AnalysisOptions{Strategy: RefFixed, Benchmark: 0.5})
+	require.NoError(t, err)
+	raw, err = MeasureReportJSON(SummaryReport{Measure: "http://example.org/Measure/COL", PeriodStart: "2024-01-01",
+		PeriodEnd: "2024-12-31", Direction: Decrease}, []Analysis{race, lang, cross}, FHIROptions{})
+	require.NoError(t, err)
+	v, err := validate.New()
+	require.NoError(t, err)
+	rt, _, err := v.Resource(raw)
+	require.NoError(t, err, string(raw))
+	assert.Equal(t, "MeasureReport", rt)
 }

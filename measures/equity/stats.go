@@ -39,13 +39,19 @@ func Newcombe(x1, n1, x2, n2 int, z float64) Interval {
 }
 
 // KatzSE is the standard error of ln(p1/p2) (Katz log method, §4.4). With a
-// zero count 0.5 is added to every cell so the ratio stays defined.
+// zero count 0.5 is added to every cell of the 2×2 table (so 1 to each
+// denominator) to keep the ratio defined.
 func KatzSE(x1, n1, x2, n2 int) float64 {
-	a, b, c, d := float64(x1), float64(n1), float64(x2), float64(n2)
-	if x1 == 0 || x2 == 0 {
-		a, b, c, d = a+0.5, b+0.5, c+0.5, d+0.5
-	}
+	a, b, c, d := haldane(x1, n1, x2, n2)
 	return math.Sqrt((1-a/b)/a + (1-c/d)/c)
+}
+
+func haldane(x1, n1, x2, n2 int) (a, b, c, d float64) {
+	a, b, c, d = float64(x1), float64(n1), float64(x2), float64(n2)
+	if x1 == 0 || x2 == 0 {
+		a, b, c, d = a+0.5, b+1, c+0.5, d+1
+	}
+	return a, b, c, d
 }
 
 // Katz is the ratio (x1/n1)/(x2/n2) with its Katz log interval (§4.4). ok
@@ -54,10 +60,7 @@ func Katz(x1, n1, x2, n2 int, z float64) (ratio float64, ci Interval, ok bool) {
 	if n1 <= 0 || n2 <= 0 {
 		return math.NaN(), Interval{math.NaN(), math.NaN()}, false
 	}
-	a, b, c, d := float64(x1), float64(n1), float64(x2), float64(n2)
-	if x1 == 0 || x2 == 0 {
-		a, b, c, d = a+0.5, b+0.5, c+0.5, d+0.5
-	}
+	a, b, c, d := haldane(x1, n1, x2, n2)
 	ratio = (a / b) / (c / d)
 	se := KatzSE(x1, n1, x2, n2)
 	l := math.Log(ratio)

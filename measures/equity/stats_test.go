@@ -386,3 +386,12 @@ func TestSimulatedIndexIntervals(t *testing.T) {
 	_, ok = SimulateIndices(a[:1], Increase, nil, 0, 1)
 	assert.False(t, ok)
 }
+
+func TestKatzZeroCount(t *testing.T) {
+	r, ci, ok := Katz(0, 50, 10, 50, Z95)
+	require.True(t, ok)
+	assert.InDelta(t, (0.5/51)/(10.5/51), r, 1e-12, "Haldane: 0.5 per cell")
+	assert.Less(t, ci.Low, r)
+	assert.Greater(t, ci.High, r)
+	assert.False(t, math.IsInf(KatzSE(0, 50, 0, 50), 0))
+}
