@@ -388,6 +388,10 @@ func (r *run) wasInExport(ctx context.Context, tombstone *store.Resource, inExpo
 	return false, nil
 }
 
+// manyTypes is the number of types above which a Patient/Group export
+// reads each compartment whole rather than type by type.
+const manyTypes = 8
+
 func (r *run) patients(ctx context.Context, types []string) error {
 	var ids []string
 	switch r.p.Level {
@@ -441,6 +445,13 @@ func (r *run) patients(ctx context.Context, types []string) error {
 		seen[k] = struct{}{}
 		return true
 	}
+	// The store seeks once per listed type; with many types (the default
+	// is every compartment type) one pass over the patient's whole
+	// compartment, filtered here, costs a fraction of those seeks.
+	readTypes := types
+	if len(types) > manyTypes {
+		readTypes = nil
+	}
 	// Patients are exported by several goroutines: a compartment read is
 	// many small index lookups, which one core cannot keep fed alone.
 	g, gctx := errgroup.WithContext(ctx)
@@ -453,7 +464,7 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			r.progress(fmt.Sprintf("%d of %d patients", i, len(ids)))
 		}
 		g.Go(func() error {
-			err := r.snap.Compartment(gctx, id, types, func(res *store.Resource) error {
+			err := r.snap.Compartment(gctx, id, readTypes, func(res *store.Resource) error {
 				if !want[res.Type] || !r.keep(res) || !first(res) {
 					return nil
 				}

@@ -68,3 +68,21 @@ func TestPatientAndGroupExportListDeletions(t *testing.T) {
 		})
 	}
 }
+
+// TestPatientExportReadPathsAgree: an export of every compartment type
+// (read as whole compartments) and one of a few types (read type by type)
+// hold the same resources of those types.
+func TestPatientExportReadPathsAgree(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.seed(8)
+	all := e.download(e.wait(e.kickoff("GET", "/Patient/$export", "")).Get("output"))
+	few := e.download(e.wait(e.kickoff("GET", "/Patient/$export?_type=Patient,Observation,Encounter", "")).Get("output"))
+	for _, typ := range []string{"Patient", "Observation", "Encounter"} {
+		want, got := ids(few[typ]), ids(all[typ])
+		sort.Strings(want)
+		sort.Strings(got)
+		require.NotEmpty(t, want, typ)
+		assert.Equal(t, want, got, typ)
+	}
+	assert.Equal(t, int(e.count("Observation")), len(all["Observation"]))
+}
