@@ -146,3 +146,49 @@ func AllocatePool(amount float64, ps []PoolProvider) []PoolShare {
 	}
 	return out
 }
+
+// HighSVIThreshold is the SVI RPL_THEMES from which a tract counts as
+// highly vulnerable for the equity pool (top quartile).
+const HighSVIThreshold = 0.75
+
+// HighSVIMembers counts, per attributed provider, the members living in a
+// high-vulnerability area (SVI ≥ threshold; 0 means HighSVIThreshold),
+// looked up by tract, then ZIP, then county. Members without a provider
+// are not counted.
+func HighSVIMembers(members []Attributes, svi SVITable, threshold float64) map[string]int {
+	if threshold <= 0 {
+		threshold = HighSVIThreshold
+	}
+	out := map[string]int{}
+	for i := range members {
+		m := &members[i]
+		if m.Provider == "" {
+			continue
+		}
+		for _, k := range []string{m.Tract, m.ZIP, m.County} {
+			if v, ok := svi[k]; ok && k != "" {
+				if v >= threshold {
+					out[m.Provider]++
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// WorstRate is the least favourable rate among the comparable strata of
+// an analysis, the r_worst of the equity attainment score; ok is false
+// when no stratum is comparable.
+func WorstRate(a Analysis) (rate float64, ok bool) {
+	for i := range a.Strata {
+		s := &a.Strata[i]
+		if !s.Comparable() {
+			continue
+		}
+		if !ok || a.Direction.better(rate, s.Rate) {
+			rate, ok = s.Rate, true
+		}
+	}
+	return rate, ok
+}

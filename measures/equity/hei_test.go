@@ -45,3 +45,28 @@ func TestHESSOracle(t *testing.T) {
 	assert.InDelta(t, 1.291667, s.Improvement, tol6)
 	assert.InDelta(t, 0.845833, s.HESS, tol6)
 }
+
+func TestPoolInputsAndWorstRate(t *testing.T) {
+	svi := SVITable{"02139": 0.81, "Essex": 0.30, "t1": 0.9}
+	members := []Attributes{
+		{Provider: "P1", ZIP: "02139"}, {Provider: "P1", ZIP: "02139"}, {Provider: "P1", County: "Essex"},
+		{Provider: "P2", Tract: "t1", ZIP: "00000"}, {Provider: "P2", ZIP: "nowhere"}, {ZIP: "02139"},
+		{Provider: "P3", Tract: "t1", ZIP: "02139", County: "Essex"},
+	}
+	assert.Equal(t, map[string]int{"P1": 2, "P2": 1, "P3": 1}, HighSVIMembers(members, svi, 0))
+
+	a, err := Analyze(exampleAStratification(), Increase, AnalysisOptions{})
+	require.NoError(t, err)
+	w, ok := WorstRate(a)
+	require.True(t, ok)
+	assert.InDelta(t, 0.58, w, 1e-12, "Black is the worst comparable group; AIAN is suppressed")
+	assert.InDelta(t, 82.857143, Attainment(w, 0.70, Increase), tol6)
+
+	b := exampleB()
+	ab, err := Analyze(Stratification{Dimensions: []Dimension{DimRace}, Strata: b}, Decrease, AnalysisOptions{})
+	require.NoError(t, err)
+	w, ok = WorstRate(ab)
+	require.True(t, ok)
+	assert.InDelta(t, 0.44, w, 1e-12)
+	assert.InDelta(t, 75.0, Attainment(w, 0.33, Decrease), 1e-9)
+}

@@ -180,6 +180,20 @@ func TestSyntheticPlantedDisparities(t *testing.T) {
 			assert.GreaterOrEqual(t, d.AbsGapCI.High, planted)
 			require.NotNil(t, a.Indices)
 			assert.Greater(t, a.Indices.IDBest, 0.0)
+
+			// A non-English preference is planted as worse at every race:
+			// Spanish speakers are significantly worse than English ones.
+			la, err := Analyze(Stratify(recs, []Dimension{DimLanguage}, Options{}), dir, AnalysisOptions{Strategy: RefLargest})
+			require.NoError(t, err)
+			require.Equal(t, "en", la.Strata[la.Reference.Stratum].Values[0])
+			for i, st := range la.Strata {
+				if st.Values[0] == "es" {
+					require.NotNil(t, la.Disparities[i])
+					t.Logf("%s: es vs en gap %.4f CI (%.4f, %.4f)", tc.name, la.Disparities[i].AbsGap, la.Disparities[i].AbsGapCI.Low, la.Disparities[i].AbsGapCI.High)
+					assert.True(t, la.Disparities[i].Significant)
+					assert.Greater(t, la.Disparities[i].AbsGap, 0.0)
+				}
+			}
 		})
 	}
 }
