@@ -3,6 +3,7 @@ package equity
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // AnalysisOptions choose the rules and reference of an Analysis.
@@ -47,6 +48,13 @@ func Analyze(s Stratification, dir Direction, opts AnalysisOptions) (Analysis, e
 	default:
 		a.Reference, a.HasReference = ref, true
 		for i := range s.Strata {
+			if i == ref.Stratum {
+				// The reference against itself: no gap and no sampling
+				// error (a two-sample interval would pretend otherwise).
+				a.Disparities[i] = &Disparity{AbsGapCI: Interval{}, PValue: math.NaN(), RateRatio: 1,
+					RateRatioCI: Interval{1, 1}, DisparityRatio: 1, DisparityRatioCI: Interval{1, 1}}
+				continue
+			}
 			if s.Strata[i].Comparable() {
 				d := Compare(s.Strata[i].Counts, ref, dir, opts.Policy.z())
 				a.Disparities[i] = &d

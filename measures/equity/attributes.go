@@ -39,6 +39,8 @@ const (
 )
 
 // OMB 1997 race and ethnicity categories (CDC REC codes).
+// ombRace and ombEthnicity are read-only lookup tables of the OMB 1997
+// minimum categories.
 var ombRace = map[string]bool{"1002-5": true, "2028-9": true, "2054-5": true, "2076-8": true, "2106-3": true, "2131-1": true}
 var ombEthnicity = map[string]bool{"2135-2": true, "2186-5": true}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,16 +17,20 @@ type ReportContext struct {
 	PeriodStart, PeriodEnd    string
 }
 
-// TidyColumns is the header of the tidy long CSV (§6.3).
-var TidyColumns = []string{"entity_id", "entity_type", "measure_id", "measure_version", "period_start", "period_end",
+// TidyColumns returns the header of the tidy long CSV (§6.3).
+func TidyColumns() []string { return slices.Clone(tidyColumns) }
+
+// IndexColumns returns the header of the indices CSV (§6.3).
+func IndexColumns() []string { return slices.Clone(indexColumns) }
+
+var tidyColumns = []string{"entity_id", "entity_type", "measure_id", "measure_version", "period_start", "period_end",
 	"improvement_notation", "stratifier", "stratum_code", "stratum_system", "stratum_display", "data_source",
 	"denominator", "numerator", "rate", "ci_low", "ci_high", "ci_method", "rse", "reportable", "suppression_reason",
 	"reference_strategy", "reference_stratum", "reference_rate", "abs_gap", "abs_gap_ci_low", "abs_gap_ci_high",
 	"abs_gap_p", "rate_ratio", "disparity_ratio", "dr_ci_low", "dr_ci_high", "prior_rate", "rate_change",
 	"rate_change_p", "prior_abs_gap", "gap_change", "gap_change_p", "trend"}
 
-// IndexColumns is the header of the indices CSV (§6.3).
-var IndexColumns = []string{"entity_id", "measure_id", "period_start", "period_end", "stratifier", "index_name",
+var indexColumns = []string{"entity_id", "measure_id", "period_start", "period_end", "stratifier", "index_name",
 	"value", "se", "ci_low", "ci_high", "J", "mu", "mu_source", "prior_value", "change_abs", "change_pct"}
 
 func num(v float64) string {
@@ -57,7 +62,7 @@ func stratifierName(dims []Dimension) string {
 // never written as 0.
 func WriteTidyCSV(w io.Writer, rc ReportContext, a Analysis, prior *Analysis, opts FHIROptions) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(TidyColumns); err != nil {
+	if err := cw.Write(tidyColumns); err != nil {
 		return fmt.Errorf("equity: csv: %w", err)
 	}
 	head := []string{rc.EntityID, rc.EntityType, rc.MeasureID, rc.MeasureVersion, rc.PeriodStart, rc.PeriodEnd,
@@ -65,7 +70,7 @@ func WriteTidyCSV(w io.Writer, rc ReportContext, a Analysis, prior *Analysis, op
 	o := a.Overall
 	row := append(append([]string{}, head...), "overall", "", "Overall", "all",
 		strconv.Itoa(o.Denominator), strconv.Itoa(o.Numerator), num(o.Rate()), num(a.OverallCI.Low), num(a.OverallCI.High), "wilson", "", "", "none")
-	row = append(row, make([]string, len(TidyColumns)-len(row))...)
+	row = append(row, make([]string, len(tidyColumns)-len(row))...)
 	if err := cw.Write(row); err != nil {
 		return fmt.Errorf("equity: csv: %w", err)
 	}
@@ -170,7 +175,7 @@ func (ix *Indices) List() []IndexValue {
 // (nothing but the header when a has no indices).
 func WriteIndicesCSV(w io.Writer, rc ReportContext, a Analysis, prior *Analysis) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(IndexColumns); err != nil {
+	if err := cw.Write(indexColumns); err != nil {
 		return fmt.Errorf("equity: csv: %w", err)
 	}
 	if a.Indices != nil {

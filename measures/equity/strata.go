@@ -60,13 +60,19 @@ func (d Direction) better(a, b float64) bool {
 // Suppression says why a stratum's figures are withheld.
 type Suppression string
 
+// Suppression reasons, as the CSV's suppression_reason column and the
+// equity-suppression extension name them (§6.3).
 const (
-	NotSuppressed         Suppression = "none"
-	SmallDenominator      Suppression = "small-denominator"
-	PrivacyPrimary        Suppression = "privacy-primary"
-	PrivacyComplementary  Suppression = "privacy-complementary"
-	defaultMinDenominator             = 30
-	defaultMaxSmallCell               = 10
+	NotSuppressed        Suppression = "none"
+	SmallDenominator     Suppression = "small-denominator"
+	PrivacyPrimary       Suppression = "privacy-primary"
+	PrivacyComplementary Suppression = "privacy-complementary"
+)
+
+// The HEDIS small-denominator rule and the CMS cell-size policy.
+const (
+	defaultMinDenominator = 30
+	defaultMaxSmallCell   = 10
 )
 
 // Policy holds the reportability and privacy rules (§0.3, §4.1, §4.6).
