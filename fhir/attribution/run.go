@@ -1,7 +1,6 @@
 package attribution
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -306,24 +305,12 @@ func (r *runner) writeGroups(ctx context.Context, st store.Store) error {
 		}
 		g.Status, g.AsOf, g.Method = r.opts.Status, r.asOf, r.opts.Method
 		g.ContractStart, g.ContractEnd = r.opts.ContractStart.Format(time.DateOnly), r.opts.ContractEnd.Format(time.DateOnly)
-		var body bytes.Buffer
-		counts, err := WriteGroup(ctx, r.kv, g, &body)
+		gr, err := publish(ctx, st, g)
 		if err != nil {
 			return err
 		}
-		info, err := json.Marshal(g)
-		if err != nil {
-			return fmt.Errorf("attribution: %w", err)
-		}
-		res, err := st.Commit(ctx, store.Tx{
-			Writes: []store.Write{{Op: store.OpPut, Type: "Group", ID: id, Body: body.Bytes(), SkipUnchanged: true}},
-			KV:     map[string][]byte{kvGroup + id: info},
-		})
-		if err != nil {
-			return fmt.Errorf("attribution: write Group/%s: %w", id, err)
-		}
-		r.res.Groups = append(r.res.Groups, GroupResult{ID: id, Version: res[0].Version, Active: counts.Active, Inactive: counts.Inactive})
-		r.opts.Logger.Info("attribution list written", "group", id, "version", res[0].Version, "active", counts.Active, "inactive", counts.Inactive)
+		r.res.Groups = append(r.res.Groups, *gr)
+		r.opts.Logger.Info("attribution list written", "group", id, "version", gr.Version, "active", gr.Active, "inactive", gr.Inactive)
 	}
 	return nil
 }
