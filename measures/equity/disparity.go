@@ -138,6 +138,8 @@ func Compare(g Counts, ref Reference, dir Direction, z float64) Disparity {
 	nan := Interval{math.NaN(), math.NaN()}
 	d.RateRatioCI, d.DisparityRatioCI = nan, nan
 	if ref.HasCounts() {
+		// For RefOverall the group is part of the total, so treating the
+		// two as independent makes the interval conservative.
 		rc := ref.Counts
 		ci := Newcombe(rc.Numerator, rc.Denominator, g.Numerator, g.Denominator, z)
 		d.AbsGapCI = signed(ci, s)
