@@ -2,6 +2,7 @@ package attribution
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -151,4 +152,52 @@ func BenchmarkRun(b *testing.B) {
 	if rssOK {
 		b.ReportMetric(rss(), "peak-RSS-MiB")
 	}
+}
+
+// BenchmarkMemberAdd measures $member-add on a list of
+// EQUITAS_ATR_BENCH_MEMBERS members (20,000 by default, e.g. 100000): the
+// index write plus the new Group version rendered from the index.
+func BenchmarkMemberAdd(b *testing.B) {
+	ctx := context.Background()
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("EQUITAS_ATR_BENCH_MEMBERS")); err == nil && v > 0 {
+		n = v
+	}
+	st, err := badgerstore.Open(ctx, b.TempDir(), badgerstore.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	prov := Provider{NPI: "1000000001", PractitionerID: "p1", OrganizationID: "clinic1", TIN: "111111111"}
+	g := &GroupInfo{ID: GroupID("payer", prov), PayerID: "payer", OrganizationID: "clinic1", TIN: prov.TIN,
+		ContractSystem: DefaultContractSystem, Contract: "c1", Status: StatusOpen}
+	ops := map[string][]byte{}
+	for i := range n {
+		id := fmt.Sprintf("pt%07d", i)
+		e := Entry{Member: Member{PatientID: id, MemberID: "M" + id, CoverageID: "cov-" + id, PayerID: "payer", Provider: prov, Basis: Prospective},
+			GroupID: g.ID, PeriodStart: "2026-01-01", ChangeType: ChangeNew}
+		if err := putJSON(ops, kvMember+g.ID+"/"+id, &e); err != nil {
+			b.Fatal(err)
+		}
+		if len(ops) == 1000 || i == n-1 {
+			if err := st.KV().Batch(ctx, ops); err != nil {
+				b.Fatal(err)
+			}
+			ops = map[string][]byte{}
+		}
+	}
+	if _, err := publish(ctx, st, g); err != nil {
+		b.Fatal(err)
+	}
+	l := NewLists(st)
+	i := 0
+	for b.Loop() {
+		m := Member{PatientID: fmt.Sprintf("new%07d", i), PayerID: "payer", Provider: prov}
+		if _, err := l.Add(ctx, g.ID, m, "2026-02-01", "", Audit{Who: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/add")
+	b.ReportMetric(float64(n), "members")
 }

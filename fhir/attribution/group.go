@@ -97,25 +97,52 @@ func WriteGroup(ctx context.Context, kv store.KV, g *GroupInfo, w io.Writer) (Co
 	return c, err
 }
 
-func member(e *Entry) jsonObj {
-	ext := []jsonObj{{"url": ExtChangeType, "valueCode": e.ChangeType}}
+// The member element is encoded through structs rather than maps: lists
+// are rendered whole on every change, and this is their inner loop.
+type (
+	memberJSON struct {
+		Extension []extJSON   `json:"extension"`
+		Entity    refJSON     `json:"entity"`
+		Period    *periodJSON `json:"period,omitempty"`
+		Inactive  bool        `json:"inactive"`
+	}
+	extJSON struct {
+		URL            string   `json:"url"`
+		ValueCode      string   `json:"valueCode,omitempty"`
+		ValueReference *refJSON `json:"valueReference,omitempty"`
+	}
+	refJSON struct {
+		Reference  string     `json:"reference"`
+		Identifier *identJSON `json:"identifier,omitempty"`
+	}
+	identJSON struct {
+		System string `json:"system"`
+		Value  string `json:"value"`
+	}
+	periodJSON struct {
+		Start string `json:"start,omitempty"`
+		End   string `json:"end,omitempty"`
+	}
+)
+
+func member(e *Entry) *memberJSON {
+	m := &memberJSON{
+		Extension: []extJSON{{URL: ExtChangeType, ValueCode: e.ChangeType}},
+		Entity:    refJSON{Reference: "Patient/" + e.PatientID},
+		Inactive:  e.Inactive,
+	}
 	if e.CoverageID != "" {
-		ext = append(ext, jsonObj{"url": ExtCoverageReference, "valueReference": jsonObj{"reference": "Coverage/" + e.CoverageID}})
+		m.Extension = append(m.Extension, extJSON{URL: ExtCoverageReference, ValueReference: &refJSON{Reference: "Coverage/" + e.CoverageID}})
 	}
 	if ref := e.Provider.Reference(); ref != "" {
-		pr := jsonObj{"reference": ref}
+		pr := &refJSON{Reference: ref}
 		if e.Provider.NPI != "" {
-			pr["identifier"] = jsonObj{"system": SystemNPI, "value": e.Provider.NPI}
+			pr.Identifier = &identJSON{System: SystemNPI, Value: e.Provider.NPI}
 		}
-		ext = append(ext, jsonObj{"url": ExtAttributedProvider, "valueReference": pr})
+		m.Extension = append(m.Extension, extJSON{URL: ExtAttributedProvider, ValueReference: pr})
 	}
-	m := jsonObj{
-		"extension": ext,
-		"entity":    jsonObj{"reference": "Patient/" + e.PatientID},
-		"inactive":  e.Inactive,
-	}
-	if p := period(e.PeriodStart, e.PeriodEnd); len(p) > 0 {
-		m["period"] = p
+	if e.PeriodStart != "" || e.PeriodEnd != "" {
+		m.Period = &periodJSON{Start: e.PeriodStart, End: e.PeriodEnd}
 	}
 	return m
 }
