@@ -2,6 +2,8 @@ package equity
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -99,4 +101,33 @@ func BenchmarkPatientAttributes(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patients/s")
+}
+
+// BenchmarkEquityReport3x6 is the equity-report benchmark: 3
+// measures × 6 stratifiers over 100k patients each, with a prior year,
+// CSV and MeasureReports rendered.
+func BenchmarkEquityReport3x6(b *testing.B) {
+	const n = 100_000
+	recs := benchRecords(n)
+	inputs := []MeasureInput{
+		{ID: "M1", Direction: Increase, Records: recs, Prior: recs, Benchmark: 0.6},
+		{ID: "M2", Direction: Decrease, Records: recs, Benchmark: 0.3},
+		{ID: "M3", Direction: Increase, Records: recs, Prior: recs, Benchmark: 0.7},
+	}
+	opts := ReportOptions{
+		Stratifiers: [][]Dimension{{DimRace}, {DimEthnicity}, {DimLanguage}, {DimSex}, {DimPayer}, {DimAgeBand}},
+		Stratify:    Options{AgeAt: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)},
+	}
+	opts.PriorStratify = opts.Stratify
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r, err := BuildReport(ctx, inputs, opts)
+		require.NoError(b, err)
+		require.NoError(b, r.WriteCSV(io.Discard, io.Discard))
+		_, err = r.MeasureReports()
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
+	b.ReportMetric(float64(3*n*b.N)/b.Elapsed().Seconds(), "patient-measures/s")
 }
