@@ -55,6 +55,10 @@ type GroupResult struct {
 // one at a time from a snapshot (Patient scan, then the patient's
 // compartment), so memory does not grow with the population; only the
 // provider directory and the set of lists are held.
+//
+// A run must not overlap another run or a Lists change on the same store:
+// both read the index and write it back. The CLI holds the store's
+// directory lock for the whole run; a server serialises them.
 func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) {
 	start := time.Now()
 	if opts.AsOf.IsZero() {
