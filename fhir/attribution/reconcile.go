@@ -223,3 +223,10 @@ func putJSON(ops map[string][]byte, key string, v any) error {
 	ops[key] = b
 	return nil
 }
+
+// Run runs Run on the Lists' store, serialised with its other changes.
+func (l *Lists) Run(ctx context.Context, opts RunOptions) (*Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Run(ctx, l.st, opts)
+}

@@ -126,4 +126,15 @@ func TestListsReconciliation(t *testing.T) {
 	}
 	_, err := NewLists(openStore(t)).Confirm(ctx, "atr-none", who)
 	assert.ErrorIs(t, err, ErrNoList)
+
+	// A monthly run after manual changes recomputes the list: pt3, added
+	// by hand with no coverage or PCP in the data, is dropped.
+	st := listOf(t, StatusOpen)
+	l := NewLists(st)
+	_, err = l.Add(ctx, g1, p3, "2026-01-15", "", who)
+	require.NoError(t, err)
+	_, err = l.Run(ctx, RunOptions{Options: Options{Method: Prospective, AsOf: day("2026-02-01")}, Status: StatusOpen})
+	require.NoError(t, err)
+	_, members := groupStatus(t, st, g1)
+	assert.Equal(t, map[string]string{"Patient/pt1": "nochange", "Patient/pt2": "nochange", "Patient/pt3": "dropped/inactive"}, members)
 }
