@@ -17,6 +17,7 @@ import (
 	"github.com/equitas/equitas/measures/measure"
 	"github.com/equitas/equitas/measures/patientsource"
 	"github.com/equitas/equitas/measures/report"
+	"github.com/equitas/equitas/store/badgerstore"
 )
 
 func newMeasureCmd() *cobra.Command {
@@ -60,6 +61,7 @@ func newMeasureListCmd() *cobra.Command {
 
 type measureEvalFlags struct {
 	content, measure, patients string
+	data                       string
 	period, reportType, out    string
 	reporter, profiles         string
 	workers                    int
@@ -86,13 +88,16 @@ MeasureReport per patient), subject-list or summary (one MeasureReport).`,
 	fl.StringVar(&f.content, "content", "", "measure package directory (libraries/, measures/)")
 	fl.StringVar(&f.measure, "measure", "", "measure name (folder under measures/)")
 	fl.StringVar(&f.patients, "patients", "", "patient folder(s) or NDJSON directory/file")
+	fl.StringVar(&f.data, "data", "", "evaluate the patients of this store (the server's --data directory, server stopped) instead of --patients")
 	fl.StringVar(&f.period, "period", "", "measurement period START/END (dates or dateTimes); default the Measure's effectivePeriod")
 	fl.StringVar(&f.reportType, "report", report.TypeSummary, "report type: individual, subject-list or summary")
 	fl.StringVar(&f.out, "out", "", "output file (default stdout)")
 	fl.StringVar(&f.reporter, "reporter", "", "reporter reference for the reports, e.g. Organization/123")
 	fl.StringVar(&f.profiles, "profiles", "meta", "profile matching of retrieves: meta (meta.profile tags), ignore, or infer")
 	fl.IntVar(&f.workers, "workers", 0, "parallel evaluators (default GOMAXPROCS)")
-	for _, name := range []string{"content", "measure", "patients"} {
+	cmd.MarkFlagsOneRequired("patients", "data")
+	cmd.MarkFlagsMutuallyExclusive("patients", "data")
+	for _, name := range []string{"content", "measure"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
@@ -152,8 +157,15 @@ func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
 			return err
 		}
 	}
-	src, err := patientsource.Open(f.patients)
-	if err != nil {
+	var src patientsource.Source
+	if f.data != "" {
+		st, err := badgerstore.Open(ctx, f.data, badgerstore.Options{})
+		if err != nil {
+			return fmt.Errorf("measure eval: open store %s: %w", f.data, err)
+		}
+		defer st.Close()
+		src = patientsource.NewStore(st)
+	} else if src, err = patientsource.Open(f.patients); err != nil {
 		return err
 	}
 	compiled := time.Since(start)
@@ -232,7 +244,7 @@ func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "measure %s: %d patients evaluated (%d failed) in %s (%.0f patients/s; load and compile %s)\n",
 		m.Def.Name, stats.Patients, stats.Failed, elapsed.Round(time.Millisecond), rate, compiled.Round(time.Millisecond))
 	if stats.Patients == 0 {
-		return errors.New("no patients found in " + f.patients)
+		return errors.New("no patients found in " + f.patients + f.data)
 	}
 	return nil
 }

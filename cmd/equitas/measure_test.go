@@ -240,3 +240,31 @@ func TestMeasureList(t *testing.T) {
 	_, _, err = runMeasureCLI(t, "measure", "list", "--content", t.TempDir())
 	require.Error(t, err)
 }
+
+// TestMeasureEvalOverStore evaluates the same synthetic population from
+// NDJSON files and from the store they were imported into: the summaries
+// must agree, and the store run must find a real population.
+func TestMeasureEvalOverStore(t *testing.T) {
+	ecqm := ecqmDir(t)
+	pop, data := t.TempDir(), filepath.Join(t.TempDir(), "data")
+	_, stderr, err := runMeasureCLI(t, "synth", "--patients", "150", "--seed", "7", "--out", pop)
+	require.NoError(t, err, stderr)
+	_, stderr, err = runMeasureCLI(t, "import", "--data", data, pop)
+	require.NoError(t, err, stderr)
+
+	summary := func(from ...string) map[string]int {
+		args := append([]string{"measure", "eval", "--content", ecqm, "--measure", "ControllingHighBloodPressureFHIR", "--report", "summary"}, from...)
+		out, stderr, err := runMeasureCLI(t, args...)
+		require.NoError(t, err, stderr)
+		var r cliReport
+		require.NoError(t, json.Unmarshal([]byte(out), &r))
+		return r.counts()
+	}
+	fromStore := summary("--data", data)
+	assert.Equal(t, summary("--patients", pop), fromStore)
+	assert.Positive(t, fromStore["denominator"])
+	assert.Positive(t, fromStore["numerator"])
+
+	_, _, err = runMeasureCLI(t, "measure", "eval", "--content", ecqm, "--measure", "ControllingHighBloodPressureFHIR", "--data", data, "--patients", pop)
+	assert.Error(t, err, "--data and --patients are exclusive")
+}
