@@ -215,8 +215,10 @@ func (s *Server) token(r *http.Request) (*TokenResponse, error) {
 
 // limitKey is the rate-limit bucket of a token request: the registered
 // client it names (form client_id, else the assertion's unverified iss),
-// else the remote address, so unknown or forged clients cannot drain a
-// real client's bucket from many addresses any faster than from one.
+// else the remote address. The name is checked before the signature on
+// purpose: guessing at one client's key stays bounded however many
+// addresses the guesser uses; the price is that forged requests naming a
+// client spend that client's bucket too.
 func (s *Server) limitKey(ctx context.Context, r *http.Request) string {
 	id := r.PostForm.Get("client_id")
 	if id == "" {

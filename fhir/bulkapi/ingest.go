@@ -123,7 +123,7 @@ func (g *Ingest) submitFailed(w http.ResponseWriter, err error) bool {
 	case errors.Is(err, importjob.ErrSubmissionClosed):
 		outcome.Error(w, http.StatusConflict, "conflict", "the submission is already completed or stopped")
 	default:
-		outcome.Error(w, http.StatusInternalServerError, "exception", "could not start the job")
+		outcome.Error(w, http.StatusInternalServerError, "exception", "the request could not be carried out; retry later")
 	}
 	return true
 }
