@@ -23,7 +23,9 @@ func compartmentPatients(typ, id string, body []byte) []string {
 		return out
 	}
 	def := searchparam.Def{Type: searchparam.Reference, Paths: paths, Targets: []string{"Patient"}}
-	for _, v := range searchparam.NewDoc(body).Values(def) {
+	// Extract walks only the compartment paths; NewDoc would index every
+	// top-level element, which costs more for the one or two paths here.
+	for _, v := range searchparam.Extract(def, body) {
 		if pid, ok := strings.CutPrefix(v.Str, "Patient/"); ok && pid != "" {
 			out = append(out, pid)
 		}

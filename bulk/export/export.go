@@ -424,6 +424,35 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			ids = append(ids, id)
 		}
 	}
+	var err error
+	if r.p.Level == Patient && len(r.p.Patients) == 0 && r.visible == nil {
+		err = r.everyPatient(ctx, types, ids)
+	} else {
+		err = r.compartments(ctx, types, ids)
+	}
+	if err != nil {
+		return err
+	}
+	if r.p.Since.IsZero() {
+		return nil
+	}
+	// Deletions are reported for the patients whose data the export
+	// holds: the group's members or the requested patients; at Patient
+	// level without "patient", every patient the client may see, deleted
+	// patients included.
+	inExport := func(pid string) bool { return r.visible == nil || r.visible.Contains(pid) }
+	if r.p.Level == Group || len(r.p.Patients) > 0 {
+		set := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			set[id] = true
+		}
+		inExport = func(pid string) bool { return set[pid] && (r.visible == nil || r.visible.Contains(pid)) }
+	}
+	return r.deleted(ctx, types, inExport)
+}
+
+// compartments exports the compartments of the patients ids.
+func (r *run) compartments(ctx context.Context, types, ids []string) error {
 	want := map[string]bool{}
 	for _, t := range types {
 		want[t] = true
@@ -476,25 +505,43 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	return g.Wait()
+}
+
+// everyPatient exports the compartments of every patient, as a
+// Patient-level export without "patient" asks, by scanning each type once
+// and keeping the resources in a live patient's compartment: a scan costs
+// about a third of reading the compartments one by one, and a resource
+// shared by several patients is met once.
+func (r *run) everyPatient(ctx context.Context, types, ids []string) error {
+	live := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		live[id] = struct{}{}
 	}
-	if r.p.Since.IsZero() {
-		return nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, min(runtime.GOMAXPROCS(0), 4)))
+	var started atomic.Int64
+	for _, t := range types {
+		g.Go(func() error {
+			r.progress(fmt.Sprintf("exporting %s (%d of %d types)", t, started.Add(1), len(types)))
+			err := r.snap.Scan(gctx, t, r.p.Since, func(res *store.Resource) error {
+				if !r.keep(res) {
+					return nil
+				}
+				for _, pid := range compartmentPatients(res.Type, res.ID, res.Body) {
+					if _, ok := live[pid]; ok {
+						return r.write(res)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("export: scan %s: %w", t, err)
+			}
+			return nil
+		})
 	}
-	// Deletions are reported for the patients whose data the export
-	// holds: the group's members or the requested patients; at Patient
-	// level without "patient", every patient the client may see, deleted
-	// patients included.
-	inExport := func(pid string) bool { return r.visible == nil || r.visible.Contains(pid) }
-	if r.p.Level == Group || len(r.p.Patients) > 0 {
-		set := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			set[id] = true
-		}
-		inExport = func(pid string) bool { return set[pid] && (r.visible == nil || r.visible.Contains(pid)) }
-	}
-	return r.deleted(ctx, types, inExport)
+	return g.Wait()
 }
 
 func (r *run) warn(severity, code, msg string) {

@@ -2,12 +2,15 @@ package bulkapi_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/store"
 )
@@ -69,20 +72,36 @@ func TestPatientAndGroupExportListDeletions(t *testing.T) {
 	}
 }
 
-// TestPatientExportReadPathsAgree: an export of every compartment type
-// (read as whole compartments) and one of a few types (read type by type)
-// hold the same resources of those types.
+// TestPatientExportReadPathsAgree: the three ways a Patient-level export
+// reads data (scanning the types for every patient, reading whole
+// compartments for listed patients, reading them type by type for a few
+// types) give the same resources.
 func TestPatientExportReadPathsAgree(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.seed(8)
-	all := e.download(e.wait(e.kickoff("GET", "/Patient/$export", "")).Get("output"))
-	few := e.download(e.wait(e.kickoff("GET", "/Patient/$export?_type=Patient,Observation,Encounter", "")).Get("output"))
-	for _, typ := range []string{"Patient", "Observation", "Encounter"} {
-		want, got := ids(few[typ]), ids(all[typ])
-		sort.Strings(want)
-		sort.Strings(got)
-		require.NotEmpty(t, want, typ)
-		assert.Equal(t, want, got, typ)
+	var params []string
+	for i := range 8 {
+		params = append(params, fmt.Sprintf(`{"name":"patient","valueReference":{"reference":"Patient/p%d"}}`, i))
 	}
-	assert.Equal(t, int(e.count("Observation")), len(all["Observation"]))
+	listed := `{"resourceType":"Parameters","parameter":[` + strings.Join(params, ",") + `]}`
+	listedFew := `{"resourceType":"Parameters","parameter":[{"name":"_type","valueString":"Patient,Observation,Encounter"},` + strings.Join(params, ",") + `]}`
+	exports := map[string]map[string][]gjson.Result{
+		"every patient, scanned":              e.download(e.wait(e.kickoff("GET", "/Patient/$export", "")).Get("output")),
+		"every patient, few types, scanned":   e.download(e.wait(e.kickoff("GET", "/Patient/$export?_type=Patient,Observation,Encounter", "")).Get("output")),
+		"listed patients, whole compartments": e.download(e.wait(e.kickoff("POST", "/Patient/$export", listed)).Get("output")),
+		"listed patients, type by type":       e.download(e.wait(e.kickoff("POST", "/Patient/$export", listedFew)).Get("output")),
+	}
+	for _, typ := range []string{"Patient", "Observation", "Encounter"} {
+		var want []string
+		for name, got := range exports {
+			ids := ids(got[typ])
+			sort.Strings(ids)
+			if want == nil {
+				want = ids
+				require.Len(t, want, int(e.count(typ)), "%s %s", name, typ)
+				continue
+			}
+			assert.Equal(t, want, ids, "%s %s", name, typ)
+		}
+	}
 }
