@@ -314,7 +314,7 @@ func (r *runner) writeGroups(ctx context.Context, st store.Store) error {
 			return err
 		}
 		r.res.Groups = append(r.res.Groups, *gr)
-		r.opts.Logger.Info("attribution list written", "group", id, "version", gr.Version, "active", gr.Active, "inactive", gr.Inactive)
+		r.opts.Logger.Debug("attribution list written", "group", id, "version", gr.Version, "active", gr.Active, "inactive", gr.Inactive)
 	}
 	return nil
 }
