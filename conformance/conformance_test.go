@@ -333,6 +333,7 @@ func startServer(t *testing.T, bin, data string, flags ...string) *server {
 	out := &lockedBuffer{}
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, flags...)...)
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithParent(cmd)
 	require.NoError(t, cmd.Start(), "start %s", bin)
 	s := &server{cmd: cmd, root: "http://" + addr, out: out, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
