@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
+	"github.com/equitas/equitas/store/searchparam"
 )
 
 // nested returns a JSON object holding a reference to patient at path
@@ -34,15 +34,11 @@ func TestCompartmentMatchesTheStore(t *testing.T) {
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.Options{NoSync: true})
 	require.NoError(t, err)
 	defer st.Close()
-	types := make([]string, 0, len(patientCompartmentPaths))
-	for typ := range patientCompartmentPaths {
-		types = append(types, typ)
-	}
-	sort.Strings(types)
+	types := searchparam.PatientCompartmentTypes()
 	var tx store.Tx
 	bodies := map[string][]byte{}
 	for _, typ := range types {
-		for i, path := range patientCompartmentPaths[typ] {
+		for i, path := range searchparam.PatientCompartmentPaths(typ) {
 			id := fmt.Sprintf("%s-%d", strings.ToLower(typ), i)
 			body := fmt.Appendf(nil, `{"resourceType":%q,"id":%q,%s}`, typ, id, nested(path, "pc"))
 			bodies[typ+"/"+id] = body

@@ -7,80 +7,6 @@ import (
 	"github.com/equitas/equitas/store/searchparam"
 )
 
-// patientCompartment maps a resource type to the elements that put it in
-// a patient's compartment, after the FHIR R4 Patient CompartmentDefinition
-// (plus Task.for and Device.patient, which Equitas exports per patient).
-var patientCompartment = map[string][]string{
-	"Account":                     {"subject"},
-	"AdverseEvent":                {"subject"},
-	"AllergyIntolerance":          {"patient", "recorder", "asserter"},
-	"Appointment":                 {"participant.actor"},
-	"AppointmentResponse":         {"actor"},
-	"AuditEvent":                  {"agent.who"},
-	"Basic":                       {"subject", "author"},
-	"BodyStructure":               {"patient"},
-	"CarePlan":                    {"subject", "activity.detail.performer"},
-	"CareTeam":                    {"subject", "participant.member"},
-	"ChargeItem":                  {"subject"},
-	"Claim":                       {"patient", "payee.party"},
-	"ClaimResponse":               {"patient"},
-	"ClinicalImpression":          {"subject"},
-	"Communication":               {"subject", "sender", "recipient"},
-	"CommunicationRequest":        {"subject", "sender", "recipient", "requester"},
-	"Composition":                 {"subject", "author", "attester.party"},
-	"Condition":                   {"subject", "asserter"},
-	"Consent":                     {"patient"},
-	"Coverage":                    {"policyHolder", "subscriber", "beneficiary", "payor"},
-	"CoverageEligibilityRequest":  {"patient"},
-	"CoverageEligibilityResponse": {"patient"},
-	"DetectedIssue":               {"patient"},
-	"Device":                      {"patient"},
-	"DeviceRequest":               {"subject", "performer"},
-	"DeviceUseStatement":          {"subject"},
-	"DiagnosticReport":            {"subject"},
-	"DocumentManifest":            {"subject", "author", "recipient"},
-	"DocumentReference":           {"subject", "author"},
-	"Encounter":                   {"subject"},
-	"EnrollmentRequest":           {"candidate"},
-	"EpisodeOfCare":               {"patient"},
-	"ExplanationOfBenefit":        {"patient", "payee.party"},
-	"FamilyMemberHistory":         {"patient"},
-	"Flag":                        {"subject"},
-	"Goal":                        {"subject"},
-	"Group":                       {"member.entity"},
-	"ImagingStudy":                {"subject"},
-	"Immunization":                {"patient"},
-	"ImmunizationEvaluation":      {"patient"},
-	"ImmunizationRecommendation":  {"patient"},
-	"Invoice":                     {"subject", "recipient"},
-	"List":                        {"subject", "source"},
-	"MeasureReport":               {"subject"},
-	"Media":                       {"subject"},
-	"MedicationAdministration":    {"subject", "performer.actor"},
-	"MedicationDispense":          {"subject", "receiver"},
-	"MedicationRequest":           {"subject"},
-	"MedicationStatement":         {"subject"},
-	"MolecularSequence":           {"patient"},
-	"NutritionOrder":              {"patient"},
-	"Observation":                 {"subject", "performer"},
-	"Patient":                     {"link.other"},
-	"Person":                      {"link.target"},
-	"Procedure":                   {"subject", "performer.actor"},
-	"Provenance":                  {"target"},
-	"QuestionnaireResponse":       {"subject", "author"},
-	"RelatedPerson":               {"patient"},
-	"RequestGroup":                {"subject", "action.participant"},
-	"ResearchSubject":             {"individual"},
-	"RiskAssessment":              {"subject"},
-	"Schedule":                    {"actor"},
-	"ServiceRequest":              {"subject", "performer"},
-	"Specimen":                    {"subject"},
-	"SupplyDelivery":              {"patient"},
-	"SupplyRequest":               {"requester"},
-	"Task":                        {"for"},
-	"VisionPrescription":          {"patient"},
-}
-
 // indexer derives the index keys of a resource version. It is built at
 // Open and read-only afterwards.
 type indexer struct {
@@ -91,7 +17,7 @@ type indexer struct {
 func newIndexer() *indexer {
 	ix := &indexer{defs: map[string][]searchparam.Def{}, alias: map[string]map[string]string{}}
 	types := searchparam.Types()
-	for t := range patientCompartment {
+	for _, t := range searchparam.PatientCompartmentTypes() {
 		types = append(types, t)
 	}
 	for _, t := range types {
@@ -184,21 +110,8 @@ func lastUpdatedKey(typ, id string, ts int64) string {
 // compartmentPatients returns the ids of the patients whose compartment
 // holds the resource.
 func compartmentPatients(typ, id string, doc *searchparam.Doc) []string {
-	var out []string
-	if typ == "Patient" {
-		out = append(out, id)
-	}
-	paths := patientCompartment[typ]
-	if len(paths) == 0 {
-		return out
-	}
-	def := searchparam.Def{Type: searchparam.Reference, Paths: paths, Targets: []string{"Patient"}}
-	for _, v := range doc.Values(def) {
-		if pid, ok := strings.CutPrefix(v.Str, "Patient/"); ok && pid != "" {
-			out = append(out, pid)
-		}
-	}
-	return out
+	def, ok := searchparam.PatientCompartmentDef(typ)
+	return searchparam.CompartmentPatients(typ, id, ok, doc.Values(def))
 }
 
 func dedupSorted(in []string) []string {
