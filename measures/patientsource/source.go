@@ -1,6 +1,6 @@
 // Package patientsource streams patients, each with all of its FHIR
-// resources, from files: a folder per patient (the layout of eCQM test
-// cases) or Bulk Data NDJSON files. Sources hand out one patient at a time
+// resources, from files (a folder per patient, the layout of eCQM test
+// cases, or Bulk Data NDJSON files) or from a store's patient compartments. Sources hand out one patient at a time
 // so evaluation memory stays flat in population size.
 package patientsource
 
