@@ -29,7 +29,8 @@ type PatientSet interface {
 	Contains(patientID string) bool
 }
 
-// Unrestricted is the principal used when auth is disabled (loopback only).
+// unrestricted is the principal of servers without auth (loopback only);
+// Anonymous hands out copies so no request can change it.
 var unrestricted = Principal{ClientID: "anonymous", Scopes: []string{"system/*.*"}}
 
 // Anonymous returns the principal for servers started with --auth none.
