@@ -98,9 +98,7 @@ func visible(r *http.Request, res *store.Resource) bool {
 }
 
 func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
-	label(r, "read", typ)
-	if err := allow(r, typ, access.Read); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "read", typ, access.Read) {
 		return
 	}
 	res, err := s.cfg.Store.Read(r.Context(), typ, id)
@@ -154,9 +152,7 @@ func notModified(r *http.Request, res *store.Resource) bool {
 
 func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 	typ, id := chi.URLParam(r, "type"), chi.URLParam(r, "id")
-	label(r, "vread", typ)
-	if err := allow(r, typ, access.Read); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "vread", typ, access.Read) {
 		return
 	}
 	vid, err := strconv.ParseUint(chi.URLParam(r, "vid"), 10, 64)
@@ -210,10 +206,42 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, res interaction
 	}
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
-	label(r, "create", typ)
-	if err := allow(r, typ, access.Create); err != nil {
+// begin labels the request for metrics and checks the caller may perform
+// class on typ; on false the failure has already been written.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, op, typ string, class rune) bool {
+	label(r, op, typ)
+	if err := allow(r, typ, class); err != nil {
 		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// finishWrite answers a create or update: the service's error, or the
+// result shaped per Prefer.
+func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, res interaction.Result, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, r, res)
+}
+
+// finishDelete answers a delete: 204 with the tombstone's version as ETag
+// (none when nothing was there to delete).
+func (s *Server) finishDelete(w http.ResponseWriter, r *http.Request, res interaction.Result, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if res.Resource != nil {
+		w.Header().Set("ETag", etag(res.Resource.Version))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
+	if !s.begin(w, r, "create", typ, access.Create) {
 		return
 	}
 	body, err := s.readBody(w, r)
@@ -234,11 +262,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
 		}
 	}
 	res, err := s.svc.Create(r.Context(), typ, body, crit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.respond(w, r, res)
+	s.finishWrite(w, r, res, err)
 }
 
 // ifMatch reads If-Match (0 when absent).
@@ -255,9 +279,7 @@ func ifMatch(r *http.Request) (uint64, error) {
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) {
-	label(r, "update", typ)
-	if err := allow(r, typ, access.Update); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "update", typ, access.Update) {
 		return
 	}
 	im, err := ifMatch(r)
@@ -271,17 +293,11 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) 
 		return
 	}
 	res, err := s.svc.Update(r.Context(), typ, id, body, im)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.respond(w, r, res)
+	s.finishWrite(w, r, res, err)
 }
 
 func (s *Server) conditionalUpdate(w http.ResponseWriter, r *http.Request, typ string) {
-	label(r, "conditional-update", typ)
-	if err := allow(r, typ, access.Update); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "conditional-update", typ, access.Update) {
 		return
 	}
 	body, err := s.readBody(w, r)
@@ -290,17 +306,11 @@ func (s *Server) conditionalUpdate(w http.ResponseWriter, r *http.Request, typ s
 		return
 	}
 	res, err := s.svc.ConditionalUpdate(r.Context(), typ, r.URL.Query(), body)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.respond(w, r, res)
+	s.finishWrite(w, r, res, err)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) {
-	label(r, "delete", typ)
-	if err := allow(r, typ, access.Delete); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "delete", typ, access.Delete) {
 		return
 	}
 	im, err := ifMatch(r)
@@ -309,29 +319,13 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) 
 		return
 	}
 	res, err := s.svc.Delete(r.Context(), typ, id, im)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if res.Resource != nil {
-		w.Header().Set("ETag", etag(res.Resource.Version))
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.finishDelete(w, r, res, err)
 }
 
 func (s *Server) conditionalDelete(w http.ResponseWriter, r *http.Request, typ string) {
-	label(r, "conditional-delete", typ)
-	if err := allow(r, typ, access.Delete); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "conditional-delete", typ, access.Delete) {
 		return
 	}
 	res, err := s.svc.ConditionalDelete(r.Context(), typ, r.URL.Query())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if res.Resource != nil {
-		w.Header().Set("ETag", etag(res.Resource.Version))
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.finishDelete(w, r, res, err)
 }

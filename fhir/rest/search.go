@@ -48,9 +48,7 @@ func (s *Server) searchPost(w http.ResponseWriter, r *http.Request) {
 // search serves a type-level search as a searchset Bundle streamed from
 // the stored bytes.
 func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, params url.Values) {
-	label(r, "search-type", typ)
-	if err := allow(r, typ, access.Search); err != nil {
-		s.fail(w, r, err)
+	if !s.begin(w, r, "search-type", typ, access.Search) {
 		return
 	}
 	q, err := interaction.ParseSearch(typ, params, parsePrefer(r).lenient)
