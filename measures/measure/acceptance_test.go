@@ -85,6 +85,28 @@ func readExpected(t *testing.T, dir string) expectedReport {
 	return exp
 }
 
+// checkCases returns a Run sink that compares each patient's group counts
+// with its test case's expected report (cases in knownDataDefects
+// excepted) and counts the patients delivered in *seen. caseOf maps a
+// patient id to its test case folder.
+func checkCases(t *testing.T, expected map[string]expectedReport, caseOf map[string]string, seen *int) func(*PatientResult) error {
+	return func(r *PatientResult) error {
+		*seen++
+		exp, ok := expected[r.PatientID]
+		require.True(t, ok, "unexpected patient %s", r.PatientID)
+		require.NoError(t, r.Err)
+		if _, defect := knownDataDefects[caseOf[r.PatientID]]; defect {
+			return nil
+		}
+		for gi, want := range exp.groups {
+			for c, n := range want {
+				assert.Equal(t, n, r.Groups[gi].Count(c), "case %s group %d %s", caseOf[r.PatientID], gi+1, c)
+			}
+		}
+		return nil
+	}
+}
+
 type caseFailure struct {
 	measure, caseID, description, cause string
 }
@@ -288,21 +310,7 @@ func TestAcceptanceThroughNDJSON(t *testing.T) {
 			require.NoError(t, err)
 			src := patientsource.NewNDJSON(paths, patientsource.NDJSONOptions{MemoryBudget: 64 << 10, TempDir: t.TempDir()})
 			seen := 0
-			_, err = m.Run(ctx, src, RunOptions{Period: period}, func(r *PatientResult) error {
-				seen++
-				exp, ok := expected[r.PatientID]
-				require.True(t, ok, "unexpected patient %s", r.PatientID)
-				require.NoError(t, r.Err)
-				if _, defect := knownDataDefects[caseOf[r.PatientID]]; defect {
-					return nil
-				}
-				for gi, want := range exp.groups {
-					for c, n := range want {
-						assert.Equal(t, n, r.Groups[gi].Count(c), "case %s group %d %s", caseOf[r.PatientID], gi+1, c)
-					}
-				}
-				return nil
-			})
+			_, err = m.Run(ctx, src, RunOptions{Period: period}, checkCases(t, expected, caseOf, &seen))
 			require.NoError(t, err)
 			assert.Equal(t, len(dirs), seen, "every case's patient comes out of the NDJSON source once")
 		})

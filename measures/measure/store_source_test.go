@@ -49,21 +49,7 @@ func TestAcceptanceThroughStore(t *testing.T) {
 	period, err := DefaultPeriod(m.Def)
 	require.NoError(t, err)
 	seen := 0
-	_, err = m.Run(ctx, patientsource.NewStore(st), RunOptions{Period: period}, func(r *PatientResult) error {
-		seen++
-		exp, ok := expected[r.PatientID]
-		require.True(t, ok, "unexpected patient %s", r.PatientID)
-		require.NoError(t, r.Err)
-		if _, defect := knownDataDefects[caseOf[r.PatientID]]; defect {
-			return nil
-		}
-		for gi, want := range exp.groups {
-			for c, n := range want {
-				assert.Equal(t, n, r.Groups[gi].Count(c), "case %s group %d %s", caseOf[r.PatientID], gi+1, c)
-			}
-		}
-		return nil
-	})
+	_, err = m.Run(ctx, patientsource.NewStore(st), RunOptions{Period: period}, checkCases(t, expected, caseOf, &seen))
 	require.NoError(t, err)
 	assert.Equal(t, len(dirs), seen, "every case's patient comes out of the store once")
 
