@@ -283,28 +283,9 @@ func (r *run) write(res *store.Resource) error {
 	return r.files.add(kindOutput, res.Type, body)
 }
 
-// system exports whole types, several at once: each type goes to its own
-// files, so types are independent and a scan keeps one core busy.
+// system exports whole types, then (with _since) their deletions.
 func (r *run) system(ctx context.Context, types []string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, min(runtime.GOMAXPROCS(0), 4)))
-	var started atomic.Int64
-	for _, t := range types {
-		g.Go(func() error {
-			r.progress(fmt.Sprintf("exporting %s (%d of %d types)", t, started.Add(1), len(types)))
-			err := r.snap.Scan(gctx, t, r.p.Since, func(res *store.Resource) error {
-				if !r.keep(res) {
-					return nil
-				}
-				return r.write(res)
-			})
-			if err != nil {
-				return fmt.Errorf("export: scan %s: %w", t, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err := r.scanTypes(ctx, types, nil); err != nil {
 		return err
 	}
 	if !r.p.Since.IsZero() {
@@ -518,6 +499,20 @@ func (r *run) everyPatient(ctx context.Context, types, ids []string) error {
 	for _, id := range ids {
 		live[id] = struct{}{}
 	}
+	return r.scanTypes(ctx, types, func(res *store.Resource) bool {
+		for _, pid := range compartmentPatients(res.Type, res.ID, res.Body) {
+			if _, ok := live[pid]; ok {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// scanTypes scans types a few at once (each type goes to its own files, so
+// types are independent and a scan keeps one core busy) and writes the
+// resources that r.keep and, when set, inExport accept.
+func (r *run) scanTypes(ctx context.Context, types []string, inExport func(*store.Resource) bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, min(runtime.GOMAXPROCS(0), 4)))
 	var started atomic.Int64
@@ -525,15 +520,10 @@ func (r *run) everyPatient(ctx context.Context, types, ids []string) error {
 		g.Go(func() error {
 			r.progress(fmt.Sprintf("exporting %s (%d of %d types)", t, started.Add(1), len(types)))
 			err := r.snap.Scan(gctx, t, r.p.Since, func(res *store.Resource) error {
-				if !r.keep(res) {
+				if !r.keep(res) || (inExport != nil && !inExport(res)) {
 					return nil
 				}
-				for _, pid := range compartmentPatients(res.Type, res.ID, res.Body) {
-					if _, ok := live[pid]; ok {
-						return r.write(res)
-					}
-				}
-				return nil
+				return r.write(res)
 			})
 			if err != nil {
 				return fmt.Errorf("export: scan %s: %w", t, err)
