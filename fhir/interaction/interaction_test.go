@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/fhir/validate"
 )
 
@@ -114,12 +115,26 @@ func FuzzParseBundle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rb, err := s.ParseBundle(body, "http://h/fhir")
 		if err != nil {
+			requireClientError(t, err)
 			return
 		}
 		for _, e := range rb.Entries {
-			_, _ = planEntry(e)
+			if _, err := planEntry(e); err != nil {
+				requireClientError(t, err)
+			}
 		}
 	})
+}
+
+// requireClientError holds a rejection to the server's promise for bad
+// input: a 4xx OperationOutcome that says what is wrong.
+func requireClientError(t *testing.T, err error) {
+	t.Helper()
+	var he *outcome.HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.GreaterOrEqual(t, he.Status, 400, "%v", err)
+	assert.Less(t, he.Status, 500, "%v", err)
+	assert.NotEmpty(t, he.Error())
 }
 
 func TestRewriteConditionalRefs(t *testing.T) {
