@@ -482,6 +482,16 @@ func (cp *compiler) exprs(l *clib, ns []node, sc *scope) ([]evalFn, error) {
 	return out, nil
 }
 
+// optExpr compiles the optional child n[key]; an absent child compiles to a
+// nil evalFn, which callers read as "argument not given" (distinct from an
+// expression that evaluates to null).
+func (cp *compiler) optExpr(l *clib, n node, key string, sc *scope) (evalFn, error) {
+	if n[key] == nil {
+		return nil, nil
+	}
+	return cp.expr(l, n[key], sc)
+}
+
 func (cp *compiler) opFns(l *clib, n node, sc *scope, want int) ([]evalFn, error) {
 	ops := operands(n)
 	if want >= 0 && len(ops) != want {
@@ -969,11 +979,9 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		var prec evalFn
-		if n["precision"] != nil {
-			if prec, err = cp.expr(l, n["precision"], sc); err != nil {
-				return nil, err
-			}
+		prec, err := cp.optExpr(l, n, "precision", sc)
+		if err != nil {
+			return nil, err
 		}
 		return func(c *Context) cql.Value {
 			var p cql.Value
@@ -1008,11 +1016,9 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		var sep evalFn
-		if n["separator"] != nil {
-			if sep, err = cp.expr(l, n["separator"], sc); err != nil {
-				return nil, err
-			}
+		sep, err := cp.optExpr(l, n, "separator", sc)
+		if err != nil {
+			return nil, err
 		}
 		return func(c *Context) cql.Value {
 			var s cql.Value = cql.String("")
@@ -1030,11 +1036,9 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		var ln evalFn
-		if n["length"] != nil {
-			if ln, err = cp.expr(l, n["length"], sc); err != nil {
-				return nil, err
-			}
+		ln, err := cp.optExpr(l, n, "length", sc)
+		if err != nil {
+			return nil, err
 		}
 		return func(c *Context) cql.Value {
 			if ln == nil {
@@ -1067,11 +1071,9 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		var end evalFn
-		if n["endIndex"] != nil {
-			if end, err = cp.expr(l, n["endIndex"], sc); err != nil {
-				return nil, err
-			}
+		end, err := cp.optExpr(l, n, "endIndex", sc)
+		if err != nil {
+			return nil, err
 		}
 		return func(c *Context) cql.Value {
 			var e cql.Value

@@ -11,25 +11,17 @@ import (
 func (cp *compiler) interval(l *clib, n node, sc *scope) (evalFn, error) {
 	var low, high, lc, hc evalFn
 	var err error
-	if n["low"] != nil {
-		if low, err = cp.expr(l, n["low"], sc); err != nil {
-			return nil, err
-		}
+	if low, err = cp.optExpr(l, n, "low", sc); err != nil {
+		return nil, err
 	}
-	if n["high"] != nil {
-		if high, err = cp.expr(l, n["high"], sc); err != nil {
-			return nil, err
-		}
+	if high, err = cp.optExpr(l, n, "high", sc); err != nil {
+		return nil, err
 	}
-	if n["lowClosedExpression"] != nil {
-		if lc, err = cp.expr(l, n["lowClosedExpression"], sc); err != nil {
-			return nil, err
-		}
+	if lc, err = cp.optExpr(l, n, "lowClosedExpression", sc); err != nil {
+		return nil, err
 	}
-	if n["highClosedExpression"] != nil {
-		if hc, err = cp.expr(l, n["highClosedExpression"], sc); err != nil {
-			return nil, err
-		}
+	if hc, err = cp.optExpr(l, n, "highClosedExpression", sc); err != nil {
+		return nil, err
 	}
 	lowClosed, _ := n["lowClosed"].(bool)
 	highClosed, _ := n["highClosed"].(bool)
@@ -65,12 +57,9 @@ func (cp *compiler) interval(l *clib, n node, sc *scope) (evalFn, error) {
 }
 
 func (cp *compiler) caseExpr(l *clib, n node, sc *scope) (evalFn, error) {
-	var comparand evalFn
-	var err error
-	if n["comparand"] != nil {
-		if comparand, err = cp.expr(l, n["comparand"], sc); err != nil {
-			return nil, err
-		}
+	comparand, err := cp.optExpr(l, n, "comparand", sc)
+	if err != nil {
+		return nil, err
 	}
 	items, _ := n["caseItem"].([]any)
 	whens := make([]evalFn, len(items))
@@ -396,22 +385,7 @@ func (cp *compiler) query(l *clib, n node, sc *scope) (evalFn, error) {
 			}
 			return acc
 		}
-		if distinct {
-			out = cql.DistinctList(out)
-		}
-		if sortFn != nil {
-			sortFn(c, out)
-		}
-		if scalar {
-			if len(out) == 0 {
-				return nil
-			}
-			return out[0]
-		}
-		if out == nil {
-			out = cql.List{}
-		}
-		return out
+		return queryResult(c, out, distinct, sortFn, scalar)
 	}, nil
 }
 
@@ -446,23 +420,30 @@ func (cp *compiler) simpleQuery(src querySource, where, ret evalFn, distinct boo
 				out = append(out, it)
 			}
 		}
-		if distinct {
-			out = cql.DistinctList(out)
-		}
-		if sortFn != nil {
-			sortFn(c, out)
-		}
-		if scalar {
-			if len(out) == 0 {
-				return nil
-			}
-			return out[0]
-		}
-		if out == nil {
-			out = cql.List{}
-		}
-		return out
+		return queryResult(c, out, distinct, sortFn, scalar)
 	}
+}
+
+// queryResult applies the query's distinct and sort clauses to the rows and
+// shapes the result: a query over a single (non-list) source yields its one
+// row or null, a list query yields a list, never null.
+func queryResult(c *Context, out cql.List, distinct bool, sortFn func(*Context, cql.List), scalar bool) cql.Value {
+	if distinct {
+		out = cql.DistinctList(out)
+	}
+	if sortFn != nil {
+		sortFn(c, out)
+	}
+	if scalar {
+		if len(out) == 0 {
+			return nil
+		}
+		return out[0]
+	}
+	if out == nil {
+		out = cql.List{}
+	}
+	return out
 }
 
 func (cp *compiler) sortClause(l *clib, sn node, sc *scope) (func(c *Context, lst cql.List), error) {
