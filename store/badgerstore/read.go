@@ -32,11 +32,30 @@ func (r *reader) get(k []byte) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: get: %w", err)
 	}
-	v, err := item.ValueCopy(nil)
+	rec, err := itemRecord(item)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: value: %w", err)
 	}
+	return rec, nil
+}
+
+// itemRecord decodes the record an item holds, copied out of badger.
+func itemRecord(item *badger.Item) (*record, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
 	return decodeRecord(v)
+}
+
+// live returns the current version of typ/id, or nil when it is missing or
+// deleted.
+func (r *reader) live(typ, id string) (*store.Resource, error) {
+	rec, err := r.get(currentKey(typ, id))
+	if err != nil || rec == nil || rec.deleted {
+		return nil, err
+	}
+	return rec.resource(typ, id), nil
 }
 
 func (r *reader) read(ctx context.Context, typ, id string) (*store.Resource, error) {
@@ -145,11 +164,7 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 			if skip != nil && bytes.Equal(item.Key(), skip) {
 				return true, nil
 			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return false, err
-			}
-			rec, err := decodeRecord(v)
+			rec, err := itemRecord(item)
 			if err != nil {
 				return false, err
 			}
@@ -265,15 +280,14 @@ func (r *reader) compartment(ctx context.Context, patientID string, types []stri
 			if i < 0 {
 				return false, errCorrupt
 			}
-			typ, id := string(rest[:i]), string(rest[i+1:])
-			rec, err := r.get(currentKey(typ, id))
+			res, err := r.live(string(rest[:i]), string(rest[i+1:]))
 			if err != nil {
 				return false, err
 			}
-			if rec == nil || rec.deleted {
+			if res == nil {
 				return true, nil
 			}
-			return true, fn(rec.resource(typ, id))
+			return true, fn(res)
 		})
 		if err != nil {
 			return err
@@ -291,11 +305,7 @@ func (r *reader) scan(ctx context.Context, typ string, since time.Time, fn func(
 	if since.IsZero() {
 		pfx := prefixKey(pCurrent, typ)
 		return r.iterate(ctx, pfx, false, true, func(item *badger.Item) (bool, error) {
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return false, err
-			}
-			rec, err := decodeRecord(v)
+			rec, err := itemRecord(item)
 			if err != nil {
 				return false, err
 			}
@@ -309,15 +319,14 @@ func (r *reader) scan(ctx context.Context, typ string, since time.Time, fn func(
 	from := append(append([]byte{}, pfx...), "l"+searchparam.DateKey(since.UnixMicro()+1)...)
 	end := append(append([]byte{}, pfx...), "l\xff"...)
 	return r.rangeScan(ctx, from, end, func(k []byte) (bool, error) {
-		id := lastPart(k)
-		rec, err := r.get(currentKey(typ, id))
+		res, err := r.live(typ, lastPart(k))
 		if err != nil {
 			return false, err
 		}
-		if rec == nil || rec.deleted {
+		if res == nil {
 			return true, nil
 		}
-		return true, fn(rec.resource(typ, id))
+		return true, fn(res)
 	})
 }
 

@@ -88,11 +88,7 @@ func (s *Store) reindex(ctx context.Context) error {
 			if !ok {
 				return errCorrupt
 			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			rec, err := decodeRecord(v)
+			rec, err := itemRecord(it.Item())
 			if err != nil {
 				return err
 			}

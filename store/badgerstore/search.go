@@ -385,14 +385,14 @@ func (r *reader) eachCandidate(ctx context.Context, typ string, cands map[string
 					return err
 				}
 			}
-			rec, err := r.get(currentKey(typ, id))
+			res, err := r.live(typ, id)
 			if err != nil {
 				return err
 			}
-			if rec == nil || rec.deleted {
+			if res == nil {
 				continue
 			}
-			more, err := fn(rec.resource(typ, id))
+			more, err := fn(res)
 			if err != nil || !more {
 				return err
 			}
@@ -421,11 +421,7 @@ func (r *reader) eachCandidate(ctx context.Context, typ string, cands map[string
 		if id <= from {
 			continue
 		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		rec, err := decodeRecord(v)
+		rec, err := itemRecord(item)
 		if err != nil {
 			return err
 		}
@@ -491,14 +487,14 @@ func (r *reader) streamTerm(ctx context.Context, typ string, c *searchparam.Crit
 		ids = ids[:count]
 	}
 	for _, id := range ids {
-		rec, err := r.get(currentKey(typ, id))
+		res, err := r.live(typ, id)
 		if err != nil {
 			return nil, err
 		}
-		if rec == nil || rec.deleted {
+		if res == nil {
 			return nil, fmt.Errorf("%w: index entry for missing %s/%s", errCorrupt, typ, id)
 		}
-		out.Resources = append(out.Resources, rec.resource(typ, id))
+		out.Resources = append(out.Resources, res)
 	}
 	if more {
 		out.NextCursor = encodeCursor(sortKey{ID: ids[len(ids)-1]})
