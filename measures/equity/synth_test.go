@@ -10,33 +10,11 @@ import (
 	"github.com/equitas/equitas/bulk/synth"
 	"github.com/equitas/equitas/measures/elm"
 	"github.com/equitas/equitas/measures/measure"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// sharedDir locates ../shared relative to the repository root, skipping
-// the test when the eCQM content is absent.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "ecqm", "measures")); err != nil {
-		t.Skipf("eCQM content not found at %s (expected ../shared/ecqm from the repository root): %v", shared, err)
-	}
-	return shared
-}
 
 // synthPopulation generates n patients and reads back their attributes.
 func synthPopulation(t testing.TB, n int) (string, *synth.Summary, map[string]*Attributes) {
@@ -77,7 +55,7 @@ func TestSyntheticPlantedDisparities(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end over a generated population")
 	}
-	shared := sharedDir(t)
+	shared := measuretest.SharedDir(t)
 	const n = 20000
 	dir, sum, attrs := synthPopulation(t, n)
 	require.Len(t, attrs, n)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 )
 
@@ -117,7 +118,7 @@ type caseFailure struct {
 // Set EQUITAS_ACCEPTANCE_REPORT=file to also write the failures grouped by
 // likely cause as Markdown.
 func TestAcceptanceECQMTestCases(t *testing.T) {
-	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(t), "ecqm")}
 	names, err := content.Measures()
 	require.NoError(t, err)
 	require.NotEmpty(t, names)
@@ -263,7 +264,7 @@ func failureSummary(total, passed, defects int, fs []caseFailure) string {
 // parallel Run, and checks every patient against its expected report: the
 // file-based path end to end.
 func TestAcceptanceThroughNDJSON(t *testing.T) {
-	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(t), "ecqm")}
 	names, err := content.Measures()
 	require.NoError(t, err)
 	ctx := context.Background()

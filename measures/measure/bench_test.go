@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 )
 
@@ -133,7 +134,7 @@ func (h *heapSampler) Stop() float64 {
 // streamed through Measure.Run on all cores into a summary aggregator.
 // Two population sizes show that memory stays flat in population size.
 func BenchmarkCMS165(b *testing.B) {
-	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
 	pkg, err := content.Load(ctx, cms165)
 	require.NoError(b, err)
@@ -197,7 +198,7 @@ func BenchmarkCMS165(b *testing.B) {
 // BenchmarkCMS165Session is one core evaluating the 60 test patients in a
 // loop: the per-patient cost without scheduling, for profiling the engine.
 func BenchmarkCMS165Session(b *testing.B) {
-	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
 	pkg, err := content.Load(ctx, cms165)
 	require.NoError(b, err)
@@ -256,7 +257,7 @@ func writeNDJSON(b *testing.B, dir string, src replicated) {
 // the input is spilled to per-patient-hash partitions) and evaluates them
 // on all cores: the file-based path end to end.
 func BenchmarkCMS165NDJSON(b *testing.B) {
-	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
 	pkg, err := content.Load(ctx, cms165)
 	require.NoError(b, err)
@@ -298,7 +299,7 @@ func BenchmarkCMS165NDJSON(b *testing.B) {
 // BenchmarkLoadAndCompileCMS165 is the cold start of a measure: reading the
 // library closure and value sets, then compiling the ELM.
 func BenchmarkLoadAndCompileCMS165(b *testing.B) {
-	content := Content{Dir: filepath.Join(sharedDir(b), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		pkg, err := content.Load(ctx, cms165)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,7 +19,7 @@ const cms165 = "ControllingHighBloodPressureFHIR"
 // cases) of the shared eCQM content into a temporary directory.
 func copyContent(t *testing.T, name string) string {
 	t.Helper()
-	src := filepath.Join(sharedDir(t), "ecqm")
+	src := filepath.Join(measuretest.SharedDir(t), "ecqm")
 	dst := t.TempDir()
 	libs, err := filepath.Glob(filepath.Join(src, "libraries", "*.json"))
 	require.NoError(t, err)
@@ -39,7 +40,7 @@ func copyContent(t *testing.T, name string) string {
 }
 
 func TestContentLoadResolvesClosure(t *testing.T) {
-	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(t), "ecqm")}
 	names, err := content.Measures()
 	require.NoError(t, err)
 	assert.Len(t, names, 3)

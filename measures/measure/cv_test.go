@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 )
 
@@ -22,7 +23,7 @@ import (
 // episode, so both are called per encounter.
 func cvContent(t *testing.T) Content {
 	t.Helper()
-	shared := sharedDir(t)
+	shared := measuretest.SharedDir(t)
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "libraries"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "measures", "CVTest"), 0o755))

@@ -5,12 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestParseDefinitionRealMeasures(t *testing.T) {
-	root := filepath.Join(sharedDir(t), "ecqm", "measures")
+	root := filepath.Join(measuretest.SharedDir(t), "ecqm", "measures")
 	tests := []struct {
 		folder      string
 		basis       string

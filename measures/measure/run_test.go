@@ -13,12 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 )
 
 func compileShared(t *testing.T, name string) (*Measure, Content) {
 	t.Helper()
-	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(t), "ecqm")}
 	pkg, err := content.Load(context.Background(), name)
 	require.NoError(t, err)
 	m, err := Compile(context.Background(), pkg, elm.Options{})
@@ -114,7 +115,7 @@ func TestSessionBadPatientDataIsAPatientError(t *testing.T) {
 }
 
 func TestCacheCompilesOnce(t *testing.T) {
-	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(t), "ecqm")}
 	c := NewCache(elm.Options{})
 	var wg sync.WaitGroup
 	got := make([]*Measure, 4)

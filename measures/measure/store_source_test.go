@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
@@ -22,7 +23,7 @@ import (
 // repeat across cases, so each case's ids get the case folder as prefix and
 // references are rewritten to match.
 func TestAcceptanceThroughStore(t *testing.T) {
-	content := Content{Dir: filepath.Join(sharedDir(t), "ecqm")}
+	content := Content{Dir: filepath.Join(measuretest.SharedDir(t), "ecqm")}
 	const name = "ControllingHighBloodPressureFHIR"
 	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.Options{NoSync: true})

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/equitas/equitas/measures/elm"
+	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 )
 
@@ -34,7 +35,7 @@ func withStratifiers(t *testing.T, name string, stratifiers string) (*Measure, s
 	require.NoError(t, err)
 	mm, err := Compile(context.Background(), pkg, elm.Options{})
 	require.NoError(t, err)
-	return mm, filepath.Join(sharedDir(t), "ecqm", "measures", name, "tests")
+	return mm, filepath.Join(measuretest.SharedDir(t), "ecqm", "measures", name, "tests")
 }
 
 // runAll evaluates every test case and returns the results.

@@ -1,4 +1,6 @@
-package measure
+// Package measuretest provides what the measure packages' tests share:
+// locating the eCQM content that lives beside the repository.
+package measuretest
 
 import (
 	"os"
@@ -6,9 +8,11 @@ import (
 	"testing"
 )
 
-// sharedDir locates /work/shared as ../shared from the repository root,
-// skipping the test when it is absent.
-func sharedDir(t testing.TB) string {
+// SharedDir returns ../shared relative to the repository root (the
+// directory holding go.mod, found by walking up from the working
+// directory), skipping the test when the eCQM content is absent there so
+// that a checkout without it still runs the rest of the suite.
+func SharedDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
