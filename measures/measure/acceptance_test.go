@@ -86,6 +86,20 @@ func readExpected(t *testing.T, dir string) expectedReport {
 	return exp
 }
 
+// compileMeasure loads and compiles the named measure from content and
+// returns it with the measurement period its definition states.
+func compileMeasure(t testing.TB, content Content, name string) (*Measure, Period) {
+	t.Helper()
+	ctx := context.Background()
+	pkg, err := content.Load(ctx, name)
+	require.NoError(t, err)
+	m, err := Compile(ctx, pkg, elm.Options{})
+	require.NoError(t, err)
+	period, err := DefaultPeriod(m.Def)
+	require.NoError(t, err)
+	return m, period
+}
+
 // checkCases returns a Run sink that compares each patient's group counts
 // with its test case's expected report (cases in knownDataDefects
 // excepted) and counts the patients delivered in *seen. caseOf maps a
@@ -303,12 +317,7 @@ func TestAcceptanceThroughNDJSON(t *testing.T) {
 				require.NoError(t, f.Close())
 			}
 			sort.Strings(paths)
-			pkg, err := content.Load(ctx, name)
-			require.NoError(t, err)
-			m, err := Compile(ctx, pkg, elm.Options{})
-			require.NoError(t, err)
-			period, err := DefaultPeriod(m.Def)
-			require.NoError(t, err)
+			m, period := compileMeasure(t, content, name)
 			src := patientsource.NewNDJSON(paths, patientsource.NDJSONOptions{MemoryBudget: 64 << 10, TempDir: t.TempDir()})
 			seen := 0
 			_, err = m.Run(ctx, src, RunOptions{Period: period}, checkCases(t, expected, caseOf, &seen))

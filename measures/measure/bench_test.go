@@ -136,12 +136,7 @@ func (h *heapSampler) Stop() float64 {
 func BenchmarkCMS165(b *testing.B) {
 	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
-	pkg, err := content.Load(ctx, cms165)
-	require.NoError(b, err)
-	m, err := Compile(ctx, pkg, elm.Options{})
-	require.NoError(b, err)
-	period, err := DefaultPeriod(m.Def)
-	require.NoError(b, err)
+	m, period := compileMeasure(b, content, cms165)
 	templates := loadCases(b, content, cms165)
 	runs := []struct {
 		n    int
@@ -200,12 +195,7 @@ func BenchmarkCMS165(b *testing.B) {
 func BenchmarkCMS165Session(b *testing.B) {
 	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
-	pkg, err := content.Load(ctx, cms165)
-	require.NoError(b, err)
-	m, err := Compile(ctx, pkg, elm.Options{})
-	require.NoError(b, err)
-	period, err := DefaultPeriod(m.Def)
-	require.NoError(b, err)
+	m, period := compileMeasure(b, content, cms165)
 	templates := loadCases(b, content, cms165)
 	sort.Slice(templates, func(i, j int) bool { return templates[i].ID < templates[j].ID })
 	sess := m.NewSession(period)
@@ -259,12 +249,7 @@ func writeNDJSON(b *testing.B, dir string, src replicated) {
 func BenchmarkCMS165NDJSON(b *testing.B) {
 	content := Content{Dir: filepath.Join(measuretest.SharedDir(b), "ecqm")}
 	ctx := context.Background()
-	pkg, err := content.Load(ctx, cms165)
-	require.NoError(b, err)
-	m, err := Compile(ctx, pkg, elm.Options{})
-	require.NoError(b, err)
-	period, err := DefaultPeriod(m.Def)
-	require.NoError(b, err)
+	m, period := compileMeasure(b, content, cms165)
 	const n = 12_000
 	dir := b.TempDir()
 	writeNDJSON(b, dir, replicated{templates: loadCases(b, content, cms165), n: n})

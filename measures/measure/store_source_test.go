@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/equitas/equitas/measures/elm"
 	"github.com/equitas/equitas/measures/measure/measuretest"
 	"github.com/equitas/equitas/measures/patientsource"
 	"github.com/equitas/equitas/store"
@@ -43,12 +42,7 @@ func TestAcceptanceThroughStore(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	pkg, err := content.Load(ctx, name)
-	require.NoError(t, err)
-	m, err := Compile(ctx, pkg, elm.Options{})
-	require.NoError(t, err)
-	period, err := DefaultPeriod(m.Def)
-	require.NoError(t, err)
+	m, period := compileMeasure(t, content, name)
 	seen := 0
 	_, err = m.Run(ctx, patientsource.NewStore(st), RunOptions{Period: period}, checkCases(t, expected, caseOf, &seen))
 	require.NoError(t, err)
