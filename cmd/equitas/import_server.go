@@ -137,8 +137,11 @@ func firstType(s ingest.Source) (string, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return "", fmt.Errorf("%s: first resource has no resourceType in its first MiB", s.Name)
 		}
-		if err != nil {
+		if errors.Is(err, io.EOF) {
 			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", s.Name, err)
 		}
 	}
 }
