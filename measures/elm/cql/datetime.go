@@ -227,14 +227,22 @@ func CompareDateTime(a, b DateTime, p Precision) (cmp int, ok bool) {
 	if a.Precision >= Hour || b.Precision >= Hour {
 		a, b = a.UTC(), b.UTC()
 	}
-	af, bf := a.fields(), b.fields()
+	return compareFields(a.fields(), b.fields(), 0, a.Precision, b.Precision, p)
+}
+
+// compareFields compares date/time fields from index first down to
+// precision p (PrecisionNone: all fields), where a and b carry values down
+// to precisions pa and pb. ok is false once one side runs out of precision
+// before the other with the fields equal so far. Milliseconds are a field
+// of their own here: a value at second precision against one with
+// milliseconds is uncertain, not compared as decimal seconds.
+func compareFields(af, bf [7]int, first int, pa, pb, p Precision) (cmp int, ok bool) {
 	limit := 6
 	if p != PrecisionNone {
 		limit = precIndex(p)
 	}
-	// Seconds and milliseconds compare as one decimal seconds value.
-	ai, bi := precIndex(a.Precision), precIndex(b.Precision)
-	for i := 0; i <= limit; i++ {
+	ai, bi := precIndex(pa), precIndex(pb)
+	for i := first; i <= limit; i++ {
 		if i > ai || i > bi {
 			if i > ai && i > bi {
 				return 0, true
@@ -273,28 +281,8 @@ func CompareTime(a, b Time, p Precision) (int, bool) {
 	if p != PrecisionNone && p < Hour {
 		p = Hour
 	}
-	x, y := a.asDateTime(), b.asDateTime()
-	af, bf := x.fields(), y.fields()
-	limit := 6
-	if p != PrecisionNone {
-		limit = precIndex(p)
-	}
-	ai, bi := precIndex(a.Precision), precIndex(b.Precision)
-	for i := 3; i <= limit; i++ {
-		if i > ai || i > bi {
-			if i > ai && i > bi {
-				return 0, true
-			}
-			return 0, false
-		}
-		if af[i] != bf[i] {
-			if af[i] < bf[i] {
-				return -1, true
-			}
-			return 1, true
-		}
-	}
-	return 0, true
+	// Fields 0-2 (the date) of a time are placeholders: start at the hour.
+	return compareFields(a.asDateTime().fields(), b.asDateTime().fields(), 3, a.Precision, b.Precision, p)
 }
 
 // ParseDateTime parses an ISO-8601 / FHIR dateTime (partial allowed).
