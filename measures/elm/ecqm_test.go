@@ -272,6 +272,19 @@ func TestMeasureTestCases(t *testing.T) {
 	}
 }
 
+// loadPatients loads the test patients of shipped measure m.
+func loadPatients(tb testing.TB, shared, m string) []dirSource {
+	mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
+	cases, err := os.ReadDir(mdir)
+	require.NoError(tb, err)
+	srcs := make([]dirSource, 0, len(cases))
+	for _, c := range cases {
+		src, _ := loadCase(tb, filepath.Join(mdir, c.Name()))
+		srcs = append(srcs, src)
+	}
+	return srcs
+}
+
 func caseDescription(report json.RawMessage) string {
 	var r struct {
 		Extension []struct {
@@ -300,14 +313,7 @@ func BenchmarkCMS165(b *testing.B) {
 	require.NoError(b, err)
 	prog, err := elm.Compile(context.Background(), lib.ID, libs, terms, elm.Options{})
 	require.NoError(b, err)
-	mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
-	cases, err := os.ReadDir(mdir)
-	require.NoError(b, err)
-	var srcs []dirSource
-	for _, c := range cases {
-		src, _ := loadCase(b, filepath.Join(mdir, c.Name()))
-		srcs = append(srcs, src)
-	}
+	srcs := loadPatients(b, shared, m)
 	names := []string{"Initial Population", "Denominator", "Denominator Exclusions", "Numerator", "SDE Ethnicity", "SDE Payer", "SDE Race", "SDE Sex"}
 	var refs []elm.DefRef
 	for _, n := range names {
@@ -357,14 +363,7 @@ func TestConcurrentEvaluation(t *testing.T) {
 	require.NoError(t, err)
 	prog, err := elm.Compile(context.Background(), lib.ID, libs, terms, elm.Options{})
 	require.NoError(t, err)
-	mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
-	cases, err := os.ReadDir(mdir)
-	require.NoError(t, err)
-	var srcs []dirSource
-	for _, c := range cases {
-		src, _ := loadCase(t, filepath.Join(mdir, c.Name()))
-		srcs = append(srcs, src)
-	}
+	srcs := loadPatients(t, shared, m)
 	summary := func(ectx *elm.Context, src dirSource) string {
 		res, err := ectx.Evaluate(context.Background(), src, nil)
 		require.NoError(t, err)
@@ -472,14 +471,7 @@ func BenchmarkMeasureCases(b *testing.B) {
 		b.Run(m, func(b *testing.B) {
 			prog, err := elm.Compile(context.Background(), elm.LibraryIdentifier{Name: m}, libs, terms, elm.Options{})
 			require.NoError(b, err)
-			mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
-			cases, err := os.ReadDir(mdir)
-			require.NoError(b, err)
-			var srcs []dirSource
-			for _, c := range cases {
-				src, _ := loadCase(b, filepath.Join(mdir, c.Name()))
-				srcs = append(srcs, src)
-			}
+			srcs := loadPatients(b, shared, m)
 			ectx := prog.NewContext()
 			b.ResetTimer()
 			cpu0 := cpuTime()
