@@ -74,37 +74,20 @@ func indicesOf(groups []Counts, dir Direction, overall *Counts) (ix Indices, ok 
 	}
 	ix.Mu = mu
 
-	best, rmin, rmax := 0, r[0], r[0]
+	v := simIndices(r, p, mu, dir)
+	ix.IDUnweighted, ix.IDWeighted, ix.IDBest, ix.MDBUnweighted, ix.MDBWeighted = v[0], v[1], v[2], v[3], v[4]
+	ix.SRR = 1 + ix.IDBest/100
+	rmin, rmax := r[0], r[0]
+	var bgv, theil, mld float64
 	for j := range r {
-		if dir.better(r[j], r[best]) {
-			best = j
-		}
 		rmin, rmax = math.Min(rmin, r[j]), math.Max(rmax, r[j])
-	}
-	var idu, idw, mdbu, mdbw, bgv, theil, mld, excess float64
-	aBest := dir.adverse(r[best])
-	for j := range r {
-		dev := math.Abs(r[j] - mu)
-		idu += dev
-		idw += p[j] * dev
-		mdbu += math.Abs(r[j] - r[best])
-		mdbw += p[j] * math.Abs(r[j]-r[best])
 		bgv += p[j] * sq(r[j]-mu)
 		rho := theilRate(r[j]) / mu
 		theil += p[j] * rho * math.Log(rho)
 		mld -= p[j] * math.Log(rho)
-		if j != best {
-			excess += (dir.adverse(r[j]) - aBest) / aBest
-		}
 	}
-	ix.IDUnweighted = 100 / float64(J) * idu / mu
-	ix.IDWeighted = 100 * idw / mu
-	ix.IDBest = 100 * excess / float64(J-1)
-	ix.SRR = 1 + ix.IDBest/100
 	ix.RangeDiff = rmax - rmin
 	ix.RangeRatio = rmax / rmin
-	ix.MDBUnweighted = mdbu / float64(J)
-	ix.MDBWeighted = mdbw
 	ix.BGV, ix.Theil, ix.MLD = bgv, theil, mld
 
 	// Delta-method standard errors (Ahn et al. 2018, as in WHO healthequal).

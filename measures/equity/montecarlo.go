@@ -135,6 +135,8 @@ func SimulateIndices(strata []Stratum, dir Direction, overall *Counts, sims int,
 }
 
 // simIndices is ID_u, ID_w, ID_best, MDBU, MDBW for rates r with shares p.
+// indicesOf takes its point estimates from here too, so the simulated
+// intervals always bracket the very formulas that are reported.
 func simIndices(r, p []float64, mu float64, dir Direction) [5]float64 {
 	best := 0
 	for j := range r {
