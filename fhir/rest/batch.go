@@ -3,6 +3,7 @@ package rest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -46,7 +47,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) transaction(w http.ResponseWriter, r *http.Request, rb *interaction.RequestBundle) {
 	for _, e := range rb.Entries {
-		class := map[string]rune{http.MethodPost: access.Create, http.MethodPut: access.Update, http.MethodDelete: access.Delete}[e.Method]
+		class := writeClass(e.Method)
 		if class == 0 {
 			continue // GET entries are checked when dispatched
 		}
@@ -89,9 +90,23 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request, rb *interac
 	_ = bw.Close()
 }
 
+// writeClass is the scope class a write method needs (0 for reads).
+func writeClass(method string) rune {
+	switch method {
+	case http.MethodPost:
+		return access.Create
+	case http.MethodPut:
+		return access.Update
+	case http.MethodDelete:
+		return access.Delete
+	}
+	return 0
+}
+
 // prefixIssues locates err's issues at a Bundle entry.
 func prefixIssues(err error, expr string) error {
-	if he, ok := err.(*outcome.HTTPError); ok {
+	var he *outcome.HTTPError
+	if errors.As(err, &he) {
 		for i := range he.Issues {
 			he.Issues[i].Expression = append([]string{expr}, he.Issues[i].Expression...)
 		}

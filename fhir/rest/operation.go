@@ -53,9 +53,7 @@ func (s *Server) Operation(op Operation) {
 			s.ops[opKey{op.Level, t, op.Name}] = op
 		}
 	}
-	s.capMu.Lock()
-	s.caps = map[string][]byte{}
-	s.capMu.Unlock()
+	s.forgetCapabilities()
 }
 
 func (s *Server) lookupOp(level Level, typ, name string) (Operation, bool) {
@@ -122,6 +120,12 @@ func (s *Server) Instantiate(canonical string) {
 		s.instantiates = append(s.instantiates, canonical)
 	}
 	s.opsMu.Unlock()
+	s.forgetCapabilities()
+}
+
+// forgetCapabilities drops the cached CapabilityStatements, which list the
+// operations and instantiated statements registered so far.
+func (s *Server) forgetCapabilities() {
 	s.capMu.Lock()
 	s.caps = map[string][]byte{}
 	s.capMu.Unlock()
