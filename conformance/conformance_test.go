@@ -1,24 +1,20 @@
 package conformance
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/conformance/internal/equitasproc"
 )
 
 // TestConformance runs the suite against EQUITAS_URL (the server root, e.g.
@@ -27,9 +23,9 @@ import (
 func TestConformance(t *testing.T) {
 	root := os.Getenv("EQUITAS_URL")
 	if root == "" {
-		srv := startServer(t, equitasBinary(t), t.TempDir())
-		defer srv.stop(t)
-		root = srv.root
+		srv := equitasproc.Start(t, equitasBinary(t), t.TempDir())
+		defer srv.Stop(t)
+		root = srv.Root
 	}
 	root = strings.TrimRight(root, "/")
 	t.Run("operational", func(t *testing.T) { RunOperational(t, root) })
@@ -47,9 +43,9 @@ func TestSMART(t *testing.T) {
 	}
 	if root == "" {
 		admin = "admin-" + string(newRunID())
-		srv := startServer(t, equitasBinary(t), t.TempDir(), "--auth", "smart", "--admin-token", admin)
-		defer srv.stop(t)
-		root = srv.root
+		srv := equitasproc.Start(t, equitasBinary(t), t.TempDir(), "--auth", "smart", "--admin-token", admin)
+		defer srv.Stop(t)
+		root = srv.Root
 	}
 	RunSMART(t, root, admin)
 }
@@ -70,8 +66,8 @@ func TestCrashRecovery(t *testing.T) {
 
 	// Cycle 1: sequential creates, updates and deletes, killed right after
 	// the last acknowledgement.
-	srv := startServer(t, bin, data)
-	c := newClient(srv.root + "/fhir")
+	srv := equitasproc.Start(t, bin, data)
+	c := newClient(srv.Root + "/fhir")
 	var ids []string
 	for i := range 30 {
 		r := c.create(t, patient(family, fmt.Sprintf("Seq%d", i)))
@@ -93,11 +89,11 @@ func TestCrashRecovery(t *testing.T) {
 			acked.delete(id)
 		}
 	}
-	srv.kill(t)
+	srv.Kill(t)
 
 	// Cycle 2: restart, check, then concurrent writers killed mid-flight.
-	srv = startServer(t, bin, data)
-	c = newClient(srv.root + "/fhir")
+	srv = equitasproc.Start(t, bin, data)
+	c = newClient(srv.Root + "/fhir")
 	acked.verify(t, c, family, "SIGKILL after the last acknowledgement")
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -120,15 +116,15 @@ func TestCrashRecovery(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "concurrent writers got only %d acknowledgements in 30s", acked.len()-30)
 		time.Sleep(5 * time.Millisecond)
 	}
-	srv.kill(t) // writes are in flight
+	srv.Kill(t) // writes are in flight
 	cancel()
 	wg.Wait()
 
 	// Cycle 3: everything acknowledged before either kill is there, and
 	// the server carries on from it: versions continue, ids stay unique.
-	srv = startServer(t, bin, data)
-	defer srv.stop(t)
-	c = newClient(srv.root + "/fhir")
+	srv = equitasproc.Start(t, bin, data)
+	defer srv.Stop(t)
+	c = newClient(srv.Root + "/fhir")
 	acked.verify(t, c, family, "SIGKILL with writes in flight")
 	t.Run("writes after restart continue the version sequence", func(t *testing.T) {
 		for _, id := range ids[:5] {
@@ -169,32 +165,32 @@ func TestCrashDuringTransaction(t *testing.T) {
 
 	// Calibrate: how long one such transaction takes here, so the kills
 	// land before, around and just after the commit.
-	srv := startServer(t, bin, data)
+	srv := equitasproc.Start(t, bin, data)
 	start := time.Now()
-	r := newClient(srv.root+"/fhir").do(t, http.MethodPost, "", transaction(run.family("Calib")))
+	r := newClient(srv.Root+"/fhir").do(t, http.MethodPost, "", transaction(run.family("Calib")))
 	took := time.Since(start)
 	require.Equal(t, http.StatusOK, r.Status, "%.500s", r)
-	srv.stop(t)
+	srv.Stop(t)
 
 	for i, frac := range []float64{0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0} {
 		delay := time.Duration(float64(took) * frac)
 		t.Run(fmt.Sprintf("killed at %.0f%% of the transaction time", frac*100), func(t *testing.T) {
 			family := run.family(fmt.Sprintf("Kill%d", i))
 			tx := transaction(family)
-			srv := startServer(t, bin, data)
-			c := newClient(srv.root + "/fhir")
+			srv := equitasproc.Start(t, bin, data)
+			c := newClient(srv.Root + "/fhir")
 			acked := make(chan bool, 1)
 			go func() {
 				r, err := c.try(context.Background(), http.MethodPost, "", tx)
 				acked <- err == nil && r.Status == http.StatusOK
 			}()
 			time.Sleep(delay)
-			srv.kill(t)
+			srv.Kill(t)
 			wasAcked := <-acked
 
-			srv = startServer(t, bin, data)
-			defer srv.stop(t)
-			c = newClient(srv.root + "/fhir")
+			srv = equitasproc.Start(t, bin, data)
+			defer srv.Stop(t)
+			c = newClient(srv.Root + "/fhir")
 			r := c.do(t, http.MethodGet, "Patient?family="+family+"&_summary=count", nil)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r)
 			total := r.get("total").Int()
@@ -219,8 +215,8 @@ func TestGracefulShutdown(t *testing.T) {
 	data := t.TempDir()
 	family := newRunID().family("Term")
 	acked := newAckLog()
-	srv := startServer(t, bin, data)
-	c := newClient(srv.root + "/fhir")
+	srv := equitasproc.Start(t, bin, data)
+	c := newClient(srv.Root + "/fhir")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -243,13 +239,13 @@ func TestGracefulShutdown(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "writers got only %d acknowledgements in 30s", acked.len())
 		time.Sleep(5 * time.Millisecond)
 	}
-	srv.stop(t) // asserts a clean exit within 15s
+	srv.Stop(t) // asserts a clean exit within 15s
 	cancel()
 	wg.Wait()
 
-	srv = startServer(t, bin, data)
-	defer srv.stop(t)
-	acked.verify(t, newClient(srv.root+"/fhir"), family, "SIGTERM with writes in flight")
+	srv = equitasproc.Start(t, bin, data)
+	defer srv.Stop(t)
+	acked.verify(t, newClient(srv.Root+"/fhir"), family, "SIGTERM with writes in flight")
 }
 
 // ackLog records what the server acknowledged: the version per id, or that
@@ -317,123 +313,12 @@ func (a *ackLog) verify(t *testing.T, c *client, family, when string) {
 	})
 }
 
-// server is an `equitas serve` subprocess.
-type server struct {
-	cmd  *exec.Cmd
-	root string
-	out  *lockedBuffer
-	done chan error
-}
-
-// startServer starts `equitas serve` on a free loopback port and waits for
-// /healthz; the server's output is logged when the test fails.
-func startServer(t *testing.T, bin, data string, flags ...string) *server {
-	t.Helper()
-	addr := freeAddr(t)
-	out := &lockedBuffer{}
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, flags...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	dieWithParent(cmd)
-	require.NoError(t, cmd.Start(), "start %s", bin)
-	s := &server{cmd: cmd, root: "http://" + addr, out: out, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("equitas serve output:\n%s", out.tail(8<<10))
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	hc := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
-			require.FailNowf(t, "equitas serve exited before becoming healthy", "%v\n%s", err, out.tail(8<<10))
-		default:
-		}
-		res, err := hc.Get(s.root + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "equitas serve not healthy after 30s:\n%s", out.tail(8<<10))
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM and requires a clean exit within 15 seconds.
-func (s *server) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-s.done:
-		assert.NoError(t, err, "equitas serve exit after SIGTERM:\n%s", s.out.tail(4<<10))
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		assert.Fail(t, "equitas serve ignored SIGTERM for 15s")
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (s *server) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, s.cmd.Process.Kill())
-	<-s.done
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-// lockedBuffer collects subprocess output written from two pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.b.String()
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
-}
-
 // binDir holds the binary built for this test process; TestMain creates
 // and removes it.
 var binDir string
 
 // buildEquitas builds the binary once per test process, on first use.
-var buildEquitas = sync.OnceValues(func() (string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(binDir, "equitas")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/equitas")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/equitas: %w\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildEquitas = sync.OnceValues(func() (string, error) { return equitasproc.Build(binDir) })
 
 // equitasBinary returns the built binary, skipping the test when it cannot
 // be built (a broken build is reported by the packages' own tests).
@@ -444,23 +329,6 @@ func equitasBinary(t *testing.T) string {
 		t.Skipf("cannot build the equitas binary, conformance not run: %v", err)
 	}
 	return bin
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the package directory")
-		}
-		dir = parent
-	}
 }
 
 func TestMain(m *testing.M) {

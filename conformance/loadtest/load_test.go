@@ -2,22 +2,19 @@ package loadtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/equitas/equitas/conformance/internal/equitasproc"
 )
 
 const seedPatients = 2000
@@ -131,61 +128,12 @@ func server(b *testing.B) (string, []string) {
 // start builds and runs the real binary on a free loopback port.
 func start(b *testing.B) string {
 	b.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "equitas")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/equitas")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building equitas: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	bin, err := equitasproc.Build(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b.Fatal("equitas serve did not become healthy in 30s")
-	return ""
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above %s", dir)
-		}
-		dir = parent
-	}
+	srv := equitasproc.Start(b, bin, filepath.Join(dir, "data"))
+	b.Cleanup(func() { srv.Stop(b) })
+	return srv.Root
 }

@@ -1,4 +1,4 @@
-package conformance
+package equitasproc
 
 import (
 	"os/exec"
