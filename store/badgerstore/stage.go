@@ -129,19 +129,30 @@ func (s *Store) writeStaged(muts []mutation) error {
 
 func (s *Store) applyMutations(muts []mutation) error {
 	wb := s.db.NewWriteBatch()
+	if err := setAll(wb, muts); err != nil {
+		wb.Cancel()
+		return err
+	}
+	return wb.Flush()
+}
+
+// setAll applies mutations to a badger transaction or write batch.
+func setAll(w interface {
+	Set(k, v []byte) error
+	Delete(k []byte) error
+}, muts []mutation) error {
 	for _, mu := range muts {
 		var err error
 		if mu.del {
-			err = wb.Delete([]byte(mu.key))
+			err = w.Delete([]byte(mu.key))
 		} else {
-			err = wb.Set([]byte(mu.key), mu.val)
+			err = w.Set([]byte(mu.key), mu.val)
 		}
 		if err != nil {
-			wb.Cancel()
 			return err
 		}
 	}
-	return wb.Flush()
+	return nil
 }
 
 func (s *Store) abandonStaged(txid uint64, cause error) error {

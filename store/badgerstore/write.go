@@ -578,16 +578,8 @@ func (s *Store) write(muts []mutation) error {
 	if size < s.maxBatch*8/10 && int64(len(muts)) < s.maxCount*8/10 {
 		txn := s.db.NewTransaction(true)
 		defer txn.Discard()
-		for _, m := range muts {
-			var err error
-			if m.del {
-				err = txn.Delete([]byte(m.key))
-			} else {
-				err = txn.Set([]byte(m.key), m.val)
-			}
-			if err != nil {
-				return fmt.Errorf("badgerstore: %w", err)
-			}
+		if err := setAll(txn, muts); err != nil {
+			return fmt.Errorf("badgerstore: %w", err)
 		}
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("badgerstore: commit: %w", err)
