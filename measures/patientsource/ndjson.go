@@ -197,15 +197,7 @@ func (s *NDJSON) partitioned(ctx context.Context, k int, fn func(*Patient) error
 		}
 		h := fnv.New32a()
 		_, _ = h.Write([]byte(pid))
-		w := writers[int(h.Sum32()%uint32(k))]
-		// Partition record: "<len(rt)> rt pid\tline\n" keeps parsing trivial.
-		w.WriteString(strconv.Itoa(len(rt)))
-		w.WriteByte(' ')
-		w.WriteString(rt)
-		w.WriteString(pid)
-		w.WriteByte('\t')
-		w.Write(line)
-		return w.WriteByte('\n')
+		return writeRecord(writers[int(h.Sum32()%uint32(k))], rt, pid, line)
 	})
 	if err != nil {
 		return err
@@ -242,6 +234,19 @@ func (s *NDJSON) partitioned(ctx context.Context, k int, fn func(*Patient) error
 		}
 	}
 	return nil
+}
+
+// writeRecord writes one partition record, "<len(rt)> rt pid\tline\n":
+// the length prefix splits rt from pid without a separator that either
+// might contain, which keeps parseRecord trivial.
+func writeRecord(w *bufio.Writer, rt, pid string, line []byte) error {
+	w.WriteString(strconv.Itoa(len(rt)))
+	w.WriteByte(' ')
+	w.WriteString(rt)
+	w.WriteString(pid)
+	w.WriteByte('\t')
+	w.Write(line)
+	return w.WriteByte('\n')
 }
 
 func parseRecord(rec []byte) (rt, pid string, line []byte, err error) {

@@ -1,6 +1,8 @@
 package patientsource
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -163,10 +165,48 @@ func FuzzLineOwner(f *testing.F) {
 	})
 }
 
+// FuzzParseRecord checks that any record parseRecord accepts is one that
+// writeRecord would write, so that it reads back unchanged.
 func FuzzParseRecord(f *testing.F) {
 	f.Add([]byte("9 EncounterP1\t{}"))
 	f.Add([]byte("x"))
+	f.Add([]byte("-1 \t"))
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		_, _, _, _ = parseRecord(rec)
+		rt, pid, line, err := parseRecord(rec)
+		if err != nil {
+			return
+		}
+		assert.NotContains(t, pid, "\t")
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		require.NoError(t, writeRecord(w, rt, pid, line))
+		require.NoError(t, w.Flush())
+		rt2, pid2, line2, err := parseRecord(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		require.NoError(t, err)
+		assert.Equal(t, []string{rt, pid, string(line)}, []string{rt2, pid2, string(line2)})
 	})
+}
+
+// TestRecordRoundTrip writes partition records and parses them back.
+func TestRecordRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ rt, pid, line string }{
+		{"Encounter", "P1", `{"resourceType":"Encounter"}`},
+		{"Observation", "", `{}`},
+		{"", "p", ""},
+		{"A B", "x y", "a\tb"},
+	} {
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		require.NoError(t, writeRecord(w, tc.rt, tc.pid, []byte(tc.line)))
+		require.NoError(t, w.Flush())
+		rec, ok := bytes.CutSuffix(buf.Bytes(), []byte("\n"))
+		require.True(t, ok, "a record ends in a newline")
+		rt, pid, line, err := parseRecord(rec)
+		require.NoError(t, err)
+		assert.Equal(t, tc, struct{ rt, pid, line string }{rt, pid, string(line)})
+	}
+	for _, bad := range []string{"x", "9 Enc\t{}", "-1 \t", "3\tabc def"} {
+		_, _, _, err := parseRecord([]byte(bad))
+		assert.Error(t, err, "%q", bad)
+	}
 }
