@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -752,6 +753,9 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		for _, cn := range codes {
 			cm, _ := cn.(map[string]any)
 			if str(cm, "type") == "" {
+				// Copy rather than fill in: the parsed library is shared by
+				// every compile of it, possibly concurrent ones.
+				cm = maps.Clone(cm)
 				cm["type"] = "Code"
 			}
 			fn, err := cp.expr(l, cm, sc)
@@ -775,11 +779,7 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, cp.errAt(l, n, err)
 		}
-		unit := str(n, "unit")
-		if unit == "" {
-			unit = "1"
-		}
-		q := cql.Quantity{Value: v, Unit: unit}
+		q := cql.Quantity{Value: v, Unit: unitOr1(str(n, "unit"))}
 		return func(*Context) cql.Value { return q }, nil
 	case "Ratio":
 		nq, _ := n["numerator"].(map[string]any)

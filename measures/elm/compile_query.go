@@ -644,13 +644,11 @@ func (cp *compiler) dateCtor(l *clib, n node, sc *scope, t string) (evalFn, erro
 	}
 	fns := make([]evalFn, len(parts))
 	for i, p := range parts {
-		if n[p] != nil {
-			fn, err := cp.expr(l, n[p], sc)
-			if err != nil {
-				return nil, err
-			}
-			fns[i] = fn
+		fn, err := cp.optExpr(l, n, p, sc)
+		if err != nil {
+			return nil, err
 		}
+		fns[i] = fn
 	}
 	return func(c *Context) cql.Value {
 		vals := make([]cql.Value, len(fns))
