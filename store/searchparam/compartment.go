@@ -1,7 +1,8 @@
 package searchparam
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -83,12 +84,7 @@ var patientCompartment = map[string][]string{
 // PatientCompartmentTypes returns the resource types that can be in a
 // patient's compartment (besides Patient itself), sorted.
 func PatientCompartmentTypes() []string {
-	out := make([]string, 0, len(patientCompartment))
-	for t := range patientCompartment {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(patientCompartment))
 }
 
 // PatientCompartmentPaths returns the elements of typ that put a resource
