@@ -105,12 +105,7 @@ func (s *Server) putClient(w http.ResponseWriter, r *http.Request) {
 		outcome.Error(w, http.StatusBadRequest, "invalid", "malformed client registration: "+err.Error())
 		return
 	}
-	if err := s.clients.Put(r.Context(), &c); errors.Is(err, ErrInvalidClient) {
-		outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
-		return
-	} else if err != nil {
-		s.log.Error("saving client", "error", err)
-		outcome.Error(w, http.StatusInternalServerError, "exception", "could not save the client")
+	if s.registryFailed(w, s.clients.Put(r.Context(), &c), "save the client") {
 		return
 	}
 	writeJSON(w, http.StatusCreated, &c)
@@ -118,8 +113,7 @@ func (s *Server) putClient(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
 	cs, err := s.clients.List(r.Context())
-	if err != nil {
-		outcome.Error(w, http.StatusInternalServerError, "exception", "could not list clients")
+	if s.registryFailed(w, err, "list clients") {
 		return
 	}
 	if cs == nil {
@@ -130,28 +124,35 @@ func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 	c, err := s.clients.Get(r.Context(), chi.URLParam(r, "id"))
-	if errors.Is(err, ErrUnknownClient) {
-		outcome.Error(w, http.StatusNotFound, "not-found", "no such client")
-		return
-	}
-	if err != nil {
-		outcome.Error(w, http.StatusInternalServerError, "exception", "could not read the client")
+	if s.registryFailed(w, err, "read the client") {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
 }
 
 func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request) {
-	err := s.clients.Delete(r.Context(), chi.URLParam(r, "id"))
-	if errors.Is(err, ErrUnknownClient) {
-		outcome.Error(w, http.StatusNotFound, "not-found", "no such client")
-		return
-	}
-	if err != nil {
-		outcome.Error(w, http.StatusInternalServerError, "exception", "could not delete the client")
+	if s.registryFailed(w, s.clients.Delete(r.Context(), chi.URLParam(r, "id")), "delete the client") {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// registryFailed answers a failed registry call: 400 for an invalid
+// client, 404 for an unknown one, otherwise 500 (logged, since the cause is
+// the server's). It reports whether err was an error.
+func (s *Server) registryFailed(w http.ResponseWriter, err error, doing string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrInvalidClient):
+		outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
+	case errors.Is(err, ErrUnknownClient):
+		outcome.Error(w, http.StatusNotFound, "not-found", "no such client")
+	default:
+		s.log.Error("could not "+doing, "error", err)
+		outcome.Error(w, http.StatusInternalServerError, "exception", "could not "+doing)
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
