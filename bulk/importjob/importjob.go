@@ -404,7 +404,7 @@ type tolerant struct {
 func (t *tolerant) Read(b []byte) (int, error) {
 	n, err := t.rc.Read(b)
 	t.n += int64(n)
-	if err != nil && err != io.EOF && t.ctx.Err() == nil {
+	if err != nil && !errors.Is(err, io.EOF) && t.ctx.Err() == nil {
 		t.out.fileError(t.name, fmt.Errorf("transfer broke off after %d bytes: %w", t.n, err))
 		return n, io.EOF
 	}

@@ -359,7 +359,7 @@ func (m *Manager) runOne(ctx context.Context, id string) {
 		if run != nil {
 			reason = fmt.Sprintf("job failed after %d attempts", rec.Attempts)
 		}
-		_ = m.update(ctx, id, func(r *Record) { r.State, r.Error = Failed, reason; r.ExpiresAt = m.opts.now().Add(m.opts.TTL) })
+		_ = m.update(ctx, id, func(r *Record) { r.State, r.Error = Failed, reason; r.ExpiresAt = m.opts.now().UTC().Add(m.opts.TTL) })
 		return
 	}
 	jctx, cancel := context.WithCancel(ctx)
