@@ -457,7 +457,8 @@ func (r *run) compartments(ctx context.Context, types, ids []string) error {
 	}
 	// The store seeks once per listed type; with many types (the default
 	// is every compartment type) one pass over the patient's whole
-	// compartment, filtered here, costs a fraction of those seeks.
+	// compartment, filtered here, costs less than those seeks (measured with
+	// all ~70 compartment types: 10–13 against 25.7 cpu-µs/resource).
 	readTypes := types
 	if len(types) > manyTypes {
 		readTypes = nil
