@@ -159,12 +159,6 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// assertionClaims are the client-assertion claims beyond the registered
-// ones go-jose validates.
-type assertionClaims struct {
-	jwt.Claims
-}
-
 func (s *Server) token(r *http.Request) (*TokenResponse, error) {
 	if r.Method != http.MethodPost {
 		return nil, &tokenError{http.StatusMethodNotAllowed, "invalid_request", "use POST"}
@@ -285,7 +279,7 @@ func (s *Server) authenticate(ctx context.Context, assertion, audience, formClie
 	if err != nil {
 		return nil, err
 	}
-	var claims assertionClaims
+	var claims jwt.Claims
 	if err := tok.Claims(key.Key, &claims); err != nil {
 		return nil, invalidClient("client_assertion signature does not verify")
 	}
