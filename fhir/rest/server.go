@@ -72,6 +72,7 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 	panics  atomic.Int64
+	reqSeq  atomic.Uint64 // numbers generated request ids
 	started time.Time
 
 	opsMu        sync.RWMutex
@@ -237,13 +238,11 @@ func label(r *http.Request, interaction, rtype string) {
 	ri.interaction, ri.rtype = interaction, rtype
 }
 
-var reqSeq atomic.Uint64
-
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !saneID(id) {
-			id = fmt.Sprintf("%x-%d", s.started.UnixNano()&0xffffff, reqSeq.Add(1))
+			id = fmt.Sprintf("%x-%d", s.started.UnixNano()&0xffffff, s.reqSeq.Add(1))
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{id: id})

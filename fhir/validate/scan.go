@@ -8,7 +8,7 @@ import (
 )
 
 // maxDepth bounds JSON nesting. Real FHIR resources stay far below it
-// (a deeply nested Questionnaire reaches ~30); the limit keeps hostile input
+// (nested Questionnaire items are the deepest common case); the limit keeps hostile input
 // from exhausting the stack of the recursive scanners here and in google/fhir.
 const maxDepth = 100
 
