@@ -78,7 +78,7 @@ type HistoryPage struct {
 func (s *Service) History(ctx context.Context, h HistoryRequest, keep func(*store.Resource) bool) (HistoryPage, error) {
 	if h.ID != "" {
 		if _, err := s.st.Read(ctx, h.Type, h.ID); err != nil && !errors.Is(err, store.ErrDeleted) {
-			return HistoryPage{}, err
+			return HistoryPage{}, StoreError(err)
 		}
 	}
 	// _since is inclusive ("at or after"); the store's bound is exclusive.
@@ -96,7 +96,7 @@ func (s *Service) History(ctx context.Context, h HistoryRequest, keep func(*stor
 		n := want - len(page)
 		vs, err := s.st.History(ctx, store.HistoryQuery{Type: h.Type, ID: h.ID, Since: since, Count: n, Before: cur})
 		if err != nil {
-			return HistoryPage{}, err
+			return HistoryPage{}, StoreError(err)
 		}
 		for _, v := range vs {
 			if keep == nil || v.Deleted || keep(v) {

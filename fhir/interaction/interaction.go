@@ -1,6 +1,6 @@
 // Package interaction implements the FHIR R4 RESTful interactions (create,
-// conditional create/update/delete, update, delete, search, batch and
-// transaction) over a store.Store, independent of HTTP. The REST layer
+// conditional create/update/delete, update, delete, search, history, batch
+// and transaction) over a store.Store, independent of HTTP. The REST layer
 // (fhir/rest) translates requests into calls here and results back into
 // responses.
 //
