@@ -120,11 +120,11 @@ func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.L
 		k.GroupID = chi.URLParam(r, "id")
 	}
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-		if err != nil {
-			outcome.Error(w, http.StatusRequestEntityTooLarge, "too-costly", "kick-off body too large")
+		body, ok := readBody(w, r, h.maxBody, "kick-off body too large")
+		if !ok {
 			return
 		}
+		var err error
 		if k.Values, err = export.ParametersBody(body); err != nil {
 			outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
 			return
@@ -316,6 +316,17 @@ func (h *Handler) File(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Last-Modified", st.ModTime().UTC().Format(http.TimeFormat))
 	}
 	_, _ = io.Copy(w, f)
+}
+
+// readBody reads a request body of at most limit bytes, answering 413
+// with tooLarge when it is longer (or cannot be read).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		outcome.Error(w, http.StatusRequestEntityTooLarge, "too-costly", tooLarge)
+		return nil, false
+	}
+	return body, true
 }
 
 func parsePrefer(values []string) map[string]string {

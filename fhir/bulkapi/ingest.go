@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -378,9 +377,8 @@ func (p parameter) part(name string) (string, bool) {
 
 // readParameters reads a Parameters body.
 func readParameters(w http.ResponseWriter, r *http.Request) ([]parameter, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		outcome.Error(w, http.StatusRequestEntityTooLarge, "too-costly", "body too large")
+	body, ok := readBody(w, r, 1<<20, "body too large")
+	if !ok {
 		return nil, false
 	}
 	var params struct {
