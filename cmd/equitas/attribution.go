@@ -1,9 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"time"
 
@@ -116,10 +115,9 @@ func runAttribution(cmd *cobra.Command, f attributionRunFlags) error {
 	if f.csv == "-" {
 		return attribution.WriteCSV(ctx, st.KV(), w)
 	}
-	out, err := os.Create(f.csv)
+	err = writeWhole(f.csv, w, func(out io.Writer) error { return attribution.WriteCSV(ctx, st.KV(), out) })
 	if err != nil {
 		return fmt.Errorf("attribution: %w", err)
 	}
-	err = attribution.WriteCSV(ctx, st.KV(), out)
-	return errors.Join(err, out.Close())
+	return nil
 }

@@ -172,19 +172,6 @@ func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
 	}
 	compiled := time.Since(start)
 
-	// Write to a temporary file and move it into place (or copy it to
-	// stdout) only on success, so a failed run leaves nothing half-written.
-	dir := os.TempDir()
-	if f.out != "" {
-		dir = filepath.Dir(f.out)
-	}
-	tmp, err := os.CreateTemp(dir, ".equitas-report-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-
 	ropts := report.Options{Period: report.Period{Start: period.StartText, End: period.EndText}, Reporter: f.reporter}
 	runOpts := measure.RunOptions{Period: period, Workers: f.workers}
 	logFailure := func(r *measure.PatientResult) {
@@ -195,51 +182,39 @@ func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
 	}
 	evalStart := time.Now()
 	var stats measure.Stats
-	switch f.reportType {
-	case report.TypeIndividual:
-		bw := report.NewBundleWriter(tmp)
-		stats, err = m.Run(ctx, src, runOpts, func(r *measure.PatientResult) error {
-			logFailure(r)
-			return bw.Add(report.Individual(m.Def, ropts, r))
-		})
-		if err == nil {
-			err = bw.Close()
-		}
-	default:
-		agg := report.NewSummary(m.Def, ropts)
-		if f.reportType == report.TypeSubjectList {
-			agg = report.NewSubjectList(m.Def, ropts)
-		}
-		stats, err = m.Run(ctx, src, runOpts, func(r *measure.PatientResult) error {
-			logFailure(r)
-			agg.Add(r)
-			return nil
-		})
-		if err == nil {
-			enc := json.NewEncoder(tmp)
+	err = writeWhole(f.out, cmd.OutOrStdout(), func(w io.Writer) error {
+		var err error
+		switch f.reportType {
+		case report.TypeIndividual:
+			bw := report.NewBundleWriter(w)
+			stats, err = m.Run(ctx, src, runOpts, func(r *measure.PatientResult) error {
+				logFailure(r)
+				return bw.Add(report.Individual(m.Def, ropts, r))
+			})
+			if err != nil {
+				return err
+			}
+			return bw.Close()
+		default:
+			agg := report.NewSummary(m.Def, ropts)
+			if f.reportType == report.TypeSubjectList {
+				agg = report.NewSubjectList(m.Def, ropts)
+			}
+			stats, err = m.Run(ctx, src, runOpts, func(r *measure.PatientResult) error {
+				logFailure(r)
+				agg.Add(r)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
-			err = enc.Encode(agg.Report())
+			return enc.Encode(agg.Report())
 		}
-	}
+	})
 	if err != nil {
 		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if f.out != "" {
-		if err := os.Rename(tmp.Name(), f.out); err != nil {
-			return err
-		}
-	} else {
-		in, err := os.Open(tmp.Name())
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		if _, err := io.Copy(cmd.OutOrStdout(), in); err != nil {
-			return err
-		}
 	}
 	elapsed := time.Since(evalStart)
 	rate := float64(stats.Patients) / elapsed.Seconds()
@@ -249,4 +224,36 @@ func runMeasureEval(cmd *cobra.Command, f measureEvalFlags) error {
 		return errors.New("no patients found in " + f.patients + f.data)
 	}
 	return nil
+}
+
+// writeWhole runs write into a temporary file and, only if it succeeds,
+// moves the file to path or, when path is "", copies it to stdout, so a
+// failed run leaves neither a half-written file nor half an output.
+func writeWhole(path string, stdout io.Writer, write func(io.Writer) error) error {
+	dir := os.TempDir()
+	if path != "" {
+		dir = filepath.Dir(path)
+	}
+	tmp, err := os.CreateTemp(dir, ".equitas-output-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := write(tmp); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if path != "" {
+		return os.Rename(tmp.Name(), path)
+	}
+	in, err := os.Open(tmp.Name())
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	_, err = io.Copy(stdout, in)
+	return err
 }

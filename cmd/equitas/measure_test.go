@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -267,4 +269,49 @@ func TestMeasureEvalOverStore(t *testing.T) {
 
 	_, _, err = runMeasureCLI(t, "measure", "eval", "--content", ecqm, "--measure", "ControllingHighBloodPressureFHIR", "--data", data, "--patients", pop)
 	assert.Error(t, err, "--data and --patients are exclusive")
+}
+
+// TestWriteWhole checks that output appears only when the writer succeeds:
+// a failure leaves no file, no temporary file and no bytes on stdout.
+func TestWriteWhole(t *testing.T) {
+	failing := func(w io.Writer) error {
+		_, _ = io.WriteString(w, "half")
+		return errors.New("boom")
+	}
+	ok := func(w io.Writer) error {
+		_, err := io.WriteString(w, "whole")
+		return err
+	}
+	t.Run("failure to file", func(t *testing.T) {
+		dir := t.TempDir()
+		var stdout bytes.Buffer
+		require.ErrorContains(t, writeWhole(filepath.Join(dir, "out"), &stdout, failing), "boom")
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Empty(t, entries, "no file and no temporary file left")
+		assert.Empty(t, stdout.String())
+	})
+	t.Run("failure to stdout", func(t *testing.T) {
+		var stdout bytes.Buffer
+		require.Error(t, writeWhole("", &stdout, failing))
+		assert.Empty(t, stdout.String())
+	})
+	t.Run("success to file", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "out")
+		var stdout bytes.Buffer
+		require.NoError(t, writeWhole(path, &stdout, ok))
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, "whole", string(got))
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Len(t, entries, 1, "the temporary file became the output")
+		assert.Empty(t, stdout.String())
+	})
+	t.Run("success to stdout", func(t *testing.T) {
+		var stdout bytes.Buffer
+		require.NoError(t, writeWhole("", &stdout, ok))
+		assert.Equal(t, "whole", stdout.String())
+	})
 }
