@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -87,7 +88,7 @@ func (s *Server) readRaw(w http.ResponseWriter, r *http.Request) ([]byte, error)
 		return nil, tooLarge(s.cfg.MaxBodyBytes)
 	case err != nil:
 		return nil, outcome.Errorf(http.StatusBadRequest, "structure", "could not read the request body")
-	case len(strings.TrimSpace(string(b))) == 0:
+	case len(bytes.TrimSpace(b)) == 0:
 		return nil, outcome.Errorf(http.StatusBadRequest, "required", "the request body is empty")
 	}
 	return b, nil
