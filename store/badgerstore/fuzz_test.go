@@ -28,6 +28,7 @@ func FuzzSearch(f *testing.F) {
 	f.Add("date", "", "ge2020-01", "", "-date")
 	f.Add("value-quantity", "", "ap5.4|http://unitsofmeasure.org|mg", "bm90IGpzb24", "")
 	f.Add("_id", "not", "x", "e30", "code")
+	f.Add("subject", "", "Patient/pat00001", "eyJrIjpbIiJdfQ", "date") // {"k":[""]}: a sort key without its presence byte
 	f.Add("combo-code", "text", "glucose", "eyJrIjpbMV19", "nope")
 	f.Fuzz(func(t *testing.T, name, mod, value, cursor, sort string) {
 		q := store.Query{Type: "Observation", Count: 2, Cursor: cursor, Total: true,

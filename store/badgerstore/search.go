@@ -41,6 +41,21 @@ type sortKey struct {
 	ID   string   `json:"i"`
 }
 
+// fits reports whether a decoded cursor has one well-formed key per sort
+// parameter; a cursor is client input, and compareKeys reads each key's
+// presence byte.
+func (k *sortKey) fits(sorts int) bool {
+	if len(k.Keys) != sorts {
+		return false
+	}
+	for _, v := range k.Keys {
+		if v == "" || (v[0] != '0' && v[0] != '1') {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchResult, err error) {
 	if !validType.MatchString(q.Type) {
 		return nil, &store.ParamError{Param: "_type", Reason: fmt.Sprintf("%q is not a resource type", q.Type)}
@@ -77,7 +92,7 @@ func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchRe
 	if q.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
 		after = &sortKey{}
-		if err != nil || json.Unmarshal(b, after) != nil || len(after.Keys) != len(sorts) {
+		if err != nil || json.Unmarshal(b, after) != nil || !after.fits(len(sorts)) {
 			return nil, &store.ParamError{Param: "_cursor", Reason: "invalid or foreign paging cursor"}
 		}
 	}
