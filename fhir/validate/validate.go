@@ -60,14 +60,7 @@ func New() (*Validator, error) {
 // is empty when the body has none). A failure is an *outcome.HTTPError with
 // status 400.
 func (v *Validator) Resource(body []byte) (resourceType, id string, err error) {
-	issues, rtype, id := v.check(body, "")
-	if len(issues) > 0 {
-		if len(issues) > maxIssues {
-			issues = issues[:maxIssues]
-		}
-		return rtype, id, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: issues}
-	}
-	return rtype, id, nil
+	return v.ResourceAt(body, "")
 }
 
 // ResourceAt is Resource for a resource nested at expr (for example
