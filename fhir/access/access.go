@@ -29,6 +29,13 @@ type PatientSet interface {
 	Contains(patientID string) bool
 }
 
+// NoPatients is the PatientSet of a caller bound to an organization whose
+// patients are not known: it sees none rather than all.
+type NoPatients struct{}
+
+// Contains reports false for every patient.
+func (NoPatients) Contains(string) bool { return false }
+
 // unrestricted is the principal of servers without auth (loopback only);
 // Anonymous hands out copies so no request can change it.
 var unrestricted = Principal{ClientID: "anonymous", Scopes: []string{"system/*.*"}}

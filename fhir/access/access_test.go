@@ -60,6 +60,7 @@ func TestSeesPatient(t *testing.T) {
 	p := &access.Principal{Patients: patients{"p1": true}}
 	assert.True(t, p.SeesPatient("p1"))
 	assert.False(t, p.SeesPatient("p2"))
+	assert.False(t, (&access.Principal{Patients: access.NoPatients{}}).SeesPatient("p1"))
 }
 
 // TestAnonymous: each call returns its own copy, so one request widening

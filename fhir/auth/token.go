@@ -470,7 +470,7 @@ func (s *Server) Principal(ctx context.Context, tok string) (*access.Principal, 
 	}
 	p := &access.Principal{ClientID: g.ClientID, Scopes: g.Scopes, Organization: g.Organization}
 	if g.Organization != "" {
-		p.Patients = noPatients{}
+		p.Patients = access.NoPatients{}
 		if s.opts.Patients != nil {
 			set, err := s.opts.Patients(ctx, g.Organization)
 			if err != nil {
@@ -481,10 +481,6 @@ func (s *Server) Principal(ctx context.Context, tok string) (*access.Principal, 
 	}
 	return p, nil
 }
-
-type noPatients struct{}
-
-func (noPatients) Contains(string) bool { return false }
 
 // Sweep deletes expired access tokens and jti records.
 func (s *Server) Sweep(ctx context.Context) (int, error) {
