@@ -163,3 +163,22 @@ func getJSON(t *testing.T, u, token string) gjson.Result {
 	require.NoError(t, err)
 	return gjson.ParseBytes(b)
 }
+
+// TestLoopback: --auth none is allowed only where loopback says yes, so
+// every address that reaches other machines must say no.
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true,
+		"127.0.0.2:8080": true,
+		"[::1]:8080":     true,
+		"localhost:8080": true,
+		":8080":          false,
+		"0.0.0.0:8080":   false,
+		"[::]:8080":      false,
+		"192.0.2.1:8080": false,
+		"example.org:80": false,
+		"127.0.0.1":      false, // no port: not a listen address
+	} {
+		assert.Equal(t, want, loopback(addr), addr)
+	}
+}
