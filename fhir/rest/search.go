@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/bundle"
@@ -89,7 +87,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 		bw.Entry(bundle.Entry{Resource: oo, Search: &bundle.Search{Mode: "outcome"}})
 	}
 	for _, res := range page.Matches {
-		bw.Entry(bundle.Entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: subset(res.Body, q.Elements, q.SummaryData), Search: &bundle.Search{Mode: "match"}})
+		bw.Entry(bundle.Entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: q.Subset(res.Body), Search: &bundle.Search{Mode: "match"}})
 	}
 	for _, res := range page.Included {
 		bw.Entry(bundle.Entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: res.Body, Search: &bundle.Search{Mode: "include"}})
@@ -97,59 +95,6 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 	if err := bw.Close(); err != nil {
 		s.log.Debug("search response not delivered", "request_id", info(r.Context()).id, "error", err)
 	}
-}
-
-// mandatoryElements are kept by _elements whatever the client asks.
-var mandatoryElements = map[string]bool{"resourceType": true, "id": true, "meta": true}
-
-// subset applies _elements and _summary=data to stored JSON: only the
-// listed top-level elements (plus resourceType, id, meta) are kept, or
-// everything but the narrative, and the resource is tagged SUBSETTED.
-// Otherwise the stored bytes are returned untouched.
-func subset(body []byte, keep []string, dropText bool) []byte {
-	if len(keep) == 0 && !dropText {
-		return body
-	}
-	want := map[string]bool{}
-	for _, k := range keep {
-		want[k] = true
-	}
-	out := []byte{'{'}
-	first := true
-	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
-		name := k.String()
-		base := strings.TrimPrefix(name, "_")
-		if dropText && name == "text" {
-			return true
-		}
-		if len(keep) > 0 && !mandatoryElements[name] && !want[base] && !want[strings.TrimSuffix(base, "[x]")] && !choiceWanted(base, want) {
-			return true
-		}
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		out = append(out, k.Raw...)
-		out = append(out, ':')
-		out = append(out, v.Raw...)
-		return true
-	})
-	out = append(out, '}')
-	tagged, err := sjson.SetRawBytes(out, "meta.tag.-1", []byte(`{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}`))
-	if err != nil {
-		return out
-	}
-	return tagged
-}
-
-// choiceWanted matches valueQuantity against _elements=value.
-func choiceWanted(name string, want map[string]bool) bool {
-	for i := 1; i < len(name); i++ {
-		if name[i] >= 'A' && name[i] <= 'Z' {
-			return want[name[:i]]
-		}
-	}
-	return false
 }
 
 // patientVisible reports whether a patient-scoped caller may see res.
