@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -198,7 +199,7 @@ func newClientRemoveCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			if t.server != "" {
-				_, err := t.admin(ctx, http.MethodDelete, "/clients/"+args[0], nil)
+				_, err := t.admin(ctx, http.MethodDelete, "/clients/"+url.PathEscape(args[0]), nil)
 				return err
 			}
 			return t.withRegistry(ctx, func(r *auth.Registry) error { return r.Delete(ctx, args[0]) })
