@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 )
@@ -152,6 +153,12 @@ func (s *NDJSON) scanFile(ctx context.Context, name string, fn func(resourceType
 				if rt == "" {
 					return fmt.Errorf("patientsource: %s line %d: not a FHIR resource (no resourceType)", name, n)
 				}
+				// Neither a resource type nor a FHIR id has control characters;
+				// a tab or newline in them would also break the framing of the
+				// partition records and mix one patient's data into another's.
+				if hasControl(rt) || hasControl(pid) {
+					return fmt.Errorf("patientsource: %s line %d: control character in resourceType or patient reference %q", name, n, rt+" "+pid)
+				}
 				if err := fn(rt, pid, line); err != nil {
 					return err
 				}
@@ -234,6 +241,10 @@ func (s *NDJSON) partitioned(ctx context.Context, k int, fn func(*Patient) error
 		}
 	}
 	return nil
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // writeRecord writes one partition record, "<len(rt)> rt pid\tline\n":

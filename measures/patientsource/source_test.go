@@ -210,3 +210,25 @@ func TestRecordRoundTrip(t *testing.T) {
 		assert.Error(t, err, "%q", bad)
 	}
 }
+
+// TestNDJSONRejectsControlCharactersInOwner checks that a patient reference
+// no FHIR id can be (here with a tab or newline, which would break the
+// partition records) fails the run with a clear error, in memory and
+// partitioned alike, before any patient is delivered.
+func TestNDJSONRejectsControlCharactersInOwner(t *testing.T) {
+	for _, ref := range []string{`Patient/a\tb`, `Patient/a\nb`} {
+		dir := t.TempDir()
+		f := filepath.Join(dir, "Encounter.ndjson")
+		data := `{"resourceType":"Patient","id":"a"}` + "\n" +
+			`{"resourceType":"Encounter","id":"e1","subject":{"reference":"` + ref + `"}}` + "\n"
+		require.NoError(t, os.WriteFile(f, []byte(data), 0o644))
+		for _, budget := range []int64{1 << 20, 1} {
+			src := NewNDJSON([]string{f}, NDJSONOptions{MemoryBudget: budget, TempDir: t.TempDir()})
+			delivered := 0
+			err := src.Each(context.Background(), func(*Patient) error { delivered++; return nil })
+			require.Error(t, err, "%s, budget %d", ref, budget)
+			assert.Contains(t, err.Error(), "control character")
+			assert.Zero(t, delivered)
+		}
+	}
+}
