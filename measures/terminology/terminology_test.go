@@ -51,6 +51,26 @@ func TestIndexMembership(t *testing.T) {
 	assert.True(t, errors.Is(err, elm.ErrValueSetNotFound), "the engine recognises unknown value sets")
 }
 
+// TestContainsDoesNotAllocate holds the package doc's promise that a
+// membership test costs map lookups and no allocation.
+func TestContainsDoesNotAllocate(t *testing.T) {
+	x := NewIndex()
+	_, err := x.AddJSON(strings.NewReader(bundle))
+	require.NoError(t, err)
+	vs, err := x.ValueSet(context.Background(), "http://x/vs/a", "")
+	require.NoError(t, err)
+	var hits int
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, c := range [][2]string{{"http://loinc.org", "1-1"}, {"", "22"}, {"http://snomed.info/sct", "1-1"}} {
+			if vs.Contains(c[0], c[1]) {
+				hits++
+			}
+		}
+	})
+	assert.Zero(t, allocs)
+	assert.Positive(t, hits)
+}
+
 func TestIndexRejects(t *testing.T) {
 	tests := map[string]string{
 		`{"resourceType":"ValueSet","url":"u"}`:                                                                 "neither expansion nor compose",
