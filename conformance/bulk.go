@@ -195,20 +195,7 @@ func exportAll(t *testing.T, c *client, kickoff string) *manifest {
 	status := r.Header.Get("Content-Location")
 	require.Regexp(t, absoluteURL, status, "Content-Location must be absolute")
 
-	deadline := time.Now().Add(60 * time.Second)
-	var done *response
-	for done == nil {
-		require.True(t, time.Now().Before(deadline), "export %s not complete after 60s", kickoff)
-		p := c.do(t, http.MethodGet, status, nil, header{"Accept", "application/json"})
-		switch p.Status {
-		case http.StatusOK:
-			done = p
-		case http.StatusAccepted, http.StatusTooManyRequests:
-			time.Sleep(retryAfter(p.Header.Get("Retry-After")))
-		default:
-			require.FailNow(t, "status poll", "%s", p)
-		}
-	}
+	done := pollJob(t, c, "export "+kickoff, status, 60*time.Second)
 	assert.Contains(t, done.Header.Get("Content-Type"), "application/json", "manifest Content-Type")
 	raw := gjson.ParseBytes(done.Body)
 	for _, k := range []string{"transactionTime", "request", "requiresAccessToken", "output", "error"} {
@@ -245,6 +232,26 @@ func exportAll(t *testing.T, c *client, kickoff string) *manifest {
 		}
 	}
 	return m
+}
+
+// pollJob polls the status URL of an asynchronous request (the FHIR
+// asynchronous pattern every bulk operation follows) until it answers 200,
+// and returns that answer; any status but 200, 202 and 429 fails the test.
+func pollJob(t *testing.T, c *client, what, status string, timeout time.Duration, headers ...header) *response {
+	t.Helper()
+	headers = append([]header{{"Accept", "application/json"}}, headers...)
+	for deadline := time.Now().Add(timeout); ; {
+		require.True(t, time.Now().Before(deadline), "%s not complete after %s", what, timeout)
+		p := c.do(t, http.MethodGet, status, nil, headers...)
+		switch p.Status {
+		case http.StatusOK:
+			return p
+		case http.StatusAccepted, http.StatusTooManyRequests:
+			time.Sleep(retryAfter(p.Header.Get("Retry-After")))
+		default:
+			require.FailNow(t, what+" status poll", "%s", p)
+		}
+	}
 }
 
 // retryAfter turns a Retry-After header into a short poll delay, capped

@@ -72,18 +72,7 @@ func checkBulkImport(t *testing.T, c *client, run runID) {
 		require.Equal(t, http.StatusAccepted, r.Status, "%s", r)
 		status := r.Header.Get("Content-Location")
 		require.Regexp(t, absoluteURL, status)
-		for deadline := time.Now().Add(60 * time.Second); ; {
-			require.True(t, time.Now().Before(deadline), "import not complete after 60s")
-			p := c.do(t, http.MethodGet, status, nil, header{"Accept", "application/json"})
-			switch p.Status {
-			case http.StatusOK:
-				return gjson.ParseBytes(p.Body)
-			case http.StatusAccepted, http.StatusTooManyRequests:
-				time.Sleep(retryAfter(p.Header.Get("Retry-After")))
-			default:
-				require.FailNow(t, "import status", "%s", p)
-			}
-		}
+		return gjson.ParseBytes(pollJob(t, c, "import", status, 60*time.Second).Body)
 	}
 
 	t.Run("valid lines are written with their ids, the invalid one reported", func(t *testing.T) {

@@ -124,19 +124,7 @@ func RunSMART(t *testing.T, root, adminToken string) {
 		require.Equal(t, http.StatusAccepted, k.Status, "%s", k)
 		status := k.Header.Get("Content-Location")
 		requireOutcome(t, fc.do(t, http.MethodGet, status, nil, header{"Accept", "application/json"}), http.StatusUnauthorized)
-		var m *response
-		for deadline := time.Now().Add(30 * time.Second); m == nil; {
-			require.True(t, time.Now().Before(deadline), "export not complete in 30s")
-			p := fc.do(t, http.MethodGet, status, nil, header{"Accept", "application/json"}, bearer)
-			switch p.Status {
-			case http.StatusOK:
-				m = p
-			case http.StatusAccepted, http.StatusTooManyRequests:
-				time.Sleep(retryAfter(p.Header.Get("Retry-After")))
-			default:
-				require.FailNow(t, "status poll", "%s", p)
-			}
-		}
+		m := pollJob(t, fc, "export", status, 30*time.Second, bearer)
 		assert.True(t, m.get("requiresAccessToken").Bool(), "requiresAccessToken must be true under SMART auth")
 		require.NotEmpty(t, m.get("output").Array(), "the Patient created above is not exported: %s", m)
 		for _, o := range m.get("output").Array() {
