@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -359,4 +360,45 @@ func TestCancelledContext(t *testing.T) {
 	cancel()
 	_, err = prog.NewContext().Evaluate(ctx, memSource{}, nil)
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestConceptLiteral compiles a Concept whose codes carry no "type" (the
+// translator leaves it implicit) from several goroutines at once: the
+// compiler must not write into the shared parsed library (go test -race
+// reports it if it does) and every program must see the same codes.
+func TestConceptLiteral(t *testing.T) {
+	lib := elmLib(t, "C", `"codeSystems":{"def":[{"name":"LOINC","id":"http://loinc.org","version":"2.76"}]},`,
+		def("BP", `{"type":"Concept","display":"Blood pressure","code":[`+
+			`{"code":"85354-9","system":{"name":"LOINC"},"display":"BP panel"},`+
+			`{"code":"8480-6","system":{"name":"LOINC"}}]}`),
+	)
+	set := elm.NewLibrarySet(lib)
+	want := &cql.Concept{Display: "Blood pressure", Codes: []cql.Code{
+		{Code: "85354-9", System: "http://loinc.org", Version: "2.76", Display: "BP panel"},
+		{Code: "8480-6", System: "http://loinc.org", Version: "2.76"},
+	}}
+	const compiles = 4
+	got := make([]cql.Value, compiles)
+	errs := make([]error, compiles)
+	var wg sync.WaitGroup
+	for i := range compiles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prog, err := elm.Compile(context.Background(), lib.ID, set, elm.NewMemoryTerminology(), elm.Options{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ectx := prog.NewContext()
+			if errs[i] = ectx.Reset(context.Background(), memSource{}, nil); errs[i] == nil {
+				got[i], errs[i] = ectx.Eval("BP")
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range compiles {
+		require.NoError(t, errs[i], "compile %d", i)
+		assert.Equal(t, want, got[i], "compile %d", i)
+	}
 }
