@@ -744,7 +744,10 @@ func (cp *compiler) expr(l *clib, raw any, sc *scope) (evalFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs := tl.csys[str(sysn, "name")]
+		cs, ok := tl.csys[str(sysn, "name")]
+		if !ok {
+			return nil, cp.errAt(l, n, fmt.Errorf("%w: unknown code system %q", ErrInvalidELM, str(sysn, "name")))
+		}
 		code := cql.Code{Code: str(n, "code"), System: cs.ID, Version: cs.Version, Display: str(n, "display")}
 		return func(*Context) cql.Value { return code }, nil
 	case "Concept":

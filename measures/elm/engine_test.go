@@ -130,6 +130,7 @@ func TestCompileFailsLoudly(t *testing.T) {
 		{"retrieve of non-FHIR model", `{"type":"Retrieve","dataType":"{urn:other}Thing"}`, elm.ErrUnsupported, "Thing"},
 		{"retrieve include", retrieve("Encounter", `,"include":[{"relatedDataType":"x"}]`), elm.ErrUnsupported, "include"},
 		{"bad literal", lit("Integer", "12x"), elm.ErrInvalidELM, "12x"},
+		{"code from unknown code system", `{"type":"Code","code":"1","system":{"name":"NoSuchCS"}}`, elm.ErrInvalidELM, "NoSuchCS"},
 	}
 	for _, tc := range tests {
 		lib := elmLib(t, "Bad", "", def("X", tc.expr))
