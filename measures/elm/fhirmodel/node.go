@@ -351,17 +351,11 @@ func (p *parser) value(depth int) (*Node, error) {
 		return nil, p.errf("invalid literal")
 	case c == '-' || (c >= '0' && c <= '9'):
 		start := p.pos
-		p.pos++
-		for p.pos < len(p.data) {
-			d := p.data[p.pos]
-			if (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-' {
-				p.pos++
-				continue
-			}
-			break
-		}
+		p.pos = jsonNumberEnd(p.data, p.pos)
 		txt := p.src[start:p.pos]
-		if _, err := strconv.ParseFloat(txt, 64); err != nil {
+		// The grammar check alone would let 1e999 through: ParseFloat
+		// rejects what float64 cannot hold.
+		if _, err := strconv.ParseFloat(txt, 64); p.pos == start || err != nil {
 			return nil, p.errf("invalid number %q", txt)
 		}
 		n := p.node()
@@ -461,4 +455,43 @@ func (p *parser) hex4() (rune, bool) {
 	}
 	p.pos += 4
 	return rune(v), true
+}
+
+// jsonNumberEnd returns the end of the JSON number (RFC 8259 §6) starting at
+// i, or i if there is none. strconv.ParseFloat alone would also take "00",
+// "1." and "1.e5", which are not JSON.
+func jsonNumberEnd(b []byte, i int) int {
+	start := i
+	digits := func() int {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return start
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return start
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return start
+		}
+	}
+	return i
 }

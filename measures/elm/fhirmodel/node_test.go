@@ -1,6 +1,7 @@
 package fhirmodel_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,7 +26,14 @@ func TestParse(t *testing.T) {
 		assert.Nil(t, n.Get("missing"))
 		a.Reset()
 	}
-	for _, bad := range []string{``, `{`, `{"a":}`, `[1,]`, `{"a":1}x`, `"\x"`, `{"a" 1}`, `tru`, `-`, "\"\x01\""} {
+	nums, err := a.Parse([]byte(`[0,-0,10,-0.5e+3,1E-2,2.50]`))
+	require.NoError(t, err)
+	var txt []string
+	for _, v := range nums.Vals {
+		txt = append(txt, v.Str)
+	}
+	assert.Equal(t, []string{"0", "-0", "10", "-0.5e+3", "1E-2", "2.50"}, txt)
+	for _, bad := range []string{``, `{`, `{"a":}`, `[1,]`, `{"a":1}x`, `"\x"`, `{"a" 1}`, `tru`, `-`, "\"\x01\"", `00`, `[01]`, `1.`, `1.e5`, `1e`, `-a`, `1e999`} {
 		_, err := a.Parse([]byte(bad))
 		assert.ErrorIs(t, err, fhirmodel.ErrSyntax, bad)
 	}
@@ -57,7 +65,6 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		assert.NotNil(t, n)
-		// Not also asserting json.Valid(data): the number scanner defers to
-		// strconv.ParseFloat, which accepts "00" and "1." (known leniency).
+		assert.True(t, json.Valid(data), "accepted invalid JSON %q", data)
 	})
 }
