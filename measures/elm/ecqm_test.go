@@ -246,6 +246,7 @@ func TestMeasureTestCases(t *testing.T) {
 			ectx := prog.NewContext()
 			cases, err := os.ReadDir(filepath.Join(mdir, "tests"))
 			require.NoError(t, err)
+			require.NotEmpty(t, cases, "no test patients for %s", m)
 			sort.Slice(cases, func(i, j int) bool { return cases[i].Name() < cases[j].Name() })
 			pass := 0
 			for _, cs := range cases {
@@ -277,6 +278,7 @@ func loadPatients(tb testing.TB, shared, m string) []dirSource {
 	mdir := filepath.Join(shared, "ecqm", "measures", m, "tests")
 	cases, err := os.ReadDir(mdir)
 	require.NoError(tb, err)
+	require.NotEmpty(tb, cases, "no test patients for %s", m)
 	srcs := make([]dirSource, 0, len(cases))
 	for _, c := range cases {
 		src, _ := loadCase(tb, filepath.Join(mdir, c.Name()))
