@@ -265,10 +265,19 @@ func (m *Manager) Cancel(ctx context.Context, id string) error {
 	// re-reads and writes under the same lock) from resurrecting the record.
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c, ok := m.cancels[id]; ok {
+	c, running := m.cancels[id]
+	if running {
 		c()
 	}
-	return m.remove(ctx, id)
+	err := m.remove(ctx, id)
+	var pe *os.PathError
+	if running && errors.As(err, &pe) {
+		// The runner may still be writing into the directory as it notices
+		// the cancel; it removes the directory itself once it returns, and
+		// the record is already gone, so the cancel has taken effect.
+		return nil
+	}
+	return err
 }
 
 // Stop is Cancel that also waits until the job's runner has returned, so
