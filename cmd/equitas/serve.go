@@ -16,8 +16,38 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
 )
+
+// mountAreas mounts the feature areas in dependency order; each returns a
+// stop function run on shutdown in reverse order.
+func mountAreas(ctx context.Context, env *serveEnv, o serveOptions) ([]func(), error) {
+	var stops []func()
+	steps := []func() (func(), error){
+		func() (func(), error) { return mountAttribution(ctx, env, o.attribution) },
+		func() (func(), error) { return mountMeasures(ctx, env, o.measures) },
+		func() (func(), error) { return mountCareGaps(ctx, env, o.careGaps) },
+		func() (func(), error) {
+			a, stop, err := mountAlerts(ctx, env, o.alerts)
+			env.alerts = a
+			return stop, err
+		},
+		func() (func(), error) { return mountADT(ctx, env, o.adt) },
+		func() (func(), error) { return mountEquity(ctx, env, o.equity) },
+		func() (func(), error) { return mountDashboard(ctx, env, o.dashboard) },
+	}
+	for _, step := range steps {
+		stop, err := step()
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+		if err != nil {
+			return stops, err
+		}
+	}
+	return stops, nil
+}
 
 // serveOptions are the flags of `equitas serve`; each also reads an
 // EQUITAS_* environment variable (the flag wins when both are set).
@@ -26,6 +56,24 @@ type serveOptions struct {
 	maxBody                                  int64
 	shutdownTimeout                          time.Duration
 	bulk                                     bulkOptions
+	attribution                              attributionServeOptions
+	measures                                 measureServeOptions
+	careGaps                                 careGapsOptions
+	alerts                                   alertsOptions
+	adt                                      adtOptions
+	equity                                   equityOptions
+	dashboard                                dashboardOptions
+}
+
+// serveEnv is what every feature area needs to mount itself on the server.
+type serveEnv struct {
+	log    *slog.Logger
+	st     store.Store
+	srv    *rest.Server
+	bulk   *bulkServer
+	addr   string
+	data   string
+	alerts *alertsServer // set before the ADT intake mounts, which notifies it
 }
 
 func newServeCmd() *cobra.Command {
@@ -54,6 +102,13 @@ EQUITAS_BASE_URL, and so on.`,
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on shutdown")
 	o.bulk.flags(f)
+	o.attribution.flags(f)
+	o.measures.flags(f)
+	o.careGaps.flags(f)
+	o.alerts.flags(f)
+	o.adt.flags(f)
+	o.equity.flags(f)
+	o.dashboard.flags(f)
 	return cmd
 }
 
@@ -116,6 +171,16 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	defer bulk.stop()
+	env := &serveEnv{log: log, st: st, srv: srv, bulk: bulk, addr: o.addr, data: o.data}
+	stops, err := mountAreas(ctx, env, o)
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
