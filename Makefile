@@ -9,10 +9,21 @@ SEED     ?= 1
 BENCHTIME ?= 1x
 FUZZTIME ?= 60s
 
-.PHONY: build run seed test vet bench fuzz clean
+.PHONY: build run seed test vet bench fuzz clean ui
 
-build:
+UI_DIR := measures/dashboard/web
+UI_LIB := $(UI_DIR)/vendor/chart.umd.min.js
+
+build: ui
 	$(GO) build -o $(BIN) ./cmd/equitas
+
+# The dashboard's chart library comes from npm (pinned by its lockfile) and
+# is embedded in the binary; nothing is fetched from a CDN at run time.
+ui: $(UI_LIB)
+
+$(UI_LIB): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && npm ci --no-audit --no-fund --silent
+	cp $(UI_DIR)/node_modules/chart.js/dist/chart.umd.min.js $@
 
 # Start the server on the embedded badger store; the first start loads a
 # small synthetic population so there is something to query.
@@ -30,12 +41,12 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: vet
+test: vet ui
 	$(GO) test -count=1 -timeout 20m ./...
 
 # Benchmarks: every Benchmark* once per package at the default benchtime
 # unless BENCHTIME is given (e.g. make bench BENCHTIME=3s).
-bench:
+bench: ui
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./...
 
 # Fuzz every Fuzz* target for FUZZTIME each.
