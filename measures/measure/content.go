@@ -107,74 +107,40 @@ func (c Content) Load(ctx context.Context, name string) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	pkg := &Package{Definition: def, MeasureFile: file, LibraryFiles: map[string]string{}}
 	headers, err := c.libraryHeaders()
 	if err != nil {
 		return nil, err
 	}
-	rootURL, rootVersion, _ := strings.Cut(def.Library, "|")
-	rootHdr := findLibrary(headers, rootURL, canonicalName(rootURL), rootVersion)
-	if rootHdr == nil {
-		return nil, fmt.Errorf("%w: %s: Measure.library %s not found among %s", ErrBadContent, file, def.Library, filepath.Join(c.Dir, "libraries", "*.json"))
+	return Assemble(ctx, def, file, contentSource{c: c, name: name, headers: headers})
+}
+
+// contentSource finds libraries and value sets in a Content directory.
+type contentSource struct {
+	c       Content
+	name    string
+	headers []libraryHeader
+}
+
+func (s contentSource) Library(_ context.Context, url, name, version string) ([]byte, string, error) {
+	h := findLibrary(s.headers, url, name, version)
+	if h == nil {
+		return nil, "", nil
 	}
-	// Walk the ELM includes from the root; each include names a library by
-	// path (namespace/Name) and version.
-	queue := []*libraryHeader{rootHdr}
-	loaded := map[string]bool{}
-	var valueSets []elmValueSet
-	for len(queue) > 0 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		cur := queue[0]
-		queue = queue[1:]
-		if loaded[cur.file] {
-			continue
-		}
-		loaded[cur.file] = true
-		raw, err := os.ReadFile(cur.file)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadContent, err)
-		}
-		lib, err := elm.ParseLibrary(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.file, err)
-		}
-		inc, err := elmSummary(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrBadContent, cur.file, err)
-		}
-		if pkg.Root == nil {
-			pkg.Root = lib
-			pkg.statements = inc.Statements
-		}
-		pkg.Libraries = append(pkg.Libraries, lib)
-		pkg.LibraryFiles[lib.ID.String()] = cur.file
-		for _, vs := range inc.ValueSets {
-			vs.usedBy = lib.ID.Name
-			valueSets = append(valueSets, vs)
-		}
-		for _, in := range inc.Includes {
-			name := canonicalName(in.Path)
-			h := findLibrary(headers, "", name, in.Version)
-			if h == nil {
-				return nil, fmt.Errorf("%w: library %s version %s (included by %s in %s) not found among %s",
-					ErrBadContent, name, orAny(in.Version), lib.ID, cur.file, filepath.Join(c.Dir, "libraries", "*.json"))
-			}
-			queue = append(queue, h)
-		}
-	}
-	pkg.Terminology, err = c.loadValueSets(name)
+	raw, err := os.ReadFile(h.file)
 	if err != nil {
-		return nil, err
+		return nil, h.file, err
 	}
-	for _, vs := range valueSets {
-		if _, err := pkg.Terminology.Lookup(vs.ID, vs.Version); err != nil {
-			return nil, fmt.Errorf("%w: value set %q (%s, used by library %s) has no expansion in %s",
-				ErrBadContent, vs.Name, vs.ID, vs.usedBy, filepath.Join(c.Dir, "measures", name, "valuesets.json"))
-		}
-	}
-	return pkg, nil
+	return raw, h.file, nil
+}
+
+func (s contentSource) Terminology(context.Context, []ValueSetRef) (*terminology.Index, error) {
+	return s.c.loadValueSets(s.name)
+}
+
+func (s contentSource) LibrariesWhere() string { return filepath.Join(s.c.Dir, "libraries", "*.json") }
+
+func (s contentSource) ValueSetsWhere() string {
+	return filepath.Join(s.c.Dir, "measures", s.name, "valuesets.json")
 }
 
 func orAny(v string) string {
@@ -242,11 +208,6 @@ func (c Content) libraryHeaders() ([]libraryHeader, error) {
 	return out, nil
 }
 
-type elmValueSet struct {
-	Name, ID, Version string
-	usedBy            string
-}
-
 type elmInclude struct {
 	Path, Version string
 }
@@ -254,7 +215,7 @@ type elmInclude struct {
 // elmIncludes is what the loader needs of one library's ELM.
 type elmIncludes struct {
 	Includes   []elmInclude
-	ValueSets  []elmValueSet
+	ValueSets  []ValueSetRef
 	Statements []statement
 }
 
@@ -279,7 +240,7 @@ func elmSummary(raw []byte) (*elmIncludes, error) {
 		return true
 	})
 	lib.Get("valueSets.def").ForEach(func(_, d gjson.Result) bool {
-		inc.ValueSets = append(inc.ValueSets, elmValueSet{Name: d.Get("name").String(), ID: d.Get("id").String(), Version: d.Get("version").String()})
+		inc.ValueSets = append(inc.ValueSets, ValueSetRef{Name: d.Get("name").String(), ID: d.Get("id").String(), Version: d.Get("version").String()})
 		return true
 	})
 	lib.Get("statements.def").ForEach(func(_, d gjson.Result) bool {
