@@ -3,8 +3,6 @@ package attribution
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -26,79 +24,34 @@ type Counts struct{ Active, Inactive int }
 
 type jsonObj = map[string]any
 
-// WriteGroup renders list g with its members from the index as an atr-group
-// Group (without id-independent meta: the store sets versionId and
-// lastUpdated) and returns its member counts. Members are streamed from the
-// index to w; nothing but the member being written is held.
+// WriteGroup renders list g with its current members from the index as
+// an atr-group Group (without versionId and lastUpdated, which the store
+// sets) and returns its member counts. Members are streamed from the index
+// to w; nothing but the member being written is held.
 func WriteGroup(ctx context.Context, kv store.KV, g *GroupInfo, w io.Writer) (Counts, error) {
 	var c Counts
-	ids := []jsonObj{}
-	if g.NPI != "" {
-		ids = append(ids, jsonObj{"use": "official", "system": SystemNPI, "value": g.NPI})
-	}
-	if g.TIN != "" {
-		ids = append(ids, jsonObj{"use": "official", "system": SystemTIN, "value": g.TIN})
-	}
-	ids = append(ids, jsonObj{"use": "official", "system": g.ContractSystem, "value": g.Contract})
-	name := g.PayerName + " – " + g.OrganizationName + " attribution list"
-	if g.PayerName == "" || g.OrganizationName == "" {
-		name = "Attribution list " + g.ID
-	}
-	head := jsonObj{
-		"resourceType": "Group",
-		"id":           g.ID,
-		"meta":         jsonObj{"profile": []string{ProfileATRGroup}},
-		"extension": []jsonObj{
-			{"url": ExtContractValidity, "valuePeriod": period(g.ContractStart, g.ContractEnd)},
-			{"url": ExtAttributionListStatus, "valueCode": g.Status},
-		},
-		"identifier":     ids,
-		"active":         true,
-		"type":           "person",
-		"actual":         true,
-		"name":           name,
-		"managingEntity": jsonObj{"reference": "Organization/" + g.PayerID},
-	}
-	b, err := json.Marshal(head)
-	if err != nil {
-		return c, fmt.Errorf("attribution: %w", err)
-	}
-	// The head is closed by the member array and quantity, written as they
-	// are counted.
-	if _, err := w.Write(b[:len(b)-1]); err != nil {
-		return c, err
-	}
-	sep := `,"member":[`
-	err = Members(ctx, kv, g.ID, func(e *Entry) error {
+	counted := *g
+	counted.Active, counted.Inactive = 0, 0
+	if err := Members(ctx, kv, g.ID, func(e *Entry) error {
 		if e.Inactive {
-			c.Inactive++
+			counted.Inactive++
 		} else {
-			c.Active++
+			counted.Active++
 		}
-		mb, err := json.Marshal(member(e))
-		if err != nil {
-			return fmt.Errorf("attribution: %w", err)
-		}
-		if _, err := io.WriteString(w, sep); err != nil {
-			return err
-		}
-		sep = ","
-		_, err = w.Write(mb)
-		return err
-	})
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	h, err := head(&counted, nil)
 	if err != nil {
 		return c, err
 	}
-	tail := fmt.Sprintf(`,"quantity":%d}`, c.Active)
-	if sep == "," {
-		tail = "]" + tail
-	}
-	_, err = io.WriteString(w, tail)
-	return c, err
+	err = writeMembers(ctx, w, h, func(fn func(*Entry) error) error { return Members(ctx, kv, g.ID, fn) })
+	return Counts{Active: counted.Active, Inactive: counted.Inactive}, err
 }
 
-// The member element is encoded through structs rather than maps: lists
-// are rendered whole on every change, and this is their inner loop.
+// The member element is encoded through structs rather than maps: it is
+// the inner loop of rendering a list.
 type (
 	memberJSON struct {
 		Extension []extJSON   `json:"extension"`

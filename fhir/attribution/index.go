@@ -17,14 +17,23 @@ import (
 //	atr/group/<group id>                 GroupInfo (the contract and list status)
 //	atr/member/<group id>/<patient id>   Entry (one member of one list)
 //	atr/patient/<patient id>             patientLists (the lists the patient is in)
+//	atr/hist/<group id>/<patient id>/<v> the member's Entry as of Group version v
+//	                                     (written when it changes; "-" = removed)
 //
 // One key per member keeps a membership change a small write whatever the
-// list size; the Group resource is rendered from the index.
+// list size. The stored Group resource carries no member array: members
+// are rendered from the index on read (RenderGroup), and the history keys
+// let an old version render exactly the members it had.
 const (
 	kvGroup   = "atr/group/"
 	kvMember  = "atr/member/"
 	kvPatient = "atr/patient/"
+	kvHist    = "atr/hist/"
 )
+
+// layoutHistory marks a list whose member history is kept under kvHist;
+// lists written before it carry their members in the stored Group.
+const layoutHistory = 2
 
 // ChangeType codes of the ATR changeType extension.
 const (
@@ -57,6 +66,16 @@ type GroupInfo struct {
 	Status           string `json:"status"`
 	AsOf             string `json:"asOf,omitempty"` // last run
 	Method           Method `json:"method,omitempty"`
+	// Version is the Group version rendering the index's current state;
+	// Layout is layoutHistory once member history is kept.
+	Version uint64 `json:"version,omitempty"`
+	// Adopted lists were created over REST: their Group is the client's,
+	// kept apart from its members.
+	Adopted bool `json:"adopted,omitempty"`
+	Layout  int  `json:"layout,omitempty"`
+	// Active and Inactive count the current members.
+	Active   int `json:"active,omitempty"`
+	Inactive int `json:"inactive,omitempty"`
 }
 
 // Entry is one member of one list as kept in the index.
@@ -116,7 +135,9 @@ func Groups(ctx context.Context, kv store.KV) ([]*GroupInfo, error) {
 	return out, err
 }
 
-// Members calls fn for every entry of a list in patient-id order.
+func memberKey(groupID, patientID string) string { return kvMember + groupID + "/" + patientID }
+
+// Members calls fn for every current entry of a list in patient-id order.
 func Members(ctx context.Context, kv store.KV, groupID string, fn func(*Entry) error) error {
 	return kv.Scan(ctx, kvMember+groupID+"/", func(key string, v []byte) error {
 		var e Entry

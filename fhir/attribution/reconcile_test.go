@@ -29,7 +29,7 @@ func groupStatus(t *testing.T, st store.Store, id string) (status string, member
 	t.Helper()
 	r, err := st.Read(context.Background(), "Group", id)
 	require.NoError(t, err)
-	g := gjson.ParseBytes(r.Body)
+	g := gjson.ParseBytes(render(t, st, r))
 	members = map[string]string{}
 	for _, m := range g.Get("member").Array() {
 		state := m.Get(`extension.#(url=="` + ExtChangeType + `").valueCode`).String()
@@ -115,13 +115,18 @@ func TestListsReconciliation(t *testing.T) {
 			status, members := groupStatus(t, st, g1)
 			assert.Equal(t, tc.wantStatus, status)
 			assert.Equal(t, tc.wantMembers, members)
+			provs, err := st.Search(ctx, store.Query{Type: "Provenance", Params: []store.Param{{Name: "target", Values: []string{"Group/" + g1}}}, Count: 100})
+			require.NoError(t, err)
 			var audits int
-			require.NoError(t, st.KV().Scan(ctx, "atr/audit/"+g1+"/", func(_ string, v []byte) error {
+			for _, p := range provs.Resources {
+				pj := gjson.ParseBytes(p.Body)
+				if pj.Get("agent.0.who.reference").String() != who.Who {
+					continue // the run's
+				}
 				audits++
-				assert.Equal(t, who.Who, gjson.GetBytes(v, "who").String())
-				return nil
-			}))
-			assert.Equal(t, changes, audits, "every change is audited")
+				assert.Equal(t, who.Why, pj.Get("reason.0.text").String())
+			}
+			assert.Equal(t, changes, audits, "every change is recorded with who and why")
 		})
 	}
 	_, err := NewLists(openStore(t)).Confirm(ctx, "atr-none", who)

@@ -1,8 +1,10 @@
 package attribution
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -29,7 +31,10 @@ type RunOptions struct {
 	// BatchSize is the number of patients whose index changes are written
 	// in one KV batch (default 256).
 	BatchSize int
-	Logger    *slog.Logger
+	// Audit is recorded in the Provenance of every Group version written
+	// (default: who "equitas attribution run", why the method and date).
+	Audit  Audit
+	Logger *slog.Logger
 }
 
 // Result summarises a run.
@@ -47,6 +52,9 @@ type GroupResult struct {
 	Version  uint64 `json:"version"`
 	Active   int    `json:"active"`
 	Inactive int    `json:"inactive"`
+	Status   string `json:"status,omitempty"`
+	// Provenance is the id of the Provenance recording the change.
+	Provenance string `json:"provenance,omitempty"`
 }
 
 // Run attributes every patient of st, updates the member index with the
@@ -89,6 +97,12 @@ func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Audit.Who == "" {
+		opts.Audit.Who = "equitas attribution run"
+	}
+	if opts.Audit.Why == "" {
+		opts.Audit.Why = fmt.Sprintf("%s attribution as of %s", opts.Method, opts.AsOf.Format(time.DateOnly))
+	}
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("attribution: %w", err)
@@ -99,13 +113,17 @@ func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) 
 		return nil, err
 	}
 	r := &runner{
-		kv: st.KV(), dir: dir, opts: opts, attr: NewAttributor(dir, opts.Options),
+		st: st, kv: st.KV(), dir: dir, opts: opts, attr: NewAttributor(dir, opts.Options),
+		next:   map[string]uint64{},
 		run:    opts.AsOf.Format(time.DateOnly) + "@" + start.UTC().Format(time.RFC3339Nano),
 		asOf:   opts.AsOf.Format(time.DateOnly),
 		ended:  opts.AsOf.AddDate(0, 0, -1).Format(time.DateOnly),
 		groups: map[string]*GroupInfo{},
 		ops:    map[string][]byte{},
 		res:    &Result{Changes: map[string]int{}},
+	}
+	if err := r.prepare(ctx); err != nil {
+		return nil, err
 	}
 	kinds := []string{"Coverage", "ExplanationOfBenefit", "Claim"}
 	err = snap.Scan(ctx, "Patient", time.Time{}, func(p *store.Resource) error {
@@ -137,7 +155,9 @@ func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) 
 }
 
 type runner struct {
+	st               store.Store
 	kv               store.KV
+	next             map[string]uint64 // Group version each list's changes are written at
 	dir              *Directory
 	opts             RunOptions
 	attr             *Attributor
@@ -165,25 +185,31 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 	}
 	next := patientLists{Run: r.run}
 	var before *Entry
+	var beforeRaw []byte
 	for _, g := range prev.Groups {
-		var e Entry
-		key := kvMember + g + "/" + patientID
-		if err := getJSON(ctx, r.kv, key, &e); err != nil {
-			if notFound(err) {
-				continue
-			}
+		raw, err := r.kv.Get(ctx, memberKey(g, patientID))
+		if notFound(err) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		var e Entry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("attribution: corrupt member record %s/%s: %w", g, patientID, err)
+		}
 		if g == target {
-			before = &e
+			before, beforeRaw = &e, raw
 			continue
 		}
 		if e.Inactive {
-			r.ops[key] = nil
+			if err := r.drop(ctx, g, patientID); err != nil {
+				return err
+			}
 			continue
 		}
 		e.Inactive, e.ChangeType, e.PeriodEnd = true, ChangeDropped, r.ended
-		if err := r.put(key, &e); err != nil {
+		if err := r.put(ctx, g, &e, raw); err != nil {
 			return err
 		}
 		r.touch(g, nil)
@@ -198,10 +224,10 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 				e.ChangeType = ChangeChanged
 			}
 		}
-		if err := r.put(kvMember+target+"/"+patientID, &e); err != nil {
+		r.touch(target, &m)
+		if err := r.put(ctx, target, &e, beforeRaw); err != nil {
 			return err
 		}
-		r.touch(target, &m)
 		r.res.Changes[e.ChangeType]++
 		next.Groups = append(next.Groups, target)
 	}
@@ -209,7 +235,7 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 		if len(prev.Groups) > 0 {
 			r.ops[kvPatient+patientID] = nil
 		}
-	} else if err := r.put(kvPatient+patientID, &next); err != nil {
+	} else if err := r.putJSON(kvPatient+patientID, &next); err != nil {
 		return err
 	}
 	r.pending++
@@ -243,12 +269,91 @@ func (r *runner) sweep(ctx context.Context) error {
 	return r.flush(ctx)
 }
 
-func (r *runner) put(key string, v any) error {
+func (r *runner) putJSON(key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("attribution: %w", err)
 	}
 	r.ops[key] = b
+	return nil
+}
+
+// put writes a member entry and its history at the list's next version,
+// unless it equals the entry already stored (prev): a member whose
+// attribution did not change costs no write.
+func (r *runner) put(ctx context.Context, groupID string, e *Entry, prev []byte) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("attribution: %w", err)
+	}
+	if bytes.Equal(b, prev) {
+		return nil
+	}
+	ver, err := r.version(ctx, groupID)
+	if err != nil {
+		return err
+	}
+	r.ops[memberKey(groupID, e.PatientID)] = b
+	r.ops[histKey(groupID, e.PatientID, ver)] = b
+	return nil
+}
+
+// drop removes a member from a list.
+func (r *runner) drop(ctx context.Context, groupID, patientID string) error {
+	ver, err := r.version(ctx, groupID)
+	if err != nil {
+		return err
+	}
+	r.ops[memberKey(groupID, patientID)] = nil
+	r.ops[histKey(groupID, patientID, ver)] = tombstone
+	return nil
+}
+
+// version is the Group version this run writes for a list: the one after
+// the stored Group's (a run holds the list lock, so nothing else writes
+// it meanwhile).
+func (r *runner) version(ctx context.Context, groupID string) (uint64, error) {
+	if v, ok := r.next[groupID]; ok {
+		return v, nil
+	}
+	cur, err := r.st.Read(ctx, "Group", groupID)
+	var v uint64 = 1
+	switch {
+	case err == nil || errors.Is(err, store.ErrDeleted):
+		v = cur.Version + 1
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, fmt.Errorf("attribution: read Group/%s: %w", groupID, err)
+	}
+	r.next[groupID] = v
+	return v, nil
+}
+
+// prepare starts the member history of lists written before it was kept,
+// at the version this run writes for them.
+func (r *runner) prepare(ctx context.Context) error {
+	known, err := Groups(ctx, r.kv)
+	if err != nil {
+		return err
+	}
+	for _, g := range known {
+		if g.Layout >= layoutHistory {
+			continue
+		}
+		ver, err := r.version(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		if err := backfill(ctx, r.kv, g, ver, func(ops map[string][]byte) error { return r.kv.Batch(ctx, ops) }); err != nil {
+			return err
+		}
+		b, err := json.Marshal(g)
+		if err != nil {
+			return fmt.Errorf("attribution: %w", err)
+		}
+		if err := r.kv.Put(ctx, kvGroup+g.ID, b); err != nil {
+			return fmt.Errorf("attribution: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -309,7 +414,7 @@ func (r *runner) writeGroups(ctx context.Context, st store.Store) error {
 		}
 		g.Status, g.AsOf, g.Method = r.opts.Status, r.asOf, r.opts.Method
 		g.ContractStart, g.ContractEnd = r.opts.ContractStart.Format(time.DateOnly), r.opts.ContractEnd.Format(time.DateOnly)
-		gr, err := publish(ctx, st, g)
+		gr, err := r.publish(ctx, st, g)
 		if err != nil {
 			return err
 		}
@@ -317,4 +422,33 @@ func (r *runner) writeGroups(ctx context.Context, st store.Store) error {
 		r.opts.Logger.Debug("attribution list written", "group", id, "version", gr.Version, "active", gr.Active, "inactive", gr.Inactive)
 	}
 	return nil
+}
+
+// publish writes a list's new Group version (no members: they are in the
+// index, rendered on read) with its description and Provenance.
+func (r *runner) publish(ctx context.Context, st store.Store, g *GroupInfo) (*GroupResult, error) {
+	g.Active, g.Inactive = 0, 0
+	if err := Members(ctx, r.kv, g.ID, func(e *Entry) error {
+		if e.Inactive {
+			g.Inactive++
+		} else {
+			g.Active++
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	ver, err := r.version(ctx, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := st.Read(ctx, "Group", g.ID)
+	activity := "UPDATE"
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cur, activity = nil, "CREATE"
+	case err != nil && !errors.Is(err, store.ErrDeleted):
+		return nil, fmt.Errorf("attribution: read Group/%s: %w", g.ID, err)
+	}
+	return commitVersion(ctx, st, newChange(g, ver), cur, time.Now().UTC(), "attribute", activity, nil, r.opts.Audit)
 }

@@ -51,6 +51,14 @@ func seedDirectory(t *testing.T, st store.Store) {
 	}
 }
 
+// render serves a stored Group version as a read would.
+func render(t *testing.T, st store.Store, r *store.Resource) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, RenderGroup(context.Background(), st.KV(), r, &buf, false))
+	return buf.Bytes()
+}
+
 func withPatient(body []byte, id string) []byte {
 	return bytes.ReplaceAll(body, []byte(`"Patient/x"`), []byte(`"Patient/`+id+`"`))
 }
@@ -155,14 +163,17 @@ func TestRunGroupRendering(t *testing.T) {
 	res, err := Run(ctx, st, RunOptions{Options: Options{Method: Prospective, AsOf: day("2026-02-01")}, Status: StatusDraft})
 	require.NoError(t, err)
 	require.Len(t, res.Groups, 2)
-	assert.Equal(t, GroupResult{ID: g1, Version: 2, Active: 1, Inactive: 1}, res.Groups[0])
+	assert.Equal(t, GroupResult{ID: g1, Version: 2, Active: 1, Inactive: 1, Status: StatusDraft, Provenance: res.Groups[0].Provenance}, res.Groups[0])
+	assert.NotEmpty(t, res.Groups[0].Provenance)
 
 	r, err := st.Read(ctx, "Group", g1)
 	require.NoError(t, err)
-	g := gjson.ParseBytes(r.Body)
+	assert.False(t, gjson.GetBytes(r.Body, "member").Exists(), "the stored Group carries no members")
+	body := render(t, st, r)
+	g := gjson.ParseBytes(body)
 	v, err := validate.New()
 	require.NoError(t, err)
-	_, _, err = v.Resource(r.Body)
+	_, _, err = v.Resource(body)
 	require.NoError(t, err, "the rendered Group is valid R4")
 	assert.Equal(t, "2", g.Get("meta.versionId").String())
 	assert.Equal(t, ProfileATRGroup, g.Get("meta.profile.0").String())
