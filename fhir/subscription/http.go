@@ -1,0 +1,353 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/attribution"
+	"github.com/equitas/equitas/fhir/interaction"
+	"github.com/equitas/equitas/fhir/outcome"
+	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/store"
+)
+
+// maxBody bounds a Subscription request body.
+const maxBody = 1 << 20
+
+// Mount takes over Subscription create and update on srv (so every stored
+// Subscription is validated and bound to its owner) and registers $status
+// and $dead-letters. Reads, searches and deletes stay with the REST layer.
+func (m *Manager) Mount(srv *rest.Server) {
+	h := &handlers{m: m, svc: srv.Service(), base: srv.Base}
+	srv.FHIR().Post("/Subscription", h.create)
+	srv.FHIR().Put("/Subscription/{id}", h.update)
+	srv.Operation(rest.Operation{Name: "status", Level: rest.Instance, Types: []string{"Subscription"},
+		Definition: StatusDefinition, Handler: http.HandlerFunc(h.status)})
+	srv.Operation(rest.Operation{Name: "dead-letters", Level: rest.Instance, Types: []string{"Subscription"},
+		Definition: DeadLettersDefinition, Handler: http.HandlerFunc(h.deadLetters)})
+}
+
+type handlers struct {
+	m    *Manager
+	svc  *interaction.Service
+	base func(*http.Request) string
+}
+
+// caller checks authentication and the scope for an interaction class.
+func caller(r *http.Request, class rune) (*access.Principal, error) {
+	p := access.FromContext(r.Context())
+	if p == nil {
+		return nil, outcome.Errorf(http.StatusUnauthorized, "login", "authentication required")
+	}
+	if !p.Allows("Subscription", class) {
+		return nil, outcome.Errorf(http.StatusForbidden, "forbidden", "scope does not allow this interaction on Subscription")
+	}
+	return p, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
+		return nil, outcome.Errorf(http.StatusUnsupportedMediaType, "not-supported", "send the Subscription as application/fhir+json")
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, outcome.Errorf(http.StatusRequestEntityTooLarge, "too-costly", "a Subscription is limited to %d bytes", maxBody)
+	case err != nil:
+		return nil, outcome.Errorf(http.StatusBadRequest, "structure", "could not read the request body")
+	}
+	return b, nil
+}
+
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
+	p, err := caller(r, access.Create)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	body, sub, err := h.m.Bind(r.Context(), body, p.Organization, nil)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	res, err := h.svc.Create(r.Context(), "Subscription", body, nil)
+	h.written(w, r, sub, res, err)
+}
+
+func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
+	p, err := caller(r, access.Update)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	body, err := readBody(w, r)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	var prev *Subscription
+	switch cur, err := h.m.st.Read(r.Context(), "Subscription", id); {
+	case err == nil:
+		if prev, err = Parse(cur.Body); err != nil {
+			prev = &Subscription{} // an unbound leftover: only a system client may replace it
+		}
+	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrDeleted):
+		outcome.WriteError(w, interaction.StoreError(err))
+		return
+	}
+	body, sub, err := h.m.Bind(r.Context(), body, p.Organization, prev)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	var ifMatch uint64
+	if v := r.Header.Get("If-Match"); v != "" {
+		n, ok := interaction.ParseETag(v)
+		if !ok {
+			outcome.Error(w, http.StatusBadRequest, "invalid", "If-Match must be a version ETag such as W/\"3\"")
+			return
+		}
+		ifMatch = n
+	}
+	res, err := h.svc.Update(r.Context(), "Subscription", id, body, ifMatch)
+	h.written(w, r, sub, res, err)
+}
+
+// written answers a create or update and queues the handshake of a
+// requested Subscription.
+func (h *handlers) written(w http.ResponseWriter, r *http.Request, sub *Subscription, res interaction.Result, err error) {
+	if err != nil {
+		outcome.WriteError(w, interaction.StoreError(err))
+		return
+	}
+	h.m.forget()
+	if sub.Status == StatusRequested {
+		if err := h.m.queueHandshake(r.Context(), res.Resource.ID); err != nil {
+			h.m.log.LogAttrs(r.Context(), slog.LevelError, "subscription: queue handshake", slog.String("error", err.Error()))
+		}
+	}
+	w.Header().Set("Location", h.base(r)+"/Subscription/"+res.Resource.ID+"/_history/"+strconv.FormatUint(res.Resource.Version, 10))
+	w.Header().Set("ETag", `W/"`+strconv.FormatUint(res.Resource.Version, 10)+`"`)
+	w.Header().Set("Last-Modified", res.Resource.LastUpdated.UTC().Format(http.TimeFormat))
+	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	w.WriteHeader(res.Status)
+	_, _ = w.Write(res.Resource.Body)
+}
+
+// Bind validates a Subscription written by a caller bound to callerOrg
+// ("" for a system client) over prev (nil on create), decides its owner
+// and status, and returns the body to store. A provider client's
+// Subscriptions are bound to its own organization; a system client names
+// the organization with an "organization" filter. Group filters must name
+// ATR lists of the owner. The server sets the status: off when asked,
+// active when an active Subscription keeps its channel, requested (a
+// handshake follows) otherwise.
+func (m *Manager) Bind(ctx context.Context, body []byte, callerOrg string, prev *Subscription) ([]byte, *Subscription, error) {
+	s, err := Parse(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	owner := callerOrg
+	switch {
+	case callerOrg != "" && s.Filter.Organization != "" && !SameOrganization(callerOrg, s.Filter.Organization):
+		return nil, nil, outcome.Errorf(http.StatusForbidden, "forbidden", "a provider client may subscribe only for its own organization")
+	case callerOrg == "" && s.Filter.Organization == "":
+		return nil, nil, invalid("Subscription.criteria.extension", "name the provider organization the notifications are for with the filter Encounter?organization=[id, NPI or TIN]")
+	case callerOrg == "":
+		owner = s.Filter.Organization
+	}
+	if prev != nil && callerOrg != "" && !SameOrganization(prev.Owner, callerOrg) {
+		return nil, nil, outcome.Errorf(http.StatusForbidden, "forbidden", "this Subscription belongs to another organization")
+	}
+	for g := range s.Filter.Groups {
+		gi, err := attribution.Group(ctx, m.kv, g)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, invalid("Subscription.criteria.extension", "Group/%s is not an attribution list", g)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("subscription: group %s: %w", g, err)
+		}
+		if !SameOrganization(owner, gi.OrganizationID) && !SameOrganization(owner, gi.NPI) && !SameOrganization(owner, gi.TIN) {
+			return nil, nil, outcome.Errorf(http.StatusForbidden, "forbidden", "Group/%s is not a list of the subscribing organization", g)
+		}
+	}
+	s.Owner = owner
+	switch {
+	case s.Status == StatusOff:
+	case prev != nil && prev.Status == StatusActive && s.Status == StatusActive &&
+		prev.Endpoint == s.Endpoint && slices.Equal(prev.Headers, s.Headers):
+	default:
+		s.Status = StatusRequested
+	}
+	out, err := withOwner(body, owner)
+	if err == nil {
+		out, err = sjson.SetBytes(out, "status", s.Status)
+	}
+	if err == nil {
+		out, err = sjson.DeleteBytes(out, "error")
+	}
+	if err != nil {
+		return nil, nil, outcome.Errorf(http.StatusBadRequest, "structure", "could not bind the Subscription: %v", err)
+	}
+	return out, s, nil
+}
+
+// withOwner replaces any owner extension by one naming owner.
+func withOwner(body []byte, owner string) ([]byte, error) {
+	var exts []json.RawMessage
+	for _, x := range gjson.GetBytes(body, "extension").Array() {
+		if x.Get("url").String() != ExtOwner {
+			exts = append(exts, json.RawMessage(x.Raw))
+		}
+	}
+	own, err := json.Marshal(map[string]string{"url": ExtOwner, "valueString": owner})
+	if err != nil {
+		return nil, err
+	}
+	exts = append(exts, own)
+	return sjson.SetBytes(body, "extension", exts)
+}
+
+// visible reads a Subscription the caller may see: its owner's clients
+// and system clients.
+func (h *handlers) visible(r *http.Request) (*Subscription, error) {
+	p, err := caller(r, access.Read)
+	if err != nil {
+		return nil, err
+	}
+	id := chi.URLParam(r, "id")
+	res, err := h.m.st.Read(r.Context(), "Subscription", id)
+	if err != nil {
+		return nil, interaction.StoreError(err)
+	}
+	s, err := Parse(res.Body)
+	if err != nil {
+		s = &Subscription{Status: gjson.GetBytes(res.Body, "status").String()}
+	}
+	if p.Organization != "" && !SameOrganization(p.Organization, s.Owner) {
+		return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Subscription/%s not found", id)
+	}
+	s.ID, s.Version = res.ID, res.Version
+	if s.Status == StatusError {
+		s.errText = gjson.GetBytes(res.Body, "error").String()
+	}
+	return s, nil
+}
+
+// status serves $status: a searchset Bundle holding the Subscription's
+// status Parameters (backport-subscription-status-r4, type query-status).
+func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		outcome.Error(w, http.StatusMethodNotAllowed, "not-supported", "$status is GET or POST")
+		return
+	}
+	s, err := h.visible(r)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	n, err := h.m.EventsSinceStart(r.Context(), s.ID)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	base := h.base(r)
+	params := []obj{
+		{"name": "subscription", "valueReference": obj{"reference": base + "/Subscription/" + s.ID}},
+		{"name": "topic", "valueCanonical": TopicURL},
+		{"name": "status", "valueCode": s.Status},
+		{"name": "type", "valueCode": "query-status"},
+		{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(n, 10)},
+	}
+	if s.errText != "" {
+		params = append(params, obj{"name": "error", "valueCodeableConcept": obj{
+			"coding": []obj{{"system": "http://terminology.hl7.org/CodeSystem/subscription-error", "code": "no-response"}},
+			"text":   s.errText}})
+	}
+	id := uuid()
+	writeJSON(w, obj{
+		"resourceType": "Bundle", "id": uuid(), "type": "searchset", "total": 1,
+		"timestamp": h.m.opts.Now().UTC().Format(time.RFC3339Nano),
+		"entry": []obj{{
+			"fullUrl":  "urn:uuid:" + id,
+			"resource": obj{"resourceType": "Parameters", "id": id, "meta": obj{"profile": []string{ProfileStatus}}, "parameter": params},
+			"search":   obj{"mode": "match"},
+		}},
+	})
+}
+
+// deadLetters serves $dead-letters: one "dead-letter" parameter per
+// notification whose delivery was given up.
+func (h *handlers) deadLetters(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		outcome.Error(w, http.StatusMethodNotAllowed, "not-supported", "$dead-letters is GET")
+		return
+	}
+	s, err := h.visible(r)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	dl, err := h.m.DeadLetters(r.Context(), s.ID)
+	if err != nil {
+		outcome.WriteError(w, err)
+		return
+	}
+	base := h.base(r)
+	params := []obj{}
+	for _, d := range dl {
+		part := []obj{
+			{"name": "type", "valueCode": d.Type},
+			{"name": "timestamp", "valueInstant": d.At.UTC().Format(time.RFC3339Nano)},
+			{"name": "attempts", "valueInteger": d.Attempts},
+			{"name": "error", "valueString": d.LastError},
+			{"name": "dead-at", "valueInstant": d.DeadAt.UTC().Format(time.RFC3339Nano)},
+		}
+		if d.EventNumber > 0 {
+			part = append(part, obj{"name": "event-number", "valueString": strconv.FormatInt(d.EventNumber, 10)})
+		}
+		if d.Kind != "" {
+			part = append(part, obj{"name": "event", "valueCode": d.Kind})
+		}
+		if d.Encounter != "" {
+			part = append(part, obj{"name": "focus", "valueReference": obj{"reference": base + "/Encounter/" + d.Encounter}})
+		}
+		if d.LastHTTPStatus != 0 {
+			part = append(part, obj{"name": "http-status", "valueInteger": d.LastHTTPStatus})
+		}
+		params = append(params, obj{"name": "dead-letter", "part": part})
+	}
+	writeJSON(w, obj{"resourceType": "Parameters", "parameter": params})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		outcome.Error(w, http.StatusInternalServerError, "exception", "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	_, _ = w.Write(b)
+}
