@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,20 +29,26 @@ import (
 // Kind is the job kind of exports.
 const Kind = "export"
 
-// PatientResolver returns the patients an organization-bound client may
-// see (its members on active attribution lists). Without one, such clients
-// see no patient data.
-type PatientResolver func(ctx context.Context, organization string) (access.PatientSet, error)
-
 // GroupMembers returns the member patient ids of a Group as of the
 // snapshot; the default reads Group.member.entity from the resource.
 type GroupMembers func(ctx context.Context, snap store.Snapshot, groupID string) ([]string, error)
 
+// Renderer completes a stored resource for output (an ATR Group's members
+// are kept in an index and rendered into it); it returns res.Body when it
+// has nothing to add.
+type Renderer func(ctx context.Context, res *store.Resource) ([]byte, error)
+
 // Options configure the exporter.
 type Options struct {
 	MaxFileBytes int64 // split files at this size (default 64 MiB)
-	Patients     PatientResolver
-	Members      GroupMembers
+	// Visibility resolves what an organization-bound client may see (its
+	// attributed patients and its own Groups); without it such clients
+	// export nothing but shared directory and definitional resources.
+	Visibility access.Resolver
+	Members    GroupMembers
+	// Render, keyed by resource type, completes resources as they are
+	// written (Group: members from the attribution index).
+	Render map[string]Renderer
 	// CompartmentTypes are the types served at Patient/Group level when
 	// _type is absent.
 	CompartmentTypes []string
@@ -146,25 +153,22 @@ type run struct {
 	files    *fileSet
 	progress func(string)
 	filters  map[string]map[string]bool // type -> ids matching any _typeFilter query
-	visible  access.PatientSet
-	written  atomic.Int64
+	// principal is the client as captured at kick-off; restricted to its
+	// organization's patients and Groups when it is bound to one.
+	principal *access.Principal
+	visible   access.PatientSet // nil: every patient
+	written   atomic.Int64
+	refs      *refCollector // references to export at Group level (davinci-data-export)
 }
 
 func (r *run) do(ctx context.Context) error {
-	principal := &access.Principal{ClientID: r.p.ClientID, Scopes: r.p.Scopes, Organization: r.p.Organization}
-	if r.p.Organization != "" {
-		if r.p.Level == System {
-			return &ParamError{Param: "level", Reason: "organization-bound clients export through Patient or Group level"}
-		}
-		if r.e.opts.Patients == nil {
-			r.visible = emptySet{}
-		} else {
-			set, err := r.e.opts.Patients(ctx, r.p.Organization)
-			if err != nil {
-				return fmt.Errorf("export: resolving visible patients: %w", err)
-			}
-			r.visible = set
-		}
+	principal, err := r.e.Principal(ctx, r.p)
+	if err != nil {
+		return err
+	}
+	r.principal = principal
+	if principal.Restricted() {
+		r.visible = principal.Patients
 	}
 	types, err := r.types(ctx, principal)
 	if err != nil {
@@ -173,12 +177,37 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.loadFilters(ctx); err != nil {
 		return err
 	}
+	if len(r.p.Referenced) > 0 {
+		r.refs = newRefCollector(r.p.Referenced)
+	}
 	switch r.p.Level {
 	case System:
 		return r.system(ctx, types)
 	default:
-		return r.patients(ctx, types)
+		if err := r.patients(ctx, types); err != nil {
+			return err
+		}
+		return r.referenced(ctx)
 	}
+}
+
+// Principal is the client of an export as captured at kick-off, with the
+// visibility of its organization resolved now (the job may run long after
+// the kick-off, and a list may have changed since).
+func (e *Exporter) Principal(ctx context.Context, p *Params) (*access.Principal, error) {
+	principal := &access.Principal{ClientID: p.ClientID, Scopes: p.Scopes, Organization: p.Organization}
+	if p.Organization == "" {
+		return principal, nil
+	}
+	var v access.Visibility
+	if e.opts.Visibility != nil {
+		var err error
+		if v, err = e.opts.Visibility(ctx, p.Organization); err != nil {
+			return nil, fmt.Errorf("export: what %s may see: %w", p.Organization, err)
+		}
+	}
+	principal.Restrict(v)
+	return principal, nil
 }
 
 // types resolves the exported types and drops those the client's scopes do
@@ -266,11 +295,20 @@ func (r *run) keep(res *store.Resource) bool {
 	if ids, ok := r.filters[res.Type]; ok && !ids[res.ID] {
 		return false
 	}
-	return true
+	return r.principal == nil || r.principal.Sees(res)
 }
 
-func (r *run) write(res *store.Resource) error {
+func (r *run) write(ctx context.Context, res *store.Resource) error {
 	body := res.Body
+	if fn := r.e.opts.Render[res.Type]; fn != nil {
+		var err error
+		if body, err = fn(ctx, res); err != nil {
+			return fmt.Errorf("export: render %s/%s: %w", res.Type, res.ID, err)
+		}
+	}
+	if r.refs != nil {
+		r.refs.collect(body)
+	}
 	if els := elementsFor(r.p.Elements, res.Type); els != nil {
 		var err error
 		if body, err = subset(body, res.Type, els); err != nil {
@@ -288,10 +326,14 @@ func (r *run) system(ctx context.Context, types []string) error {
 	if err := r.scanTypes(ctx, types, nil); err != nil {
 		return err
 	}
-	if !r.p.Since.IsZero() {
-		return r.deleted(ctx, types, nil)
+	if r.p.Since.IsZero() {
+		return nil
 	}
-	return nil
+	var inExport func(string) bool
+	if r.visible != nil {
+		inExport = r.visible.Contains
+	}
+	return r.deleted(ctx, types, inExport)
 }
 
 // deleted lists resources deleted after _since (and before the snapshot)
@@ -377,11 +419,19 @@ func (r *run) patients(ctx context.Context, types []string) error {
 	var ids []string
 	switch r.p.Level {
 	case Group:
+		if !r.principal.SeesGroup(r.p.GroupID) {
+			return &ParamError{Param: "id", Reason: "Group/" + r.p.GroupID + " not found"}
+		}
 		members, err := r.e.opts.Members(ctx, r.snap, r.p.GroupID)
 		if err != nil {
 			return err
 		}
 		ids = members
+		if slices.Contains(types, "Group") {
+			if err := r.group(ctx); err != nil {
+				return err
+			}
+		}
 	case Patient:
 		err := r.snap.Scan(ctx, "Patient", time.Time{}, func(res *store.Resource) error {
 			ids = append(ids, res.ID)
@@ -442,6 +492,9 @@ func (r *run) compartments(ctx context.Context, types, ids []string) error {
 	// Encounter, a Group) is written once.
 	var seenMu sync.Mutex
 	seen := map[string]struct{}{}
+	if r.p.Level == Group {
+		seen["Group/"+r.p.GroupID] = struct{}{} // written by r.group
+	}
 	first := func(res *store.Resource) bool {
 		if res.Type == "Patient" {
 			return true
@@ -479,7 +532,7 @@ func (r *run) compartments(ctx context.Context, types, ids []string) error {
 				if !want[res.Type] || !r.keep(res) || !first(res) {
 					return nil
 				}
-				return r.write(res)
+				return r.write(gctx, res)
 			})
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("export: compartment of %s: %w", id, err)
@@ -525,7 +578,7 @@ func (r *run) scanTypes(ctx context.Context, types []string, inExport func(*stor
 				if !r.keep(res) || (inExport != nil && !inExport(res)) {
 					return nil
 				}
-				return r.write(res)
+				return r.write(gctx, res)
 			})
 			if err != nil {
 				return fmt.Errorf("export: scan %s: %w", t, err)
@@ -534,6 +587,21 @@ func (r *run) scanTypes(ctx context.Context, types []string, inExport func(*stor
 		})
 	}
 	return g.Wait()
+}
+
+// group writes the exported Group itself (Group level with Group among
+// the types), rendered with its members.
+func (r *run) group(ctx context.Context) error {
+	res, err := r.snap.Read(ctx, "Group", r.p.GroupID)
+	if err != nil {
+		return fmt.Errorf("export: group %s: %w", r.p.GroupID, err)
+	}
+	// The list itself is the point of $davinci-data-export: it is written
+	// whatever its lastUpdated (_since/_until select the member data).
+	if r.p.ExportType == "" && !r.keep(res) || !r.principal.Sees(res) {
+		return nil
+	}
+	return r.write(ctx, res)
 }
 
 func (r *run) warn(severity, code, msg string) {
@@ -571,10 +639,6 @@ func ResourceMembers(ctx context.Context, snap store.Snapshot, groupID string) (
 	}
 	return ids, nil
 }
-
-type emptySet struct{}
-
-func (emptySet) Contains(string) bool { return false }
 
 // mandatory lists top-level elements with min cardinality 1 in R4 that
 // _elements must keep; a trailing "[x]" marks a choice element.

@@ -53,6 +53,13 @@ type Params struct {
 	TypeFilters  map[string][]string `json:"typeFilters,omitempty"` // type -> raw query strings (OR-ed)
 	Ignored      []string            `json:"ignored,omitempty"`     // parameters ignored under handling=lenient
 	MinimumTypes []string            `json:"minimumTypes,omitempty"`
+	// Referenced are types outside the patient compartment exported at
+	// Group level when the exported resources reference them
+	// ($davinci-data-export: the attributed Practitioner, PractitionerRole,
+	// Organization and Location).
+	Referenced []string `json:"referenced,omitempty"`
+	// ExportType is $davinci-data-export's exportType.
+	ExportType string `json:"exportType,omitempty"`
 
 	// Who asked, as captured at kick-off; the job runs without the request.
 	ClientID     string   `json:"clientId"`

@@ -64,6 +64,7 @@ type bulkServer struct {
 	authenticate func(http.Handler) http.Handler // nil: anonymous (auth none)
 	auth         *auth.Server                    // nil with --auth none
 	srv          *rest.Server
+	visibility   *access.Cache // what organization-bound clients see, per organization
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup // background loops besides the job workers
 }
@@ -72,13 +73,14 @@ type bulkServer struct {
 // job manager; mount wires it into the server and starts it.
 func newBulk(log *slog.Logger, st store.Store, addr, dataDir string, o bulkOptions) (*bulkServer, error) {
 	b := &bulkServer{o: o, log: log, st: st}
+	b.visibility = newVisibility(st)
 	switch o.auth {
 	case "none":
 		if !loopback(addr) {
 			return nil, fmt.Errorf("--auth none is only allowed on a loopback address, not %q: use --auth smart", addr)
 		}
 	case "smart":
-		as, err := auth.New(st.KV(), auth.Options{TokenURL: b.tokenURL, TokenTTL: o.tokenTTL, Patients: attributedPatients, Logger: log,
+		as, err := auth.New(st.KV(), auth.Options{TokenURL: b.tokenURL, TokenTTL: o.tokenTTL, Visibility: b.visibility.Resolve, Logger: log,
 			RateLimit:   auth.RateLimit{PerSecond: o.tokenRate, Burst: o.tokenBurst},
 			PublicPaths: []string{rest.BasePath + "/metadata", rest.BasePath + "/.well-known/smart-configuration"}})
 		if err != nil {
@@ -105,20 +107,26 @@ func (b *bulkServer) tokenURL(r *http.Request) string {
 	return strings.TrimSuffix(b.srv.Base(r), rest.BasePath) + "/auth/token"
 }
 
-// attributedPatients is the per-request patient filter of
-// organization-bound clients, shared by search and export. Until
-// attribution lists exist such clients see no patients.
-func attributedPatients(context.Context, string) (access.PatientSet, error) {
-	return access.NoPatients{}, nil
-}
-
 // mount registers the bulk operations and routes on srv and starts the
 // job manager (resuming jobs a previous run left unfinished).
 func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	b.srv = srv
-	ex := export.New(b.st, export.Options{MaxFileBytes: b.o.exportFileSize, Patients: attributedPatients})
+	kv := b.st.KV()
+	ex := export.New(b.st, export.Options{MaxFileBytes: b.o.exportFileSize, Visibility: b.visibility.Resolve,
+		Members: func(ctx context.Context, snap store.Snapshot, groupID string) ([]string, error) {
+			return groupMembers(ctx, kv, snap, groupID)
+		},
+		Render: map[string]export.Renderer{"Group": func(ctx context.Context, res *store.Resource) ([]byte, error) {
+			return renderGroup(ctx, kv, res, false)
+		}}})
 	b.jobs.Register(export.Kind, ex.Run)
-	bulkapi.New(b.st, b.jobs, srv.Base, b.authenticate != nil).Mount(srv, b.authenticate)
+	srv.Render("Group", func(ctx context.Context, res *store.Resource, summary bool) ([]byte, error) {
+		return renderGroup(ctx, kv, res, summary)
+	})
+	exports := bulkapi.New(b.st, b.jobs, srv.Base, b.authenticate != nil)
+	exports.Mount(srv, b.authenticate)
+	srv.Operation(rest.Operation{Name: "davinci-data-export", Level: rest.Instance, Types: []string{"Group"},
+		Definition: export.DaVinciDataExportDefinition, Handler: exports.DaVinciExport()})
 	v, err := validate.New()
 	if err != nil {
 		return err
@@ -132,6 +140,7 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	go b.expireSubmissions(ctx, subs)
 	admin := auth.AdminOnly(b.o.adminToken)
 	if b.auth != nil {
+		srv.SMART(func(base string) string { return strings.TrimSuffix(base, rest.BasePath) + "/auth/token" })
 		root := srv.Router()
 		root.Post("/auth/token", b.auth.Token)
 		// bulk-data-client looks at the host root, the spec at the base;

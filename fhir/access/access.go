@@ -1,7 +1,9 @@
 // Package access carries who is calling and what they may see through a
 // request's context. Authentication (fhir/auth) puts a Principal in the
 // context; every endpoint (read, search, history, export, operations) asks
-// the same Principal, so scoping rules live in one place.
+// the same Principal, so scoping rules live in one place: scopes (Allows)
+// and, for provider clients bound to an organization, the patients and
+// Groups attributed to that organization (Sees).
 package access
 
 import (
@@ -15,19 +17,31 @@ type Principal struct {
 	// Scopes are SMART scopes such as "system/*.read", "system/Patient.rs",
 	// "system/Observation.cud".
 	Scopes []string
-	// Organization binds a provider client to an organization (NPI or TIN
-	// identifier, "system|value"); empty for payer/system clients.
+	// Organization binds a provider client to an organization (its NPI,
+	// TIN or Organization id); empty for payer/system clients.
 	Organization string
 	// Patients, when non-nil, limits the caller to these patient ids (and
 	// the resources in their compartments). It is resolved per request from
 	// the active attribution lists of Organization.
 	Patients PatientSet
+	// Groups are the Group ids a restricted caller may see (its own
+	// attribution lists); nil with Patients set means none.
+	Groups IDSet
+}
+
+// IDSet answers whether an id is in a set.
+type IDSet interface {
+	Contains(id string) bool
 }
 
 // PatientSet answers whether a patient is visible to the caller.
-type PatientSet interface {
-	Contains(patientID string) bool
-}
+type PatientSet = IDSet
+
+// Set is an IDSet held in a map.
+type Set map[string]bool
+
+// Contains reports whether id is in the set.
+func (s Set) Contains(id string) bool { return s[id] }
 
 // NoPatients is the PatientSet of a caller bound to an organization whose
 // patients are not known: it sees none rather than all.
@@ -115,4 +129,30 @@ func (p *Principal) SeesPatient(patientID string) bool {
 		return false
 	}
 	return p.Patients == nil || p.Patients.Contains(patientID)
+}
+
+// SeesGroup reports whether the caller may see Group groupID: every Group
+// for unrestricted callers, only its organization's own for the others.
+func (p *Principal) SeesGroup(groupID string) bool {
+	if p == nil {
+		return false
+	}
+	if p.Patients == nil {
+		return true
+	}
+	return p.Groups != nil && p.Groups.Contains(groupID)
+}
+
+// Restricted reports whether the caller sees only some patients.
+func (p *Principal) Restricted() bool { return p != nil && p.Patients != nil }
+
+// Restrict limits p to what v allows (nil sets mean nothing).
+func (p *Principal) Restrict(v Visibility) {
+	p.Patients, p.Groups = v.Patients, v.Groups
+	if p.Patients == nil {
+		p.Patients = NoPatients{}
+	}
+	if p.Groups == nil {
+		p.Groups = NoPatients{}
+	}
 }

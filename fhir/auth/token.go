@@ -48,9 +48,10 @@ type Options struct {
 	TokenTTL time.Duration
 	// HTTPClient fetches JWKS URLs (default: 10 s timeout).
 	HTTPClient *http.Client
-	// Patients resolves the patients an organization-bound client may see;
-	// without it such clients see none. Search and export share it.
-	Patients func(ctx context.Context, organization string) (access.PatientSet, error)
+	// Visibility resolves the patients and Groups an organization-bound
+	// client may see, once per request; without it such clients see none.
+	// Every endpoint shares it through the request's access.Principal.
+	Visibility access.Resolver
 	// PublicPaths are request paths (exact, e.g. "/fhir/metadata") that
 	// Authenticate passes through without a token.
 	PublicPaths []string
@@ -468,16 +469,18 @@ func (s *Server) Principal(ctx context.Context, tok string) (*access.Principal, 
 	if err != nil {
 		return nil, err
 	}
-	p := &access.Principal{ClientID: g.ClientID, Scopes: g.Scopes, Organization: g.Organization}
-	if g.Organization != "" {
-		p.Patients = access.NoPatients{}
-		if s.opts.Patients != nil {
-			set, err := s.opts.Patients(ctx, g.Organization)
+	// The binding is the client's as registered now, not as it was when the
+	// token was issued: rebinding a client takes effect at its next request.
+	p := &access.Principal{ClientID: g.ClientID, Scopes: g.Scopes, Organization: c.Organization}
+	if p.Organization != "" {
+		var v access.Visibility
+		if s.opts.Visibility != nil {
+			v, err = s.opts.Visibility(ctx, p.Organization)
 			if err != nil {
-				return nil, fmt.Errorf("auth: patients of %s: %w", g.Organization, err)
+				return nil, fmt.Errorf("auth: what %s may see: %w", p.Organization, err)
 			}
-			p.Patients = set
 		}
+		p.Restrict(v)
 	}
 	return p, nil
 }

@@ -92,19 +92,20 @@ const FilePath = "/fhir/bulkfiles/{job}/{file}"
 // the group id is the chi URL parameter "id".
 func (h *Handler) Kickoff(level export.Level) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h.kickoff(w, r, level, nil)
+		h.kickoff(w, r, level, export.Parse)
 	}
 }
 
-// KickoffWith is Kickoff with a hook that checks or completes the parsed
-// parameters (e.g. $davinci-data-export's exportType and minimum types).
-func (h *Handler) KickoffWith(level export.Level, check func(*export.Params, map[string][]string) error) http.HandlerFunc {
+// DaVinciExport returns the handler of Group/[id]/$davinci-data-export
+// (Da Vinci ATR 2.1.0): a Group-level export whose parameters are checked
+// by export.ParseDaVinci, through the same async pattern, status and files.
+func (h *Handler) DaVinciExport() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h.kickoff(w, r, level, check)
+		h.kickoff(w, r, export.Group, export.ParseDaVinci)
 	}
 }
 
-func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.Level, check func(*export.Params, map[string][]string) error) {
+func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.Level, parse func(export.Kickoff) (*export.Params, error)) {
 	principal := access.FromContext(r.Context())
 	if principal == nil {
 		outcome.Error(w, http.StatusUnauthorized, "login", "authentication required")
@@ -138,7 +139,7 @@ func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.L
 		k.Values = r.URL.Query()
 	}
 	delete(k.Values, "_format")
-	p, err := export.Parse(k)
+	p, err := parse(k)
 	var pe *export.ParamError
 	if errors.As(err, &pe) {
 		outcome.Error(w, http.StatusBadRequest, "not-supported", pe.Error())
@@ -148,36 +149,26 @@ func (h *Handler) kickoff(w http.ResponseWriter, r *http.Request, level export.L
 		outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
 		return
 	}
-	if check != nil {
-		if err := check(p, k.Values); err != nil {
-			outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
-			return
-		}
-	}
-	// Types outside the client's scopes fail at kick-off (SMART: "a request
-	// for types outside the scope SHOULD fail").
-	for _, t := range p.Types {
-		if !principal.Allows(t, access.Read) {
-			outcome.Error(w, http.StatusForbidden, "forbidden", "scope does not allow reading "+t)
-			return
-		}
-	}
-	if len(p.Types) == 0 && !principal.Allows("Patient", access.Read) && level != export.System {
-		outcome.Error(w, http.StatusForbidden, "forbidden", "scope does not allow reading Patient data")
+	h.submit(w, r, principal, p)
+}
+
+// submit applies the export policy (export.Authorize) to a parsed
+// kick-off and starts the job.
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request, principal *access.Principal, p *export.Params) {
+	var denied *export.Denied
+	switch err := export.Authorize(r.Context(), h.st, principal, p); {
+	case errors.As(err, &denied) && denied.NotFound:
+		outcome.Error(w, http.StatusNotFound, "not-found", denied.Reason)
 		return
-	}
-	if principal.Organization != "" && level == export.System {
-		outcome.Error(w, http.StatusForbidden, "forbidden", "organization-bound clients export at Patient or Group level")
+	case errors.As(err, &denied):
+		outcome.Error(w, http.StatusForbidden, "forbidden", denied.Reason)
 		return
-	}
-	if level == export.Group {
-		if _, err := h.st.Read(r.Context(), "Group", k.GroupID); err != nil {
-			outcome.Error(w, http.StatusNotFound, "not-found", "Group/"+k.GroupID+" not found")
-			return
-		}
+	case err != nil:
+		outcome.Error(w, http.StatusServiceUnavailable, "transient", "could not check the export request; retry")
+		return
 	}
 	p.ClientID, p.Scopes, p.Organization = principal.ClientID, principal.Scopes, principal.Organization
-	p.RequiresAccessToken = h.RequiresAccessToken
+	p.RequiresAccessToken = p.RequiresAccessToken || h.RequiresAccessToken
 	request := h.absolute(r)
 	p.FileBase = h.base(r) + "/bulkfiles"
 	rec, err := h.jobs.Submit(r.Context(), export.Kind, principal.ClientID, request, p)
@@ -319,11 +310,17 @@ func (h *Handler) File(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads a request body of at most limit bytes, answering 413
-// with tooLarge when it is longer (or cannot be read).
+// with tooLarge when it is longer and 400 when it cannot be read (a
+// client that stopped sending).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
 		outcome.Error(w, http.StatusRequestEntityTooLarge, "too-costly", tooLarge)
+		return nil, false
+	case err != nil:
+		outcome.Error(w, http.StatusBadRequest, "incomplete", "the request body could not be read")
 		return nil, false
 	}
 	return body, true

@@ -37,6 +37,7 @@ func TestScopes(t *testing.T) {
 	principals := map[string]*access.Principal{
 		"reader":   {ClientID: "reader", Scopes: []string{"system/*.read"}},
 		"provider": {ClientID: "provider", Scopes: []string{"system/*.rs"}, Patients: patientSet{p1: true}},
+		"writer":   {ClientID: "writer", Scopes: []string{"system/*.*"}, Patients: patientSet{p1: true}},
 	}
 	srv, err := rest.New(rest.Config{Store: st, Authenticate: func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +69,13 @@ func TestScopes(t *testing.T) {
 		{"provider cannot read other patient's data", "provider", "GET", "Observation/" + o2, nil, 404},
 		{"provider reads own patient's data", "provider", "GET", "Observation/" + o1, nil, 200},
 		{"provider reads non-patient data", "provider", "GET", "Organization/" + org, nil, 200},
-		{"provider no system history", "provider", "GET", "_history", nil, 403},
+		{"provider system history", "provider", "GET", "_history", nil, 200},
+		{"provider cannot update other patient", "writer", "PUT", "Patient/" + p2, map[string]any{"resourceType": "Patient", "id": p2}, 404},
+		{"provider cannot delete other patient's data", "writer", "DELETE", "Observation/" + o2, nil, 404},
+		{"provider cannot write into other patient", "writer", "POST", "Observation", observation("Patient/" + p2), 403},
+		{"provider writes own patient's data", "writer", "POST", "Observation", observation("Patient/" + p1), 201},
+		{"provider conditional update refused", "writer", "PUT", "Patient?name=Scope", patient("Scope"), 403},
+		{"provider transaction refused", "writer", "POST", "", txBundle("transaction", txEntry("", observation("Patient/"+p1), "POST", "Observation")), 403},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,8 +89,28 @@ func TestScopes(t *testing.T) {
 	t.Run("provider search is filtered", func(t *testing.T) {
 		r := e.do("GET", "Observation?code=http://loinc.org|4548-4", nil, as("provider")...)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
-		assert.EqualValues(t, 1, r.get("total").Int())
-		assert.Equal(t, o1, r.get("entry.0.resource.id").String())
+		entries := r.get("entry").Array()
+		assert.EqualValues(t, len(entries), r.get("total").Int(), "the total counts only visible matches")
+		var ids []string
+		for _, en := range entries {
+			ids = append(ids, en.Get("resource.id").String())
+			assert.Equal(t, "Patient/"+p1, en.Get("resource.subject.reference").String())
+		}
+		assert.Contains(t, ids, o1)
+	})
+	t.Run("provider system history is filtered", func(t *testing.T) {
+		r := e.do("GET", "_history", nil, as("provider")...)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		var got []string
+		for _, en := range r.get("entry").Array() {
+			got = append(got, en.Get("resource.resourceType").String()+"/"+en.Get("resource.id").String())
+			if en.Get("resource.resourceType").String() == "Observation" {
+				assert.Equal(t, "Patient/"+p1, en.Get("resource.subject.reference").String())
+			}
+		}
+		assert.Subset(t, got, []string{"Patient/" + p1, "Observation/" + o1, "Organization/" + org})
+		assert.NotContains(t, got, "Patient/"+p2)
+		assert.NotContains(t, got, "Observation/"+o2)
 	})
 	t.Run("batch entries are checked one by one", func(t *testing.T) {
 		r := e.do("POST", "", txBundle("batch",

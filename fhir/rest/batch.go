@@ -46,6 +46,10 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) transaction(w http.ResponseWriter, r *http.Request, rb *interaction.RequestBundle) {
+	if err := refuseRestricted(r, "transaction"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for _, e := range rb.Entries {
 		class := writeClass(e.Method)
 		if class == 0 {

@@ -129,7 +129,21 @@ func (s *Server) capabilityStatement(base string) obj {
 	}
 	s.opsMu.RLock()
 	instantiates := slices.Clone(s.instantiates)
+	tokenURL := s.tokenURL
 	s.opsMu.RUnlock()
+	if tokenURL != nil {
+		rest["security"] = obj{
+			"cors": false,
+			"service": []obj{{"coding": []obj{{
+				"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR",
+			}}}},
+			"extension": []obj{{
+				"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+				"extension": []obj{{"url": "token", "valueUri": tokenURL(base)}},
+			}},
+			"description": "SMART Backend Services (client_credentials with a private_key_jwt assertion, RS384 or ES384); discovery at .well-known/smart-configuration",
+		}
+	}
 	version := s.cfg.Version
 	if version == "" {
 		version = "dev"
@@ -158,4 +172,15 @@ func opEntry(op Operation) obj {
 		def = "http://equitas.example/OperationDefinition/" + op.Name
 	}
 	return obj{"name": op.Name, "definition": def}
+}
+
+// SMART declares SMART Backend Services authorization in
+// CapabilityStatement.rest.security, with the token endpoint for a FHIR
+// base URL in the oauth-uris extension (bulk-data-client reads it when
+// .well-known/smart-configuration is missing).
+func (s *Server) SMART(tokenURL func(base string) string) {
+	s.opsMu.Lock()
+	s.tokenURL = tokenURL
+	s.opsMu.Unlock()
+	s.forgetCapabilities()
 }

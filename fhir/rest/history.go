@@ -41,7 +41,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 			s.fail(w, r, err)
 			return
 		}
-	} else if p == nil || !p.Allows("*", access.Read) || p.Patients != nil {
+	} else if p == nil || !p.Allows("*", access.Read) {
 		s.fail(w, r, outcome.Errorf(http.StatusForbidden, "forbidden", "system history needs system/*.read scope"))
 		return
 	}
@@ -52,13 +52,19 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 		return
 	}
 	var keep func(*store.Resource) bool
-	if p.Patients != nil {
-		keep = func(v *store.Resource) bool { return patientVisible(p, v) }
+	if p.Restricted() {
+		keep = s.historyFilter(r, p)
 	}
 	page, err := s.svc.History(r.Context(), hq, keep)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	for i, v := range page.Versions {
+		if page.Versions[i], err = s.rendered(r.Context(), v, false); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 
 	base := s.Base(r)
@@ -117,4 +123,16 @@ func withQuery(path string, q url.Values) string {
 		return path
 	}
 	return path + "?" + q.Encode()
+}
+
+// historyFilter keeps the versions a restricted caller may see: live
+// versions by access.Principal.Sees, deletions when the version before
+// them was visible (a tombstone has no body to judge by).
+func (s *Server) historyFilter(r *http.Request, p *access.Principal) func(*store.Resource) bool {
+	return func(v *store.Resource) bool {
+		if !v.Deleted {
+			return p.Sees(v)
+		}
+		return s.sawBeforeDeletion(r, v)
+	}
 }

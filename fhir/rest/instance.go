@@ -85,23 +85,14 @@ func allow(r *http.Request, typ string, class rune) error {
 	return nil
 }
 
-// visible applies patient scoping: a caller limited to some patients sees
-// Patients in that set and patient-linked resources that point into it;
-// resources that belong to no patient (Organization, Practitioner, ...)
-// stay visible.
-func visible(r *http.Request, res *store.Resource) bool {
-	p := access.FromContext(r.Context())
-	if p == nil || p.Patients == nil {
-		return true
-	}
-	return patientVisible(p, res)
-}
-
 func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
 	if !s.begin(w, r, "read", typ, access.Read) {
 		return
 	}
 	res, err := s.cfg.Store.Read(r.Context(), typ, id)
+	if errors.Is(err, store.ErrDeleted) && access.FromContext(r.Context()).Restricted() && !s.sawBeforeDeletion(r, res) {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrDeleted) {
 		if res != nil {
 			w.Header().Set("ETag", etag(res.Version))
@@ -117,13 +108,17 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
 		s.fail(w, r, err)
 		return
 	}
-	if !visible(r, res) {
+	if !sees(r, res) {
 		outcome.Error(w, http.StatusNotFound, "not-found", typ+"/"+id+" not found")
 		return
 	}
 	if notModified(r, res) {
 		resourceHeaders(w, res)
 		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if res, err = s.rendered(r.Context(), res, summaryTrue(r)); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeResource(w, http.StatusOK, res)
@@ -165,6 +160,9 @@ func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 		outcome.Error(w, http.StatusNotFound, "not-found", typ+"/"+id+" has no version "+strconv.FormatUint(vid, 10))
 		return
 	}
+	if (err == nil && res.Deleted || errors.Is(err, store.ErrDeleted)) && access.FromContext(r.Context()).Restricted() && !s.sawBeforeDeletion(r, res) {
+		err = store.ErrNotFound
+	}
 	if err == nil && res.Deleted || errors.Is(err, store.ErrDeleted) {
 		outcome.Error(w, http.StatusGone, "deleted", "version "+strconv.FormatUint(vid, 10)+" of "+typ+"/"+id+" is a deletion")
 		return
@@ -173,8 +171,12 @@ func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !visible(r, res) {
+	if !sees(r, res) {
 		outcome.Error(w, http.StatusNotFound, "not-found", typ+"/"+id+" not found")
+		return
+	}
+	if res, err = s.rendered(r.Context(), res, summaryTrue(r)); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeResource(w, http.StatusOK, res)
@@ -252,6 +254,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
 	var crit url.Values
 	if ine := r.Header.Get("If-None-Exist"); ine != "" {
 		label(r, "conditional-create", typ)
+		if err := refuseRestricted(r, "conditional create"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		_, q, found := strings.Cut(ine, "?")
 		if !found {
 			q = ine
@@ -260,6 +266,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
 			outcome.Error(w, http.StatusBadRequest, "invalid", "If-None-Exist must be search parameters, e.g. identifier=system|value")
 			return
 		}
+	}
+	if err := checkWrite(r, nil, &store.Resource{Type: typ, Body: body}); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	res, err := s.svc.Create(r.Context(), typ, body, crit)
 	s.finishWrite(w, r, res, err)
@@ -292,12 +302,20 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) 
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.checkReplace(r, typ, id, body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	res, err := s.svc.Update(r.Context(), typ, id, body, im)
 	s.finishWrite(w, r, res, err)
 }
 
 func (s *Server) conditionalUpdate(w http.ResponseWriter, r *http.Request, typ string) {
 	if !s.begin(w, r, "conditional-update", typ, access.Update) {
+		return
+	}
+	if err := refuseRestricted(r, "conditional update"); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	body, err := s.readBody(w, r)
@@ -318,6 +336,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) 
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.checkReplace(r, typ, id, nil); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	res, err := s.svc.Delete(r.Context(), typ, id, im)
 	s.finishDelete(w, r, res, err)
 }
@@ -326,6 +348,65 @@ func (s *Server) conditionalDelete(w http.ResponseWriter, r *http.Request, typ s
 	if !s.begin(w, r, "conditional-delete", typ, access.Delete) {
 		return
 	}
+	if err := refuseRestricted(r, "conditional delete"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	res, err := s.svc.ConditionalDelete(r.Context(), typ, r.URL.Query())
 	s.finishDelete(w, r, res, err)
+}
+
+// checkReplace applies checkWrite to an update (body set) or delete of
+// typ/id by a restricted caller, against the current version.
+func (s *Server) checkReplace(r *http.Request, typ, id string, body []byte) error {
+	if !access.FromContext(r.Context()).Restricted() {
+		return nil
+	}
+	var next *store.Resource
+	if body != nil {
+		next = &store.Resource{Type: typ, ID: id, Body: body}
+	}
+	old, err := s.cfg.Store.Read(r.Context(), typ, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		old = nil
+	case errors.Is(err, store.ErrDeleted):
+		if !s.sawBeforeDeletion(r, old) {
+			return outcome.Errorf(http.StatusNotFound, "not-found", "%s/%s not found", typ, id)
+		}
+		old = nil
+	case err != nil:
+		return err
+	}
+	return checkWrite(r, old, next)
+}
+
+// sawBeforeDeletion reports whether a restricted caller could see the
+// last live version before tombstone, so that 410 Gone is told only to
+// those who could have read the resource (404 for the others).
+func (s *Server) sawBeforeDeletion(r *http.Request, tombstone *store.Resource) bool {
+	if tombstone == nil {
+		return false
+	}
+	p := access.FromContext(r.Context())
+	if tombstone.Type == "Patient" || tombstone.Type == "Group" {
+		return p.Sees(tombstone)
+	}
+	versions, err := s.cfg.Store.History(r.Context(), store.HistoryQuery{Type: tombstone.Type, ID: tombstone.ID, Count: -1})
+	if err != nil {
+		return false
+	}
+	for _, v := range versions { // newest first
+		if v.Version < tombstone.Version && !v.Deleted && v.Body != nil {
+			return p.Sees(v)
+		}
+	}
+	return false
+}
+
+// summaryTrue reports whether a read asked for _summary=true or count,
+// where rendered members are left out.
+func summaryTrue(r *http.Request) bool {
+	v := r.URL.Query().Get("_summary")
+	return v == "true" || v == "count"
 }

@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -14,8 +13,6 @@ import (
 	"github.com/equitas/equitas/fhir/bundle"
 	"github.com/equitas/equitas/fhir/interaction"
 	"github.com/equitas/equitas/fhir/outcome"
-	"github.com/equitas/equitas/store"
-	"github.com/equitas/equitas/store/searchparam"
 )
 
 // searchPost serves POST [base]/{type}/_search with a form body; the form
@@ -54,13 +51,27 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 		s.fail(w, r, err)
 		return
 	}
-	if p := access.FromContext(r.Context()); p != nil && p.Patients != nil {
-		q.Query.Filter = func(res *store.Resource) bool { return patientVisible(p, res) }
+	if p := access.FromContext(r.Context()); p.Restricted() {
+		q.Query.Filter = p.Sees
 	}
 	page, err := s.svc.Search(r.Context(), q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// Rendered before the Bundle starts, so a failure is still a clean 500.
+	summary := params.Get("_summary") == "true"
+	for i, res := range page.Matches {
+		if page.Matches[i], err = s.rendered(r.Context(), res, summary); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	for i, res := range page.Included {
+		if page.Included[i], err = s.rendered(r.Context(), res, false); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	base := s.Base(r)
 	self := base + "/" + typ
@@ -95,25 +106,4 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 	if err := bw.Close(); err != nil {
 		s.log.Debug("search response not delivered", "request_id", info(r.Context()).id, "error", err)
 	}
-}
-
-// patientVisible reports whether a patient-scoped caller may see res.
-func patientVisible(p *access.Principal, res *store.Resource) bool {
-	if res.Type == "Patient" {
-		return p.SeesPatient(res.ID)
-	}
-	linked := false
-	for _, param := range []string{"patient", "subject", "beneficiary", "member"} {
-		for _, ref := range searchparam.ReferenceValues(res.Type, param, res.Body) {
-			id, ok := strings.CutPrefix(ref, "Patient/")
-			if !ok {
-				continue
-			}
-			linked = true
-			if p.SeesPatient(id) {
-				return true
-			}
-		}
-	}
-	return !linked
 }

@@ -78,6 +78,8 @@ type Server struct {
 	opsMu        sync.RWMutex
 	ops          map[opKey]Operation
 	instantiates []string
+	renderers    map[string]Renderer
+	tokenURL     func(base string) string // SMART token endpoint; nil without auth
 
 	capMu sync.Mutex
 	caps  map[string][]byte // CapabilityStatement per base URL

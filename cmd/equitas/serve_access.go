@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/equitas/equitas/bulk/export"
+	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/attribution"
+	"github.com/equitas/equitas/store"
+)
+
+// newVisibility resolves what a client bound to an organization sees: the
+// patients attributed to it through a list active today, and its own
+// lists. Results are cached per organization until one of its lists
+// changes (every change makes a new Group version) or the day turns.
+func newVisibility(st store.Store) *access.Cache {
+	kv := st.KV()
+	resolve := func(ctx context.Context, org string) (access.Visibility, error) {
+		groups, err := attribution.OrganizationGroups(ctx, kv, org)
+		if err != nil {
+			return access.Visibility{}, fmt.Errorf("lists of %s: %w", org, err)
+		}
+		ids := make(access.Set, len(groups))
+		for _, g := range groups {
+			ids[g.ID] = true
+		}
+		patients, err := attribution.OrganizationPatients(ctx, kv, org, time.Now())
+		if err != nil {
+			return access.Visibility{}, fmt.Errorf("patients of %s: %w", org, err)
+		}
+		return access.Visibility{Patients: access.Set(patients), Groups: ids}, nil
+	}
+	stamp := func(ctx context.Context, org string) (string, error) {
+		groups, err := attribution.OrganizationGroups(ctx, kv, org)
+		if err != nil {
+			return "", fmt.Errorf("lists of %s: %w", org, err)
+		}
+		var b strings.Builder
+		b.WriteString(time.Now().UTC().Format(time.DateOnly))
+		for _, g := range groups {
+			v := g.Version
+			if v == 0 {
+				// A list from before versions were kept in the index: its
+				// stored Group's version tells when it changed.
+				if res, err := st.Read(ctx, "Group", g.ID); err == nil {
+					v = res.Version
+				} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrDeleted) {
+					return "", err
+				}
+			}
+			fmt.Fprintf(&b, "|%s:%d:%s:%s:%s:%s:%d:%d", g.ID, v, g.Status, g.ContractStart, g.ContractEnd, g.AsOf, g.Active, g.Inactive)
+		}
+		return b.String(), nil
+	}
+	return access.NewCache(resolve, stamp, 0)
+}
+
+// renderGroup serves a stored Group version with its members rendered
+// from the attribution index (ATR lists keep no member array).
+func renderGroup(ctx context.Context, kv store.KV, res *store.Resource, summary bool) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(res.Body) + 256)
+	if err := attribution.RenderGroup(ctx, kv, res, &buf, summary); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// groupMembers lists the members exported at Group level: an ATR list's
+// active members from the index (member not inactive, period covering
+// the export's day), any other Group's from its member array.
+func groupMembers(ctx context.Context, kv store.KV, snap store.Snapshot, groupID string) ([]string, error) {
+	g, err := attribution.Group(ctx, kv, groupID)
+	if errors.Is(err, store.ErrNotFound) {
+		return export.ResourceMembers(ctx, snap, groupID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", groupID, err)
+	}
+	day := snap.Time().UTC().Format(time.DateOnly)
+	var ids []string
+	err = attribution.Members(ctx, kv, g.ID, func(e *attribution.Entry) error {
+		if !e.Inactive && covers(e.PeriodStart, e.PeriodEnd, day) {
+			ids = append(ids, e.PatientID)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// covers reports whether a period given as (partial) dates or dateTimes
+// covers day (YYYY-MM-DD); their date prefixes order as strings.
+func covers(start, end, day string) bool {
+	if len(start) > 10 {
+		start = start[:10]
+	}
+	if len(end) > 10 {
+		end = end[:10]
+	}
+	return (start == "" || start <= day) && (end == "" || end >= day)
+}

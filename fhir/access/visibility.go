@@ -1,0 +1,111 @@
+package access
+
+import (
+	"context"
+	"strings"
+
+	"github.com/equitas/equitas/store"
+	"github.com/equitas/equitas/store/searchparam"
+)
+
+// Visibility is what a client bound to an organization may see: the
+// patients attributed to the organization through an active list, and the
+// organization's own Groups (its attribution lists).
+type Visibility struct {
+	Patients IDSet
+	Groups   IDSet
+}
+
+// Resolver returns the Visibility of an organization (the value of an
+// auth client's Organization: an NPI, a TIN or an Organization id).
+type Resolver func(ctx context.Context, organization string) (Visibility, error)
+
+// SharedTypes are the resource types outside the patient compartment that
+// a restricted caller still sees: directories (who and where care is
+// given, which attributed members and their claims reference) and
+// definitional or terminology content. They carry no patient data.
+// Every other type outside the compartment (Bundle, Binary,
+// MessageHeader, Subscription, Parameters, ...) may hold patient data of
+// anyone and is hidden from restricted callers.
+var sharedTypes = map[string]bool{
+	"Organization": true, "OrganizationAffiliation": true, "Practitioner": true, "PractitionerRole": true,
+	"Location": true, "HealthcareService": true, "Endpoint": true, "InsurancePlan": true,
+	"Medication": true, "MedicationKnowledge": true, "Substance": true, "DeviceDefinition": true,
+	"ObservationDefinition": true, "SpecimenDefinition": true,
+	"CodeSystem": true, "ValueSet": true, "ConceptMap": true, "NamingSystem": true,
+	"StructureDefinition": true, "StructureMap": true, "SearchParameter": true, "OperationDefinition": true,
+	"CapabilityStatement": true, "CompartmentDefinition": true, "ImplementationGuide": true,
+	"Measure": true, "Library": true, "PlanDefinition": true, "ActivityDefinition": true,
+	"Questionnaire": true, "EventDefinition": true, "GraphDefinition": true, "MessageDefinition": true,
+}
+
+// Shared reports whether typ is visible to restricted callers although it
+// is in no patient's compartment (see the rule on Sees).
+func Shared(typ string) bool { return sharedTypes[typ] }
+
+// Sees reports whether the caller may see res. It is the one rule behind
+// read, vread, search (matches and includes), history and export:
+//
+//   - unrestricted callers (payer clients, auth none) see everything their
+//     scopes allow;
+//   - a Patient is seen when it is attributed to the caller's organization;
+//   - a Group is seen when it is one of the organization's own lists,
+//     never through its members (a Group may list other organizations'
+//     patients);
+//   - a resource of a patient-compartment type is seen when it is in the
+//     compartment of at least one attributed patient (FHIR R4 Patient
+//     CompartmentDefinition, as the store indexes it); one referencing no
+//     patient at all is not seen;
+//   - a Provenance is also seen when it targets one of the caller's Groups
+//     (the audit trail of its lists);
+//   - other types are seen when Shared (directories, definitions) and
+//     hidden otherwise.
+func (p *Principal) Sees(res *store.Resource) bool {
+	if p == nil {
+		return false
+	}
+	if p.Patients == nil {
+		return true
+	}
+	switch res.Type {
+	case "Patient":
+		return p.Patients.Contains(res.ID)
+	case "Group":
+		return p.SeesGroup(res.ID)
+	}
+	if res.Body == nil {
+		// A deletion carries no body to tell whose it was.
+		return false
+	}
+	def, ok := searchparam.PatientCompartmentDef(res.Type)
+	if !ok {
+		return sharedTypes[res.Type]
+	}
+	for _, v := range searchparam.Extract(def, res.Body) {
+		if id, ok := strings.CutPrefix(v.Str, "Patient/"); ok && p.Patients.Contains(id) {
+			return true
+		}
+	}
+	if res.Type == "Provenance" {
+		for _, ref := range searchparam.ReferenceValues("Provenance", "target", res.Body) {
+			if id, ok := strings.CutPrefix(ref, "Group/"); ok && p.SeesGroup(id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SeesType reports whether a restricted caller can see any resource of
+// typ at all (for endpoints that cannot filter per resource, such as
+// system-level export).
+func (p *Principal) SeesType(typ string) bool {
+	if !p.Restricted() {
+		return p != nil
+	}
+	if typ == "Patient" || typ == "Group" || sharedTypes[typ] {
+		return true
+	}
+	_, ok := searchparam.PatientCompartmentDef(typ)
+	return ok
+}
