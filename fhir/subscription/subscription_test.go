@@ -547,4 +547,3 @@ func BenchmarkFanOut(b *testing.B) {
 	b.ReportMetric(float64(b.N)/el, "events/s")
 	b.ReportMetric(float64(b.N*subs)/el, "deliveries/s")
 }
-
