@@ -153,7 +153,7 @@ const HighSVIThreshold = 0.75
 
 // HighSVIMembers counts, per attributed provider, the members living in a
 // high-vulnerability area (SVI ≥ threshold; 0 means HighSVIThreshold),
-// looked up by tract, then ZIP, then county. Members without a provider
+// looked up by Attributes.GeoKeys. Members without a provider
 // are not counted.
 func HighSVIMembers(members []Attributes, svi SVITable, threshold float64) map[string]int {
 	if threshold <= 0 {
@@ -165,7 +165,7 @@ func HighSVIMembers(members []Attributes, svi SVITable, threshold float64) map[s
 		if m.Provider == "" {
 			continue
 		}
-		for _, k := range []string{m.Tract, m.ZIP, m.County} {
+		for _, k := range m.GeoKeys() {
 			if v, ok := svi[k]; ok && k != "" {
 				if v >= threshold {
 					out[m.Provider]++

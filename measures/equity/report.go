@@ -90,13 +90,20 @@ func BuildReport(ctx context.Context, inputs []MeasureInput, opts ReportOptions)
 }
 
 // measureEquity derives §6.2's per-measure equity score inputs; nil without
-// a benchmark or a comparable group.
+// a comparable group. A missing benchmark is replaced by the reference
+// rate.
 func measureEquity(in *MeasureInput, a Analysis, prior *Analysis) *MeasureEquity {
 	worst, ok := WorstRate(a)
-	if !ok || in.Benchmark <= 0 {
+	b := in.Benchmark
+	if b <= 0 && a.HasReference {
+		// Without a benchmark the reference (by default the best group)
+		// is the bar the worst group is held to.
+		b = a.Reference.Rate
+	}
+	if !ok || b <= 0 {
 		return nil
 	}
-	me := &MeasureEquity{Attainment: Attainment(worst, in.Benchmark, in.Direction)}
+	me := &MeasureEquity{Attainment: Attainment(worst, b, in.Direction)}
 	if prior == nil || !a.HasReference || !prior.HasReference || !a.Reference.HasCounts() || !prior.Reference.HasCounts() {
 		return me
 	}

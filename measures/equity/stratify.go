@@ -46,8 +46,8 @@ func ParseDimension(s string) (Dimension, error) {
 	return "", fmt.Errorf("equity: unknown stratifier dimension %q", s)
 }
 
-// SVITable maps a geography key (census tract FIPS, county or ZIP, as the
-// table was built) to the CDC/ATSDR SVI overall percentile RPL_THEMES in
+// SVITable maps a geography key (census tract FIPS, ZIP, "County, ST" or
+// county, as the table was built) to the CDC/ATSDR SVI overall percentile RPL_THEMES in
 // [0, 1]; negative values (SVI's −999 for no data) count as unknown.
 type SVITable map[string]float64
 
@@ -96,7 +96,7 @@ type Options struct {
 	// AgeBands are the lower bounds of the bands, ascending; nil means
 	// 0,18,45,65,75.
 	AgeBands []int
-	// SVI looks patients up by tract, then ZIP, then county.
+	// SVI looks patients up by Attributes.GeoKeys.
 	SVI SVITable
 }
 
@@ -219,7 +219,7 @@ func value(a *Attributes, d Dimension, opts *Options, bands []string) string {
 	case DimZIP:
 		v = a.ZIP
 	case DimSVI:
-		v = opts.SVI.Tier(a.Tract, a.ZIP, a.County)
+		v = opts.SVI.Tier(a.GeoKeys()...)
 	case DimProvider:
 		v = a.Provider
 	}
@@ -270,6 +270,16 @@ func ageBand(birth string, opts *Options, labels []string) string {
 		}
 	}
 	return Unknown
+}
+
+// GeoKeys are the keys an SVI table is searched with, most precise first:
+// census tract, ZIP, "County, ST", county.
+func (a *Attributes) GeoKeys() []string {
+	keys := []string{a.Tract, a.ZIP, "", a.County}
+	if a.County != "" && a.State != "" {
+		keys[2] = a.County + ", " + a.State
+	}
+	return keys
 }
 
 func joinKey(values []string) string { return strings.Join(values, "\x1f") }
