@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -297,7 +296,7 @@ func provenance(id string, at time.Time, targets []string, op, activity string, 
 		refs[i] = jsonObj{"reference": t}
 	}
 	who := jsonObj{"display": a.Who}
-	if t, _, ok := strings.Cut(a.Who, "/"); ok && t != "" && strings.ToUpper(t[:1]) == t[:1] {
+	if isReference(a.Who) {
 		who = jsonObj{"reference": a.Who}
 	} else if a.Who != "" {
 		who["identifier"] = jsonObj{"system": "urn:equitas:client", "value": a.Who}

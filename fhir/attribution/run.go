@@ -31,6 +31,10 @@ type RunOptions struct {
 	// BatchSize is the number of patients whose index changes are written
 	// in one KV batch (default 256).
 	BatchSize int
+	// Contract, when set, limits the run to one list: the one with this
+	// contract identifier value or Group id. Other lists and the members
+	// attributed to them are left as they are.
+	Contract string
 	// Audit is recorded in the Provenance of every Group version written
 	// (default: who "equitas attribution run", why the method and date).
 	Audit  Audit
@@ -114,7 +118,7 @@ func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) 
 	}
 	r := &runner{
 		st: st, kv: st.KV(), dir: dir, opts: opts, attr: NewAttributor(dir, opts.Options),
-		next:   map[string]uint64{},
+		next: map[string]uint64{}, known: map[string]*GroupInfo{},
 		run:    opts.AsOf.Format(time.DateOnly) + "@" + start.UTC().Format(time.RFC3339Nano),
 		asOf:   opts.AsOf.Format(time.DateOnly),
 		ended:  opts.AsOf.AddDate(0, 0, -1).Format(time.DateOnly),
@@ -158,6 +162,7 @@ type runner struct {
 	st               store.Store
 	kv               store.KV
 	next             map[string]uint64 // Group version each list's changes are written at
+	known            map[string]*GroupInfo
 	dir              *Directory
 	opts             RunOptions
 	attr             *Attributor
@@ -182,11 +187,16 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 	if ok {
 		r.res.Attributed++
 		target = GroupID(m.PayerID, m.Provider)
+		ok = r.inScope(target)
 	}
 	next := patientLists{Run: r.run}
 	var before *Entry
 	var beforeRaw []byte
 	for _, g := range prev.Groups {
+		if !r.inScope(g) {
+			next.Groups = append(next.Groups, g)
+			continue
+		}
 		raw, err := r.kv.Get(ctx, memberKey(g, patientID))
 		if notFound(err) {
 			continue
@@ -328,6 +338,17 @@ func (r *runner) version(ctx context.Context, groupID string) (uint64, error) {
 	return v, nil
 }
 
+// inScope reports whether the run may change list id (see
+// RunOptions.Contract).
+func (r *runner) inScope(id string) bool {
+	c := r.opts.Contract
+	if c == "" || id == c {
+		return true
+	}
+	g, ok := r.known[id]
+	return ok && g.Contract == c
+}
+
 // prepare starts the member history of lists written before it was kept,
 // at the version this run writes for them.
 func (r *runner) prepare(ctx context.Context) error {
@@ -336,7 +357,8 @@ func (r *runner) prepare(ctx context.Context) error {
 		return err
 	}
 	for _, g := range known {
-		if g.Layout >= layoutHistory {
+		r.known[g.ID] = g
+		if g.Layout >= layoutHistory || !r.inScope(g.ID) {
 			continue
 		}
 		ver, err := r.version(ctx, g.ID)
@@ -398,6 +420,9 @@ func (r *runner) writeGroups(ctx context.Context, st store.Store) error {
 		return err
 	}
 	for _, g := range known {
+		if !r.inScope(g.ID) {
+			continue
+		}
 		if cur, ok := r.groups[g.ID]; !ok || cur == nil {
 			r.groups[g.ID] = g
 		} else {
