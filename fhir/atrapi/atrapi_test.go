@@ -175,7 +175,7 @@ func (e *env) members(path string) (gjson.Result, map[string]string) {
 		if m.Get("inactive").Bool() {
 			s += "/inactive"
 		}
-		s += "@" + m.Get(`extension.#(url=="` + attribution.ExtAttributedProvider + `").valueReference.identifier.value`).String()
+		s += "@" + m.Get(`extension.#(url=="`+attribution.ExtAttributedProvider+`").valueReference.identifier.value`).String()
 		if p := m.Get("period"); p.Exists() {
 			s += ":" + p.Get("start").String() + ".." + p.Get("end").String()
 		}
