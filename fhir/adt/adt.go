@@ -14,10 +14,15 @@ package adt
 
 import (
 	"context"
+	"errors"
+	"hash/fnv"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/equitas/equitas/fhir/hl7v2"
+	"github.com/equitas/equitas/fhir/validate"
 	"github.com/equitas/equitas/store"
 )
 
@@ -38,9 +43,9 @@ type Event struct {
 	Kind            string // one of the Kind constants
 	Trigger         string // A01, A02, ...
 	PatientID       string
-	EncounterID     string // empty for A40 and for A08 without a visit
+	EncounterID     string // empty for A40 and for an A08 without PV1
 	MessageHeaderID string
-	Sender          string // MSH-3^MSH-4 as sent
+	Sender          string // MSH-3^MSH-4 namespace ids, e.g. "EPIC^GOODHOSP"
 	At              time.Time
 }
 
@@ -51,15 +56,42 @@ type Options struct {
 	Notify func(ctx context.Context, ev Event)
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// Location is the time zone of v2 date/times sent without a UTC
+	// offset (default UTC).
+	Location *time.Location
+	// Authorities maps assigning-authority namespace ids (CX.4.1, MSH-4.1)
+	// that carry no OID or URI to Identifier.system URIs; unlisted ones
+	// get AuthorityBase + namespace.
+	Authorities map[string]string
+	// ProcessingIDs are the accepted MSH-11 values (default P and T);
+	// others are answered AR.
+	ProcessingIDs []string
+	// Validator, when set, validates every resource the mapper produces
+	// before it is committed (a failure is a mapper bug, answered AR 207).
+	// The mapper builds resources only from typed values it has checked
+	// (dates parsed, codes from closed tables or the FHIR code grammar,
+	// strings cleaned to FHIR's rules), and its tests and FuzzHandleER7
+	// validate every output; the ~0.3 ms per resource google/fhir costs
+	// would otherwise cap intake below the 5k messages/s.
+	Validator *validate.Validator
 }
+
+// Limits on what one message may carry.
+var messageLimits = hl7v2.Limits{MaxSize: 1 << 20, MaxSegments: 2000}
+
+// stripes is the number of in-process locks serialising messages that
+// touch the same patient, visit or control id.
+const stripes = 512
 
 // Processor maps and applies ADT messages. It is safe for concurrent use.
 type Processor struct {
-	st   store.Store
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
-	ack  hl7v2.AckBuilder
+	st    store.Store
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	ack   hl7v2.AckBuilder
+	locks [stripes]sync.Mutex
 }
 
 // New returns a Processor writing to st.
@@ -71,23 +103,114 @@ func New(st store.Store, opts Options) *Processor {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	if p.opts.Location == nil {
+		p.opts.Location = time.UTC
+	}
+	if len(p.opts.ProcessingIDs) == 0 {
+		p.opts.ProcessingIDs = []string{"P", "T"}
+	}
 	p.ack = hl7v2.AckBuilder{Now: p.now}
 	return p
 }
 
-// HandleER7 applies one ER7 message and returns its ACK (AA, AE or AR).
+// supportedVersion reports whether MSH-12 is one of 2.3 … 2.8.x.
+func supportedVersion(v string) bool {
+	return hl7v2.VersionAtLeast(v, "2.3") && !hl7v2.VersionAtLeast(v, "2.9")
+}
+
+// HandleER7 applies one ER7 message and returns its ACK: AA once the
+// message is durably committed (or was already), AE for content errors,
+// AR for unsupported messages and internal failures. Nothing is written
+// unless the answer is AA.
 func (p *Processor) HandleER7(ctx context.Context, raw []byte) []byte {
-	msg, err := hl7v2.Parse(raw)
+	msg, err := messageLimits.Parse(raw)
 	if err != nil {
-		return p.ack.ACK(msg, hl7v2.AR, "", asHL7(err))
+		he := asHL7(err)
+		p.log.LogAttrs(ctx, slog.LevelWarn, "adt: unreadable message", slog.String("location", he.Location.String()), slog.Int("code", int(he.Code)))
+		return p.ack.ACK(msg, hl7v2.AE, "", he)
 	}
-	return p.ack.ACK(msg, hl7v2.AR, "ADT processing is not implemented yet",
-		hl7v2.Errorf(hl7v2.At("MSH", 9), hl7v2.CodeUnsupportedEvent, "not implemented yet"))
+	msh := msg.Segment("MSH")
+	ctl := msh.Field(10).String()
+	typ, trigger := msh.Field(9).Component(1).String(), msh.Field(9).Component(2).String()
+	reject := func(code hl7v2.AckCode, e *hl7v2.Error) []byte {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "adt: message not applied", slog.String("ack", string(code)),
+			slog.String("control_id", ctl), slog.String("type", typ+"^"+trigger),
+			slog.String("location", e.Location.String()), slog.Int("code", int(e.Code)))
+		return p.ack.ACK(msg, code, "", e)
+	}
+	switch version := msh.Field(12).Component(1).String(); {
+	case !supportedVersion(version):
+		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 12), hl7v2.CodeUnsupportedVersion, "version "+version+" is not supported (2.3 to 2.8)"))
+	case typ != "ADT":
+		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 9), hl7v2.CodeUnsupportedType, "only ADT messages are accepted"))
+	case triggers[trigger].kind == "":
+		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 9), hl7v2.CodeUnsupportedEvent, "event "+trigger+" is not supported"))
+	case !slices.Contains(p.opts.ProcessingIDs, msh.Field(11).Component(1).String()):
+		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 11), hl7v2.CodeUnsupportedProcID, "processing id must be one of "+joinIDs(p.opts.ProcessingIDs)))
+	case ctl == "":
+		return reject(hl7v2.AE, hl7v2.Errorf(hl7v2.At("MSH", 10), hl7v2.CodeRequiredMissing, "MSH-10 message control id is required"))
+	}
+
+	pl, err := p.plan(msg, trigger)
+	if err != nil {
+		return reject(hl7v2.AE, asHL7(err))
+	}
+	ack, ev, dup, err := p.apply(ctx, pl)
+	var he *hl7v2.Error
+	switch {
+	case errors.As(err, &he):
+		return reject(hl7v2.AE, he)
+	case err != nil:
+		p.log.LogAttrs(ctx, slog.LevelError, "adt: apply failed", slog.String("control_id", ctl), slog.String("error", err.Error()))
+		return p.ack.ACK(msg, hl7v2.AR, "", &hl7v2.Error{Code: hl7v2.CodeApplicationError, Text: "the message could not be stored; retry later"})
+	case dup:
+		p.log.LogAttrs(ctx, slog.LevelInfo, "adt: duplicate message acknowledged", slog.String("control_id", ctl), slog.String("sender", pl.sender))
+		return ack
+	}
+	p.log.LogAttrs(ctx, slog.LevelInfo, "adt: message applied", slog.String("control_id", ctl), slog.String("sender", pl.sender),
+		slog.String("trigger", trigger), slog.String("patient", ev.PatientID), slog.String("encounter", ev.EncounterID))
+	if p.opts.Notify != nil {
+		p.opts.Notify(ctx, ev)
+	}
+	return ack
+}
+
+func joinIDs(ids []string) string {
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += ", "
+		}
+		s += id
+	}
+	return s
 }
 
 func asHL7(err error) *hl7v2.Error {
-	if e, ok := err.(*hl7v2.Error); ok {
-		return e
+	var he *hl7v2.Error
+	if errors.As(err, &he) {
+		return he
 	}
 	return &hl7v2.Error{Code: hl7v2.CodeApplicationError, Err: err}
+}
+
+// lock takes the stripes of keys in a fixed order (no deadlock between
+// messages sharing several keys) and returns the unlock.
+func (p *Processor) lock(keys []string) func() {
+	idx := make([]int, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New32a()
+		h.Write([]byte(k))
+		idx = append(idx, int(h.Sum32()%stripes))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		p.locks[i].Lock()
+	}
+	return func() {
+		for _, i := range slices.Backward(idx) {
+			p.locks[i].Unlock()
+		}
+	}
 }

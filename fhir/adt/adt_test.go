@@ -1,0 +1,288 @@
+package adt_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/fhir/adt"
+	"github.com/equitas/equitas/fhir/hl7v2"
+	"github.com/equitas/equitas/fhir/validate"
+	"github.com/equitas/equitas/store"
+	"github.com/equitas/equitas/store/badgerstore"
+)
+
+// env is a Processor on a real badger store that validates every mapped
+// resource with fhir/validate and records the events it notifies.
+type env struct {
+	st     store.Store
+	p      *adt.Processor
+	mu     sync.Mutex
+	events []adt.Event
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	v, err := validate.New()
+	require.NoError(t, err)
+	e := &env{st: st}
+	e.p = adt.New(st, adt.Options{
+		Validator: v,
+		Notify: func(_ context.Context, ev adt.Event) {
+			e.mu.Lock()
+			e.events = append(e.events, ev)
+			e.mu.Unlock()
+		},
+	})
+	return e
+}
+
+// msg builds an ADT message; segments are joined with \r.
+func msg(trigger, ctl string, segs ...string) string {
+	structure := map[string]string{"A01": "ADT_A01", "A04": "ADT_A01", "A08": "ADT_A01", "A02": "ADT_A02", "A03": "ADT_A03",
+		"A11": "ADT_A09", "A13": "ADT_A01", "A40": "ADT_A39"}[trigger]
+	all := append([]string{
+		"MSH|^~\\&|EPIC|GOODHOSP|EQUITAS|HIE|20260301080000-0500||ADT^" + trigger + "^" + structure + "|" + ctl + "|P|2.5.1",
+		"EVN|" + trigger + "|20260301080000-0500",
+	}, segs...)
+	return strings.Join(all, "\r") + "\r"
+}
+
+const (
+	pidMary = "PID|1||MRN123^^^GOODHOSP^MR~123-45-6789^^^SSA^SS||O'Brien^Mary^Ann^^Mrs||19800214|F||2106-3^White^CDCREC|1 Main St^Apt 2^Boston^MA^02110^USA^H||^PRN^PH^^1^617^5551234~^NET^Internet^mary@example.org|^WPN^PH^^1^617^5559999|en^English^ISO639|M||||||2186-5^Not Hispanic or Latino^CDCREC"
+	pv1Admit = "PV1|1|I|ICU^101^A^GOODHOSP||||1234567890^Smith^John^^^Dr^^^NPI&2.16.840.1.113883.4.6&ISO|||MED||||7|||||V100^^^GOODHOSP^VN|||||||||||||||||||||||||20260301073000-0500"
+)
+
+type ackResult struct {
+	code string
+	ctl  string
+	errs []*hl7v2.Segment
+}
+
+func parseACK(t testing.TB, b []byte) ackResult {
+	t.Helper()
+	m, err := hl7v2.Parse(b)
+	require.NoError(t, err, "ACK must parse: %q", b)
+	return ackResult{code: m.Segment("MSA").Field(1).String(), ctl: m.Segment("MSA").Field(2).String(), errs: m.All("ERR")}
+}
+
+// errLocation reads an ERR segment's location (SEG-n) and 0357 code from
+// ERR-2/ERR-3 (2.5+) or ERR-1 (earlier versions).
+func errLocation(e *hl7v2.Segment) (loc, code string) {
+	erl, code := e.Field(2), e.Field(3).Component(1).String()
+	if erl.Empty() {
+		erl, code = e.Field(1), e.Field(1).Component(4).Subcomponent(1).String()
+	}
+	loc = erl.Component(1).String()
+	if f := erl.Component(3).String(); f != "" {
+		loc += "-" + f
+	}
+	return loc, code
+}
+
+func (e *env) send(t testing.TB, m string) ackResult {
+	t.Helper()
+	return parseACK(t, e.p.HandleER7(context.Background(), []byte(m)))
+}
+
+func (e *env) read(t testing.TB, typ, id string) gjson.Result {
+	t.Helper()
+	r, err := e.st.Read(context.Background(), typ, id)
+	require.NoError(t, err)
+	return gjson.ParseBytes(r.Body)
+}
+
+func (e *env) count(t testing.TB, typ string) int {
+	t.Helper()
+	n, err := e.st.Counts(context.Background())
+	require.NoError(t, err)
+	return int(n[typ])
+}
+
+func (e *env) lastEvent(t testing.TB) adt.Event {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	require.NotEmpty(t, e.events)
+	return e.events[len(e.events)-1]
+}
+
+func TestAdmitCreatesPatientEncounterHeaderProvenance(t *testing.T) {
+	e := newEnv(t)
+	ack := e.send(t, msg("A01", "C1", pidMary, pv1Admit))
+	require.Equal(t, "AA", ack.code, "%v", ack.errs)
+	assert.Equal(t, "C1", ack.ctl)
+	ev := e.lastEvent(t)
+	assert.Equal(t, adt.KindAdmit, ev.Kind)
+	assert.Equal(t, "A01", ev.Trigger)
+	assert.Equal(t, "EPIC^GOODHOSP", ev.Sender)
+
+	p := e.read(t, "Patient", ev.PatientID)
+	assert.Equal(t, "MRN123", p.Get(`identifier.#(system=="urn:equitas:hl7v2:authority:GOODHOSP").value`).String())
+	assert.Equal(t, "123-45-6789", p.Get(`identifier.#(system=="http://hl7.org/fhir/sid/us-ssn").value`).String())
+	assert.Equal(t, "O'Brien", p.Get("name.0.family").String())
+	assert.Equal(t, `["Mary","Ann"]`, p.Get("name.0.given").Raw)
+	assert.Equal(t, "1980-02-14", p.Get("birthDate").String())
+	assert.Equal(t, "female", p.Get("gender").String())
+	assert.Equal(t, "Boston", p.Get("address.0.city").String())
+	assert.Equal(t, "home", p.Get("address.0.use").String())
+	assert.Equal(t, "+1 (617) 5551234", p.Get(`telecom.#(use=="home").value`).String())
+	assert.Equal(t, "mary@example.org", p.Get(`telecom.#(system=="email").value`).String())
+	assert.Equal(t, "work", p.Get(`telecom.#(value=="+1 (617) 5559999").use`).String())
+	assert.Equal(t, "en", p.Get("communication.0.language.coding.0.code").String())
+	assert.Equal(t, "M", p.Get("maritalStatus.coding.0.code").String())
+	race := p.Get(`extension.#(url=="http://hl7.org/fhir/us/core/StructureDefinition/us-core-race")`)
+	assert.Equal(t, "2106-3", race.Get(`extension.#(url=="ombCategory").valueCoding.code`).String())
+	assert.Equal(t, "urn:oid:2.16.840.1.113883.6.238", race.Get(`extension.#(url=="ombCategory").valueCoding.system`).String())
+	assert.Equal(t, "White", race.Get(`extension.#(url=="text").valueString`).String())
+	eth := p.Get(`extension.#(url=="http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity")`)
+	assert.Equal(t, "2186-5", eth.Get(`extension.#(url=="ombCategory").valueCoding.code`).String())
+
+	enc := e.read(t, "Encounter", ev.EncounterID)
+	assert.Equal(t, "in-progress", enc.Get("status").String())
+	assert.Equal(t, "IMP", enc.Get("class.code").String())
+	assert.Equal(t, "V100", enc.Get("identifier.0.value").String())
+	assert.Equal(t, "VN", enc.Get("identifier.0.type.coding.0.code").String())
+	assert.Equal(t, "Patient/"+ev.PatientID, enc.Get("subject.reference").String())
+	assert.Equal(t, "2026-03-01T07:30:00-05:00", enc.Get("period.start").String())
+	assert.False(t, enc.Get("period.end").Exists())
+	assert.Equal(t, "ICU 101 A (GOODHOSP)", enc.Get("location.0.location.display").String())
+	assert.Equal(t, "active", enc.Get("location.0.status").String())
+	assert.Equal(t, "ATND", enc.Get("participant.0.type.0.coding.0.code").String())
+	assert.Equal(t, "http://hl7.org/fhir/sid/us-npi", enc.Get("participant.0.individual.identifier.system").String())
+	assert.Equal(t, "1234567890", enc.Get("participant.0.individual.identifier.value").String())
+
+	mh := e.read(t, "MessageHeader", ev.MessageHeaderID)
+	assert.Equal(t, "A01", mh.Get("eventCoding.code").String())
+	assert.Equal(t, "Encounter/"+ev.EncounterID, mh.Get("focus.0.reference").String())
+	assert.Equal(t, 1, e.count(t, "Provenance"))
+}
+
+func TestTriggerSequence(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, "AA", e.send(t, msg("A01", "S1", pidMary, pv1Admit)).code)
+	admit := e.lastEvent(t)
+
+	// A02: transfer to a new bed; the ICU location is completed.
+	tr := e.send(t, msg("A02", "S2", pidMary, strings.Replace(pv1Admit, "ICU^101^A", "WARD^5^B", 1)))
+	require.Equal(t, "AA", tr.code, "%v", tr.errs)
+	enc := e.read(t, "Encounter", admit.EncounterID)
+	assert.Equal(t, "in-progress", enc.Get("status").String())
+	assert.Equal(t, "completed", enc.Get(`location.#(location.display=="ICU 101 A (GOODHOSP)").status`).String())
+	assert.Equal(t, "active", enc.Get(`location.#(location.display=="WARD 5 B (GOODHOSP)").status`).String())
+
+	// A03 discharge with disposition.
+	pv1Dis := pv1Admit + "||||||"
+	pv1Dis = strings.Replace(pv1Admit, "|||||||||||||||||||||||||20260301073000-0500",
+		"|||||||||||||||||01^Home^HL70112||||||||20260301073000-0500|20260303100000-0500", 1)
+	dis := e.send(t, msg("A03", "S3", pidMary, pv1Dis))
+	require.Equal(t, "AA", dis.code, "%v", dis.errs)
+	assert.Equal(t, admit.EncounterID, e.lastEvent(t).EncounterID, "A03 updates the A01 encounter")
+	enc = e.read(t, "Encounter", admit.EncounterID)
+	assert.Equal(t, "finished", enc.Get("status").String())
+	assert.Equal(t, "2026-03-03T10:00:00-05:00", enc.Get("period.end").String())
+	assert.Equal(t, "01", enc.Get("hospitalization.dischargeDisposition.coding.0.code").String())
+	assert.Equal(t, "0", enc.Get(`location.#(status=="active")#|#`).String())
+
+	// A08 keeps the finished status and updates demographics.
+	upd := e.send(t, msg("A08", "S4", strings.Replace(pidMary, "O'Brien", "Smith", 1), strings.Replace(pv1Admit, "|20260301073000-0500", "|", 1)))
+	require.Equal(t, "AA", upd.code, "%v", upd.errs)
+	assert.Equal(t, "finished", e.read(t, "Encounter", admit.EncounterID).Get("status").String())
+	assert.Equal(t, "Smith", e.read(t, "Patient", admit.PatientID).Get("name.0.family").String())
+
+	// A13 cancels the discharge.
+	require.Equal(t, "AA", e.send(t, msg("A13", "S5", pidMary, pv1Admit)).code)
+	enc = e.read(t, "Encounter", admit.EncounterID)
+	assert.Equal(t, "in-progress", enc.Get("status").String())
+	assert.False(t, enc.Get("period.end").Exists())
+	assert.False(t, enc.Get("hospitalization.dischargeDisposition").Exists())
+
+	// A11 cancels the admission.
+	require.Equal(t, "AA", e.send(t, msg("A11", "S6", pidMary, pv1Admit)).code)
+	assert.Equal(t, "cancelled", e.read(t, "Encounter", admit.EncounterID).Get("status").String())
+
+	assert.Equal(t, 1, e.count(t, "Patient"), "one patient, updated, never duplicated")
+	assert.Equal(t, 1, e.count(t, "Encounter"))
+	assert.Equal(t, 6, e.count(t, "MessageHeader"))
+	assert.Equal(t, 6, e.count(t, "Provenance"))
+	kinds := []string{}
+	for _, ev := range e.events {
+		kinds = append(kinds, ev.Kind)
+	}
+	assert.Equal(t, []string{"admit", "transfer", "discharge", "update", "cancel-discharge", "cancel-admit"}, kinds)
+}
+
+func TestRejections(t *testing.T) {
+	good := msg("A01", "R1", pidMary, pv1Admit)
+	for _, tc := range []struct {
+		name, in, code, loc string
+		err                 int
+	}{
+		{"unsupported type", strings.Replace(good, "ADT^A01^ADT_A01", "ORU^R01^ORU_R01", 1), "AR", "MSH-9", 200},
+		{"unsupported event", strings.Replace(good, "ADT^A01", "ADT^A17", 1), "AR", "MSH-9", 201},
+		{"unsupported version", strings.Replace(good, "|P|2.5.1", "|P|2.9", 1), "AR", "MSH-12", 203},
+		{"old version", strings.Replace(good, "|P|2.5.1", "|P|2.2", 1), "AR", "MSH-12", 203},
+		{"debug processing id", strings.Replace(good, "|P|2.5.1", "|D|2.5.1", 1), "AR", "MSH-11", 202},
+		{"bad birth date", strings.Replace(good, "19800214", "19800231", 1), "AE", "PID-7", 102},
+		{"bad sex", strings.Replace(good, "|19800214|F|", "|19800214|Q|", 1), "AE", "PID-8", 103},
+		{"no identifier", strings.Replace(good, "MRN123^^^GOODHOSP^MR~123-45-6789^^^SSA^SS", "", 1), "AE", "PID-3", 101},
+		{"no visit number", strings.Replace(good, "V100^^^GOODHOSP^VN", "", 1), "AE", "PV1-19", 101},
+		{"bad class", strings.Replace(good, "PV1|1|I|", "PV1|1|X|", 1), "AE", "PV1-2", 103},
+		{"bad admit time", strings.Replace(good, "20260301073000-0500", "2026030107300", 1), "AE", "PV1-44", 102},
+		{"no PV1", msg("A01", "R1", pidMary), "AE", "PV1", 100},
+		{"no PID", msg("A01", "R1", pv1Admit), "AE", "PID", 100},
+		{"bad EVN time", strings.Replace(good, "EVN|A01|20260301080000-0500", "EVN|A01|yesterday", 1), "AE", "EVN-2", 102},
+		{"bad segment", strings.Replace(good, "\rPV1|", "\rpv1|", 1), "AE", "4", 100},
+		{"no control id", strings.Replace(good, "|R1|P|", "||P|", 1), "AE", "MSH-10", 101},
+		{"cancel unknown visit", msg("A11", "R1", pidMary, pv1Admit), "AE", "PV1-19", 204},
+		{"merge unknown patient", msg("A40", "R1", pidMary, "MRG|OLD9^^^GOODHOSP^MR"), "AE", "MRG-1", 204},
+		{"merge without MRG", msg("A40", "R1", pidMary), "AE", "MRG", 100},
+		{"discharge before admit", strings.Replace(good, "|20260301073000-0500", "|20260301073000-0500|20260201073000-0500", 1), "AE", "PV1-45", 102},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ack := e.send(t, tc.in)
+			require.Equal(t, tc.code, ack.code)
+			require.Len(t, ack.errs, 1)
+			loc, code := errLocation(ack.errs[0])
+			assert.Equal(t, tc.loc, loc)
+			assert.Equal(t, fmt.Sprint(tc.err), code)
+			counts, err := e.st.Counts(context.Background())
+			require.NoError(t, err)
+			for typ, n := range counts {
+				assert.Zero(t, n, "%s written for a rejected message", typ)
+			}
+			assert.Empty(t, e.events)
+		})
+	}
+}
+
+func TestDuplicateIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	m := msg("A01", "D1", pidMary, pv1Admit)
+	first := e.p.HandleER7(context.Background(), []byte(m))
+	require.Equal(t, "AA", parseACK(t, first).code)
+	time.Sleep(2 * time.Millisecond)
+	again := e.p.HandleER7(context.Background(), []byte(strings.ReplaceAll(m, "\r", "\n")))
+	assert.Equal(t, string(first), string(again), "the original ACK is returned")
+	assert.Len(t, e.events, 1, "a duplicate is not notified")
+	assert.Equal(t, 1, e.count(t, "MessageHeader"))
+	hist, err := e.st.History(context.Background(), store.HistoryQuery{Type: "Patient", Count: -1})
+	require.NoError(t, err)
+	assert.Len(t, hist, 1, "nothing written twice")
+
+	// Same control id from another sender is a different message.
+	other := strings.Replace(m, "|GOODHOSP|EQUITAS", "|OTHERHOSP|EQUITAS", 1)
+	require.Equal(t, "AA", e.send(t, other).code)
+	assert.Equal(t, 2, e.count(t, "MessageHeader"))
+}

@@ -1,0 +1,442 @@
+package adt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/fhir/hl7v2"
+	"github.com/equitas/equitas/store"
+)
+
+// KV key prefixes (system records in the store's KV space).
+const (
+	// kvMessage + hash(MSH-3, MSH-4, MSH-10) → the ACK sent for it.
+	kvMessage = "adt/msg/"
+	// kvPatient + hash(system, value) → Patient id: the identifier index
+	// that lets a message find its patient without a search.
+	kvPatient = "adt/pid/"
+)
+
+// maxAttempts bounds retries when a concurrent writer outside this
+// Processor (the REST API) changed a resource between read and commit.
+const maxAttempts = 4
+
+// plan is a message mapped as far as possible without the store.
+type plan struct {
+	msg                 *hl7v2.Message
+	trigger, kind       string
+	status              string
+	sender              string // MSH-3^MSH-4 namespace ids, for logs and events
+	dedupKey            string
+	m                   *mapper
+	patient             *patientPlan
+	prior               []identifier // A40 MRG-1
+	visit               *visit
+	encounterID         string
+	at                  time.Time // when the event happened
+	eventTime, recorded string    // FHIR dateTime / instant
+	occurred            string    // EVN-6, FHIR dateTime
+}
+
+// plan maps the message's segments; errors are *hl7v2.Error (AE).
+func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
+	msh, evn := msg.Segment("MSH"), msg.Segment("EVN")
+	pl := &plan{msg: msg, trigger: trigger, kind: triggers[trigger].kind, status: triggers[trigger].status}
+	pl.sender = clean(msh.Field(3).Component(1).String()) + "^" + clean(msh.Field(4).Component(1).String())
+	pl.dedupKey = kvMessage + hashID(string(msh.Field(3).Raw()), string(msh.Field(4).Raw()), msh.Field(10).String())
+	senderSys := hdField(msh.Field(4), p.opts.Authorities)
+	if senderSys == "" {
+		senderSys = hdField(msh.Field(3), p.opts.Authorities)
+	}
+	if senderSys == "" {
+		return nil, hl7v2.Errorf(hl7v2.At("MSH", 4), hl7v2.CodeRequiredMissing, "MSH-4 sending facility (or MSH-3) is required to scope identifiers")
+	}
+	pl.m = &mapper{loc: p.opts.Location, authorities: p.opts.Authorities, sender: senderSys}
+
+	// Times: EVN-6 (occurred), EVN-2 (recorded), MSH-7 (message).
+	now := p.now()
+	times := map[string]*hl7v2.Time{}
+	for _, f := range []struct {
+		seg   *hl7v2.Segment
+		name  string
+		field int
+	}{{msh, "MSH", 7}, {evn, "EVN", 2}, {evn, "EVN", 6}} {
+		v := f.seg.Field(f.field).Component(1).String()
+		if v == "" {
+			continue
+		}
+		t, err := hl7v2.ParseTime(v, p.opts.Location)
+		if err != nil {
+			return nil, &hl7v2.Error{Location: loc(f.seg, f.field), Code: hl7v2.CodeDataType,
+				Text: fmt.Sprintf("%s-%d is not a valid date/time", f.name, f.field), Err: err}
+		}
+		times[fmt.Sprintf("%s-%d", f.name, f.field)] = &t
+	}
+	pl.at, pl.eventTime = now, fhirInstant(now)
+	for _, k := range []string{"EVN-6", "EVN-2", "MSH-7"} {
+		if t := times[k]; t != nil {
+			pl.at, pl.eventTime = t.T, fhirDateTime(*t)
+			break
+		}
+	}
+	pl.recorded = fhirInstant(now)
+	for _, k := range []string{"EVN-2", "MSH-7"} {
+		if t := times[k]; t != nil {
+			pl.recorded = fhirInstant(t.T)
+			break
+		}
+	}
+	if t := times["EVN-6"]; t != nil {
+		pl.occurred = fhirDateTime(*t)
+	}
+
+	var err error
+	if pl.patient, err = pl.m.patient(msg.Segment("PID")); err != nil {
+		return nil, err
+	}
+	if trigger == "A40" {
+		mrg := msg.Segment("MRG")
+		if mrg == nil {
+			return nil, hl7v2.Errorf(hl7v2.Location{Segment: "MRG"}, hl7v2.CodeSegmentSequence, "A40 needs an MRG segment")
+		}
+		if pl.prior = pl.m.identifiers(mrg.Field(1)); len(pl.prior) == 0 {
+			return nil, hl7v2.Errorf(loc(mrg, 1), hl7v2.CodeRequiredMissing, "MRG-1 prior patient identifier is required")
+		}
+		return pl, nil
+	}
+	pv1 := msg.Segment("PV1")
+	switch {
+	case pv1 == nil && trigger == "A08":
+		return pl, nil // demographics only
+	case pv1 == nil:
+		return nil, hl7v2.Errorf(hl7v2.Location{Segment: "PV1"}, hl7v2.CodeSegmentSequence, "PV1 segment missing")
+	case trigger == "A08" && pv1.Field(19).Empty():
+		return pl, nil
+	}
+	if pl.visit, err = pl.m.visit(pv1, msg.Segment("PV2")); err != nil {
+		return nil, err
+	}
+	pl.encounterID = hashID("Encounter", pl.visit.ID.System, pl.visit.ID.Value)
+	return pl, nil
+}
+
+// apply commits the plan: resources, identifier index and dedup key in one
+// store.Commit. dup reports a message already applied (ack is the ACK
+// sent then).
+func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, dup bool, err error) {
+	kv := p.st.KV()
+	if prev, err := kv.Get(ctx, pl.dedupKey); err == nil {
+		return prev, ev, true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, ev, false, fmt.Errorf("adt: read dedup key: %w", err)
+	}
+	keys := []string{pl.dedupKey, "enc:" + pl.encounterID}
+	for _, id := range append(append([]identifier(nil), pl.patient.IDs...), pl.prior...) {
+		keys = append(keys, "pid:"+id.System+"|"+id.Value)
+	}
+	unlock := p.lock(keys)
+	defer unlock()
+	// A concurrent copy of this message may have committed while we waited.
+	if prev, err := kv.Get(ctx, pl.dedupKey); err == nil {
+		return prev, ev, true, nil
+	}
+	for attempt := 1; ; attempt++ {
+		tx, ev, err := p.build(ctx, pl)
+		if err != nil {
+			return nil, ev, false, err
+		}
+		ack = p.ack.ACK(pl.msg, hl7v2.AA, "")
+		tx.KV[pl.dedupKey] = ack
+		_, err = p.st.Commit(ctx, tx)
+		if errors.Is(err, store.ErrVersionConflict) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, ev, false, fmt.Errorf("adt: commit: %w", err)
+		}
+		return ack, ev, false, nil
+	}
+}
+
+// build reads what the message touches and prepares the transaction.
+func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error) {
+	tx := store.Tx{KV: map[string][]byte{}}
+	ev := Event{Kind: pl.kind, Trigger: pl.trigger, Sender: pl.sender, At: pl.at}
+
+	patientID, existing, err := p.findPatient(ctx, pl.patient.IDs, true)
+	if err != nil {
+		return tx, ev, err
+	}
+	if patientID == "" {
+		if patientID, err = p.newPatientID(ctx, pl.patient.IDs[0]); err != nil {
+			return tx, ev, err
+		}
+	}
+	ev.PatientID = patientID
+	var body []byte
+	if existing != nil {
+		body = existing.Body
+	} else {
+		body = []byte(`{"resourceType":"Patient","id":` + string(raw(patientID)) + `}`)
+	}
+	if body, err = applyPatient(body, pl.patient); err != nil {
+		return tx, ev, err
+	}
+	var prior *store.Resource
+	var priorBody []byte
+	if pl.trigger == "A40" {
+		var priorID string
+		priorID, prior, err = p.findPatient(ctx, pl.prior, false)
+		switch {
+		case err != nil:
+			return tx, ev, err
+		case priorID == "":
+			return tx, ev, hl7v2.Errorf(hl7v2.At("MRG", 1), hl7v2.CodeUnknownKey, "MRG-1 names no known patient")
+		case priorID == patientID:
+			return tx, ev, hl7v2.Errorf(hl7v2.At("MRG", 1), hl7v2.CodeDuplicateKey, "MRG-1 names the surviving patient itself")
+		}
+		// Merge without moving anything: both records stay, linked, and
+		// the prior one is marked inactive (reversible by an unmerge).
+		if body, err = addLink(body, priorID, "replaces"); err != nil {
+			return tx, ev, err
+		}
+		if priorBody, err = addLink(prior.Body, patientID, "replaced-by"); err != nil {
+			return tx, ev, err
+		}
+		if err = setRaw(&priorBody, "active", []byte("false")); err != nil {
+			return tx, ev, err
+		}
+	}
+	tx.Writes = append(tx.Writes, putWrite("Patient", patientID, body, existing))
+	if prior != nil {
+		tx.Writes = append(tx.Writes, putWrite("Patient", prior.ID, priorBody, prior))
+	}
+
+	focus := reference{Reference: "Patient/" + patientID}
+	targets := []reference{focus}
+	if pl.visit != nil {
+		enc, err := p.st.Read(ctx, "Encounter", pl.encounterID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrDeleted) {
+			return tx, ev, fmt.Errorf("adt: read encounter: %w", err)
+		}
+		var old []byte
+		if err == nil {
+			old = enc.Body
+		} else {
+			enc = nil
+		}
+		if old == nil && (pl.trigger == "A11" || pl.trigger == "A13") {
+			return tx, ev, hl7v2.Errorf(hl7v2.At("PV1", 19), hl7v2.CodeUnknownKey, "PV1-19 names no known visit to cancel")
+		}
+		b, err := pl.m.encounter(encounterInput{
+			ID: pl.encounterID, PatientID: patientID, Trigger: pl.trigger, Status: pl.status, V: pl.visit,
+			Existing: old, At: pl.at, EventTime: pl.eventTime, Provider: pl.m.organization(pl.msg.Segment("MSH").Field(4)),
+		})
+		if err != nil {
+			return tx, ev, err
+		}
+		tx.Writes = append(tx.Writes, putWrite("Encounter", pl.encounterID, b, enc))
+		ev.EncounterID = pl.encounterID
+		focus = reference{Reference: "Encounter/" + pl.encounterID}
+		targets = append(targets, focus)
+	}
+	if prior != nil {
+		targets = append(targets, reference{Reference: "Patient/" + prior.ID})
+	}
+
+	msh, evn := pl.msg.Segment("MSH"), pl.msg.Segment("EVN")
+	mhID := hashID("MessageHeader", pl.dedupKey)
+	ev.MessageHeaderID = mhID
+	targets = append(targets, reference{Reference: "MessageHeader/" + mhID})
+	tx.Writes = append(tx.Writes,
+		store.Write{Op: store.OpPut, Type: "MessageHeader", ID: mhID, IfNoneExist: true,
+			Body: pl.m.messageHeader(mhID, msh, pl.trigger, []reference{focus})},
+		store.Write{Op: store.OpPut, Type: "Provenance", ID: hashID("Provenance", pl.dedupKey), IfNoneExist: true,
+			Body: pl.m.provenance(hashID("Provenance", pl.dedupKey), msh, evn, pl.trigger, pl.recorded, pl.occurred, targets)},
+	)
+	for _, id := range pl.patient.IDs {
+		tx.KV[kvPatient+hashID(id.System, id.Value)] = []byte(patientID)
+	}
+	if v := p.opts.Validator; v != nil {
+		for _, w := range tx.Writes {
+			if _, _, err := v.Resource(w.Body); err != nil {
+				return tx, ev, fmt.Errorf("adt: mapped %s fails validation: %w", w.Type, err)
+			}
+		}
+	}
+	return tx, ev, nil
+}
+
+// putWrite writes typ/id guarded against concurrent changes: IfMatch the
+// version read, or IfNoneExist when there was none.
+func putWrite(typ, id string, body []byte, existing *store.Resource) store.Write {
+	w := store.Write{Op: store.OpPut, Type: typ, ID: id, Body: body, SkipUnchanged: true}
+	if existing != nil {
+		w.IfMatch = existing.Version
+	} else {
+		w.IfNoneExist = true
+	}
+	return w
+}
+
+// findPatient returns the current Patient holding one of ids: first
+// through the identifier index, then by search (patients created through
+// the REST API or bulk import are not in the index). With follow, a
+// patient merged into another (link replaced-by) resolves to the survivor.
+func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bool) (string, *store.Resource, error) {
+	kv := p.st.KV()
+	for _, id := range ids {
+		v, err := kv.Get(ctx, kvPatient+hashID(id.System, id.Value))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("adt: read identifier index: %w", err)
+		}
+		r, err := p.st.Read(ctx, "Patient", string(v))
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("adt: read patient: %w", err)
+		}
+		if hasIdentifier(r.Body, id) {
+			return p.survivor(ctx, r, follow)
+		}
+	}
+	for _, id := range ids {
+		res, err := p.st.Search(ctx, store.Query{Type: "Patient", Count: 2,
+			Params: []store.Param{{Name: "identifier", Values: []string{id.System + "|" + id.Value}}}})
+		if err != nil {
+			return "", nil, fmt.Errorf("adt: search patient by identifier: %w", err)
+		}
+		if len(res.Resources) > 1 {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "adt: identifier matches several patients; using the first",
+				slog.String("system", id.System), slog.String("patient", res.Resources[0].ID))
+		}
+		if len(res.Resources) > 0 {
+			return p.survivor(ctx, res.Resources[0], follow)
+		}
+	}
+	return "", nil, nil
+}
+
+// survivor follows one replaced-by link (A40 merges) when asked.
+func (p *Processor) survivor(ctx context.Context, r *store.Resource, follow bool) (string, *store.Resource, error) {
+	if !follow {
+		return r.ID, r, nil
+	}
+	var to string
+	gjson.GetBytes(r.Body, "link").ForEach(func(_, l gjson.Result) bool {
+		if l.Get("type").String() == "replaced-by" {
+			to = strings.TrimPrefix(l.Get("other.reference").String(), "Patient/")
+			return false
+		}
+		return true
+	})
+	if to == "" || to == r.ID {
+		return r.ID, r, nil
+	}
+	s, err := p.st.Read(ctx, "Patient", to)
+	if err != nil {
+		return r.ID, r, nil // a dangling link: stay with the patient found
+	}
+	return s.ID, s, nil
+}
+
+// newPatientID derives the id of a new patient from its first identifier,
+// so concurrent first messages for one patient collide on IfNoneExist
+// rather than create two; a random id is used if that id is taken.
+func (p *Processor) newPatientID(ctx context.Context, id identifier) (string, error) {
+	pid := hashID("Patient", id.System, id.Value)
+	_, err := p.st.Read(ctx, "Patient", pid)
+	if errors.Is(err, store.ErrNotFound) {
+		return pid, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrDeleted) {
+		return "", fmt.Errorf("adt: read patient: %w", err)
+	}
+	return hashID("Patient", id.System, id.Value, time.Now().String()), nil
+}
+
+func hasIdentifier(body []byte, id identifier) bool {
+	found := false
+	gjson.GetBytes(body, "identifier").ForEach(func(_, i gjson.Result) bool {
+		found = i.Get("system").String() == id.System && i.Get("value").String() == id.Value
+		return !found
+	})
+	return found
+}
+
+// applyPatient applies a PID plan to a Patient body (new or stored):
+// identifiers are merged, elements sent replace the stored ones, elements
+// sent as "" are removed, and everything else is kept.
+func applyPatient(body []byte, pp *patientPlan) ([]byte, error) {
+	old := gjson.ParseBytes(body)
+	if err := setRaw(&body, "identifier", raw(mergeIdentifiers(old.Get("identifier"), pp.IDs))); err != nil {
+		return nil, err
+	}
+	for _, e := range pp.Elements {
+		if e.Raw == nil && !old.Get(e.Name).Exists() {
+			continue
+		}
+		if err := setRaw(&body, e.Name, e.Raw); err != nil {
+			return nil, err
+		}
+	}
+	if len(pp.Extensions) > 0 {
+		replace := map[string]bool{}
+		for _, e := range pp.Extensions {
+			replace[e.URL] = true
+		}
+		var exts []json.RawMessage
+		old.Get("extension").ForEach(func(_, e gjson.Result) bool {
+			if !replace[e.Get("url").String()] {
+				exts = append(exts, json.RawMessage(e.Raw))
+			}
+			return true
+		})
+		for _, e := range pp.Extensions {
+			if e.Raw != nil {
+				exts = append(exts, e.Raw)
+			}
+		}
+		var v []byte
+		if len(exts) > 0 {
+			v = raw(exts)
+		}
+		if v != nil || old.Get("extension").Exists() {
+			if err := setRaw(&body, "extension", v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return body, nil
+}
+
+// addLink adds Patient.link to Patient/other of typ unless present.
+func addLink(body []byte, other, typ string) ([]byte, error) {
+	ref := "Patient/" + other
+	var links []json.RawMessage
+	present := false
+	gjson.GetBytes(body, "link").ForEach(func(_, l gjson.Result) bool {
+		if l.Get("other.reference").String() == ref && l.Get("type").String() == typ {
+			present = true
+		}
+		links = append(links, json.RawMessage(l.Raw))
+		return true
+	})
+	if present {
+		return body, nil
+	}
+	links = append(links, raw(link{Other: reference{Reference: ref}, Type: typ}))
+	err := setRaw(&body, "link", raw(links))
+	return body, err
+}
