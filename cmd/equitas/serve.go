@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/measures/catalog"
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
 )
@@ -74,6 +75,9 @@ type serveEnv struct {
 	addr   string
 	data   string
 	alerts *alertsServer // set before the ADT intake mounts, which notifies it
+	// measures is the server's one measure catalog (compiled measures are
+	// large): set by mountMeasures, used by care gaps and equity reports.
+	measures *catalog.Catalog
 }
 
 func newServeCmd() *cobra.Command {
@@ -179,6 +183,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 	}()
 	if err != nil {
+		return err
+	}
+	if err := bulk.start(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", o.addr)

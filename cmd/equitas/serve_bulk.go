@@ -66,7 +66,10 @@ type bulkServer struct {
 	srv          *rest.Server
 	visibility   *access.Cache // what organization-bound clients see, per organization
 	cancel       context.CancelFunc
-	wg           sync.WaitGroup // background loops besides the job workers
+	// ctx is the bulk server's lifetime (cancelled by stop): mount creates
+	// it, start runs the job workers under it.
+	ctx context.Context
+	wg  sync.WaitGroup // background loops besides the job workers
 }
 
 // newBulk checks the auth mode against the listen address and prepares the
@@ -107,8 +110,8 @@ func (b *bulkServer) tokenURL(r *http.Request) string {
 	return strings.TrimSuffix(b.srv.Base(r), rest.BasePath) + "/auth/token"
 }
 
-// mount registers the bulk operations and routes on srv and starts the
-// job manager (resuming jobs a previous run left unfinished).
+// mount registers the bulk operations and routes on srv; start starts the
+// job manager once every area has registered its job kinds.
 func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 	b.srv = srv
 	kv := b.st.KV()
@@ -164,7 +167,15 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 		}
 		srv.Router().With(admin).Route("/admin", as.AdminRoutes)
 	}
-	if err := b.jobs.Start(ctx); err != nil {
+	b.ctx = ctx
+	return nil
+}
+
+// start resumes unfinished jobs and starts the job workers. It runs after
+// every area has registered its job kinds, so a resumed job always finds
+// its runner and no registration races the workers.
+func (b *bulkServer) start() error {
+	if err := b.jobs.Start(b.ctx); err != nil {
 		b.stop()
 		return err
 	}
