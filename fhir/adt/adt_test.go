@@ -59,7 +59,7 @@ func msg(trigger, ctl string, segs ...string) string {
 }
 
 const (
-	pidMary = "PID|1||MRN123^^^GOODHOSP^MR~123-45-6789^^^SSA^SS||O'Brien^Mary^Ann^^Mrs||19800214|F||2106-3^White^CDCREC|1 Main St^Apt 2^Boston^MA^02110^USA^H||^PRN^PH^^1^617^5551234~^NET^Internet^mary@example.org|^WPN^PH^^1^617^5559999|en^English^ISO639|M||||||2186-5^Not Hispanic or Latino^CDCREC"
+	pidMary  = "PID|1||MRN123^^^GOODHOSP^MR~123-45-6789^^^SSA^SS||O'Brien^Mary^Ann^^Mrs||19800214|F||2106-3^White^CDCREC|1 Main St^Apt 2^Boston^MA^02110^USA^H||^PRN^PH^^1^617^5551234~^NET^Internet^mary@example.org|^WPN^PH^^1^617^5559999|en^English^ISO639|M||||||2186-5^Not Hispanic or Latino^CDCREC"
 	pv1Admit = "PV1|1|I|ICU^101^A^GOODHOSP||||1234567890^Smith^John^^^Dr^^^NPI&2.16.840.1.113883.4.6&ISO|||MED||||7|||||V100^^^GOODHOSP^VN|||||||||||||||||||||||||20260301073000-0500"
 )
 
@@ -285,4 +285,154 @@ func TestDuplicateIsIdempotent(t *testing.T) {
 	other := strings.Replace(m, "|GOODHOSP|EQUITAS", "|OTHERHOSP|EQUITAS", 1)
 	require.Equal(t, "AA", e.send(t, other).code)
 	assert.Equal(t, 2, e.count(t, "MessageHeader"))
+}
+
+func TestMergeLinksPatients(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, "AA", e.send(t, msg("A04", "M1", strings.Replace(pidMary, "MRN123^^^GOODHOSP^MR~123-45-6789^^^SSA^SS", "OLD9^^^GOODHOSP^MR", 1), strings.Replace(pv1Admit, "V100", "V1", 1))).code)
+	prior := e.lastEvent(t).PatientID
+	require.Equal(t, "AA", e.send(t, msg("A01", "M2", pidMary, pv1Admit)).code)
+	surviving := e.lastEvent(t).PatientID
+	require.NotEqual(t, prior, surviving)
+
+	ack := e.send(t, msg("A40", "M3", pidMary, "MRG|OLD9^^^GOODHOSP^MR"))
+	require.Equal(t, "AA", ack.code, "%v", ack.errs)
+	ev := e.lastEvent(t)
+	assert.Equal(t, adt.KindMerge, ev.Kind)
+	assert.Equal(t, surviving, ev.PatientID)
+	assert.Empty(t, ev.EncounterID)
+
+	s := e.read(t, "Patient", surviving)
+	assert.Equal(t, "Patient/"+prior, s.Get(`link.#(type=="replaces").other.reference`).String())
+	p := e.read(t, "Patient", prior)
+	assert.Equal(t, "Patient/"+surviving, p.Get(`link.#(type=="replaced-by").other.reference`).String())
+	assert.False(t, p.Get("active").Bool())
+	assert.Equal(t, "OLD9", p.Get("identifier.0.value").String(), "nothing moved off the prior record")
+	assert.Equal(t, 2, e.count(t, "Encounter"), "encounters stay where they were")
+
+	// A later message using the old MRN lands on the surviving patient.
+	require.Equal(t, "AA", e.send(t, msg("A08", "M4", "PID|1||OLD9^^^GOODHOSP^MR||O'Brien^Mary")).code)
+	assert.Equal(t, surviving, e.lastEvent(t).PatientID)
+	// Merging again is harmless (the links are present once).
+	require.Equal(t, "AA", e.send(t, msg("A40", "M5", pidMary, "MRG|OLD9^^^GOODHOSP^MR")).code)
+	assert.Len(t, e.read(t, "Patient", surviving).Get("link").Array(), 1)
+}
+
+func TestEncodingVariants(t *testing.T) {
+	base := msg("A01", "E1", pidMary, "ZPI|1|custom^data~more|\\X41\\", pv1Admit, "ZZZ|anything goes|here")
+	for _, tc := range []struct {
+		name, in string
+	}{
+		{"CR", base},
+		{"LF", strings.ReplaceAll(base, "\r", "\n")},
+		{"CRLF", strings.ReplaceAll(base, "\r", "\r\n")},
+		{"other delimiters", strings.NewReplacer("|", "#", "^", "!", "~", "*", "\\", "$", "&", "%").Replace(base)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ack := e.send(t, tc.in)
+			require.Equal(t, "AA", ack.code, "%v", ack.errs)
+			assert.Equal(t, "E1", ack.ctl)
+			ev := e.lastEvent(t)
+			assert.Equal(t, "O'Brien", e.read(t, "Patient", ev.PatientID).Get("name.0.family").String())
+			assert.Equal(t, "IMP", e.read(t, "Encounter", ev.EncounterID).Get("class.code").String())
+		})
+	}
+}
+
+func TestEscapesAndRepetitions(t *testing.T) {
+	e := newEnv(t)
+	pid := "PID|1||A1^^^GOODHOSP^MR~B2^^^&2.16.840.1.113883.19.5&ISO^PI~C3^^^^MR||Doe\\T\\Roe^Jane\\S\\Q~Janie^^^^^^N||1980|U||2054-5^Black^CDCREC~2028-9^Asian^CDCREC~2108-9^European^CDCREC|Line\\F\\1\\.br\\More^^Town^ST^00001||||SPA|||||||H^Hispanic^HL70189"
+	ack := e.send(t, msg("A04", "X1", pid, strings.Replace(pv1Admit, "PV1|1|I|", "PV1|1|O|", 1)))
+	require.Equal(t, "AA", ack.code, "%v", ack.errs)
+	ev := e.lastEvent(t)
+	p := e.read(t, "Patient", ev.PatientID)
+	assert.Equal(t, "Doe&Roe", p.Get("name.0.family").String())
+	assert.Equal(t, "Jane^Q", p.Get("name.0.given.0").String())
+	assert.Equal(t, "nickname", p.Get("name.1.use").String())
+	assert.Equal(t, "1980", p.Get("birthDate").String())
+	assert.Equal(t, "unknown", p.Get("gender").String())
+	assert.Equal(t, "Line|1\nMore", p.Get("address.0.line.0").String())
+	assert.Equal(t, "urn:oid:2.16.840.1.113883.19.5", p.Get(`identifier.#(value=="B2").system`).String())
+	assert.Equal(t, "urn:equitas:hl7v2:authority:GOODHOSP", p.Get(`identifier.#(value=="C3").system`).String(), "no authority: the sender's")
+	race := p.Get(`extension.#(url=="http://hl7.org/fhir/us/core/StructureDefinition/us-core-race")`)
+	assert.Len(t, race.Get(`extension.#(url=="ombCategory")#`).Array(), 2)
+	assert.Equal(t, "2108-9", race.Get(`extension.#(url=="detailed").valueCoding.code`).String())
+	assert.Equal(t, "Black, Asian, European", race.Get(`extension.#(url=="text").valueString`).String())
+	eth := p.Get(`extension.#(url=="http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity")`)
+	assert.Equal(t, "2135-2", eth.Get(`extension.#(url=="ombCategory").valueCoding.code`).String(), "table 0189 H")
+	assert.Equal(t, "es", p.Get("communication.0.language.coding.0.code").String())
+	enc := e.read(t, "Encounter", ev.EncounterID)
+	assert.Equal(t, "AMB", enc.Get("class.code").String())
+	assert.Equal(t, "in-progress", enc.Get("status").String(), "A04 with PV1-44: the visit has begun")
+
+	// Matching by the second identifier updates the same patient; "" clears.
+	upd := "PID|1||B2^^^&2.16.840.1.113883.19.5&ISO^PI||Doe^Jane||1980|U|||\"\""
+	require.Equal(t, "AA", e.send(t, msg("A08", "X2", upd)).code)
+	assert.Equal(t, ev.PatientID, e.lastEvent(t).PatientID)
+	p = e.read(t, "Patient", ev.PatientID)
+	assert.False(t, p.Get("address").Exists(), `"" deletes`)
+	assert.Equal(t, "1980", p.Get("birthDate").String(), "empty keeps")
+	assert.Equal(t, 3, len(p.Get("identifier").Array()))
+	assert.Equal(t, 1, e.count(t, "Patient"))
+}
+
+func TestMatchesPatientCreatedElsewhere(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: "Patient", ID: "rest-1",
+		Body: []byte(`{"resourceType":"Patient","id":"rest-1","identifier":[{"system":"urn:equitas:hl7v2:authority:GOODHOSP","value":"MRN123"}],"generalPractitioner":[{"display":"Dr Who"}]}`)}}})
+	require.NoError(t, err)
+	require.Equal(t, "AA", e.send(t, msg("A01", "F1", pidMary, pv1Admit)).code)
+	assert.Equal(t, "rest-1", e.lastEvent(t).PatientID)
+	p := e.read(t, "Patient", "rest-1")
+	assert.Equal(t, "Dr Who", p.Get("generalPractitioner.0.display").String(), "elements the message does not carry are kept")
+	assert.Equal(t, "O'Brien", p.Get("name.0.family").String())
+	assert.Equal(t, 1, e.count(t, "Patient"))
+}
+
+func TestVersions(t *testing.T) {
+	for _, v := range []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.2"} {
+		t.Run(v, func(t *testing.T) {
+			e := newEnv(t)
+			in := strings.Replace(msg("A01", "V"+v, pidMary, pv1Admit), "|P|2.5.1", "|P|"+v, 1)
+			b := e.p.HandleER7(context.Background(), []byte(in))
+			ack := parseACK(t, b)
+			require.Equal(t, "AA", ack.code, "%v", ack.errs)
+			m, err := hl7v2.Parse(b)
+			require.NoError(t, err)
+			assert.Equal(t, v, m.Segment("MSH").Field(12).String(), "the ACK keeps the version")
+			assert.Equal(t, "EQUITAS", m.Segment("MSH").Field(3).String())
+			assert.Equal(t, "EPIC", m.Segment("MSH").Field(5).String())
+		})
+	}
+}
+
+func TestConcurrentMessagesSamePatient(t *testing.T) {
+	e := newEnv(t)
+	const n = 24
+	var wg sync.WaitGroup
+	acks := make([]ackResult, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Half are copies of one message (duplicates racing each other).
+			ctl := fmt.Sprintf("CC%d", i)
+			if i%2 == 1 {
+				ctl = "CCDUP"
+			}
+			visit := strings.Replace(pv1Admit, "V100", fmt.Sprintf("V%d", i%3), 1)
+			acks[i] = parseACK(t, e.p.HandleER7(context.Background(), []byte(msg("A01", ctl, pidMary, visit))))
+		}()
+	}
+	wg.Wait()
+	for _, a := range acks {
+		require.Equal(t, "AA", a.code, "%v", a.errs)
+	}
+	assert.Equal(t, 1, e.count(t, "Patient"), "one patient however the messages interleave")
+	assert.Equal(t, n/2+1, e.count(t, "MessageHeader"))
+	assert.Equal(t, n/2+1, e.count(t, "Provenance"))
+	assert.Equal(t, 3, e.count(t, "Encounter"))
+	assert.Len(t, e.events, n/2+1)
 }

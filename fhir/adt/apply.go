@@ -170,7 +170,7 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	tx := store.Tx{KV: map[string][]byte{}}
 	ev := Event{Kind: pl.kind, Trigger: pl.trigger, Sender: pl.sender, At: pl.at}
 
-	patientID, existing, err := p.findPatient(ctx, pl.patient.IDs, true)
+	patientID, existing, merged, err := p.findPatient(ctx, pl.patient.IDs, true)
 	if err != nil {
 		return tx, ev, err
 	}
@@ -186,14 +186,22 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	} else {
 		body = []byte(`{"resourceType":"Patient","id":` + string(raw(patientID)) + `}`)
 	}
-	if body, err = applyPatient(body, pl.patient); err != nil {
+	pp := pl.patient
+	if merged {
+		// The message names a record merged into this one (A40): update
+		// the survivor but leave the prior record's identifiers with it.
+		cp := *pp
+		cp.IDs = nil
+		pp = &cp
+	}
+	if body, err = applyPatient(body, pp); err != nil {
 		return tx, ev, err
 	}
 	var prior *store.Resource
 	var priorBody []byte
 	if pl.trigger == "A40" {
 		var priorID string
-		priorID, prior, err = p.findPatient(ctx, pl.prior, false)
+		priorID, prior, _, err = p.findPatient(ctx, pl.prior, false)
 		switch {
 		case err != nil:
 			return tx, ev, err
@@ -261,7 +269,7 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		store.Write{Op: store.OpPut, Type: "Provenance", ID: hashID("Provenance", pl.dedupKey), IfNoneExist: true,
 			Body: pl.m.provenance(hashID("Provenance", pl.dedupKey), msh, evn, pl.trigger, pl.recorded, pl.occurred, targets)},
 	)
-	for _, id := range pl.patient.IDs {
+	for _, id := range pp.IDs {
 		tx.KV[kvPatient+hashID(id.System, id.Value)] = []byte(patientID)
 	}
 	if v := p.opts.Validator; v != nil {
@@ -290,7 +298,7 @@ func putWrite(typ, id string, body []byte, existing *store.Resource) store.Write
 // through the identifier index, then by search (patients created through
 // the REST API or bulk import are not in the index). With follow, a
 // patient merged into another (link replaced-by) resolves to the survivor.
-func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bool) (string, *store.Resource, error) {
+func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bool) (id string, r *store.Resource, merged bool, err error) {
 	kv := p.st.KV()
 	for _, id := range ids {
 		v, err := kv.Get(ctx, kvPatient+hashID(id.System, id.Value))
@@ -298,14 +306,14 @@ func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bo
 			continue
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("adt: read identifier index: %w", err)
+			return "", nil, false, fmt.Errorf("adt: read identifier index: %w", err)
 		}
 		r, err := p.st.Read(ctx, "Patient", string(v))
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
 			continue
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("adt: read patient: %w", err)
+			return "", nil, false, fmt.Errorf("adt: read patient: %w", err)
 		}
 		if hasIdentifier(r.Body, id) {
 			return p.survivor(ctx, r, follow)
@@ -315,7 +323,7 @@ func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bo
 		res, err := p.st.Search(ctx, store.Query{Type: "Patient", Count: 2,
 			Params: []store.Param{{Name: "identifier", Values: []string{id.System + "|" + id.Value}}}})
 		if err != nil {
-			return "", nil, fmt.Errorf("adt: search patient by identifier: %w", err)
+			return "", nil, false, fmt.Errorf("adt: search patient by identifier: %w", err)
 		}
 		if len(res.Resources) > 1 {
 			p.log.LogAttrs(ctx, slog.LevelWarn, "adt: identifier matches several patients; using the first",
@@ -325,13 +333,13 @@ func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bo
 			return p.survivor(ctx, res.Resources[0], follow)
 		}
 	}
-	return "", nil, nil
+	return "", nil, false, nil
 }
 
 // survivor follows one replaced-by link (A40 merges) when asked.
-func (p *Processor) survivor(ctx context.Context, r *store.Resource, follow bool) (string, *store.Resource, error) {
+func (p *Processor) survivor(ctx context.Context, r *store.Resource, follow bool) (string, *store.Resource, bool, error) {
 	if !follow {
-		return r.ID, r, nil
+		return r.ID, r, false, nil
 	}
 	var to string
 	gjson.GetBytes(r.Body, "link").ForEach(func(_, l gjson.Result) bool {
@@ -342,13 +350,13 @@ func (p *Processor) survivor(ctx context.Context, r *store.Resource, follow bool
 		return true
 	})
 	if to == "" || to == r.ID {
-		return r.ID, r, nil
+		return r.ID, r, false, nil
 	}
 	s, err := p.st.Read(ctx, "Patient", to)
 	if err != nil {
-		return r.ID, r, nil // a dangling link: stay with the patient found
+		return r.ID, r, false, nil // a dangling link: stay with the patient found
 	}
-	return s.ID, s, nil
+	return s.ID, s, true, nil
 }
 
 // newPatientID derives the id of a new patient from its first identifier,
