@@ -40,8 +40,8 @@ var knownDataDefects = map[string]string{
 // CMS165 codes "decrease" with display "increase" and is resolved to
 // increase (higher is better) by the errata rule; CMS122 is inverse.
 var expectedNotation = map[string]string{
-	cms165: "increase",
-	cms122: "decrease",
+	cms165:                          "increase",
+	cms122:                          "decrease",
 	"CMS71FHIRSTKAnticoagAFFlutter": "increase",
 }
 
