@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/equitas/equitas/fhir/adt"
+	"github.com/equitas/equitas/fhir/adtreport"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/fhir/subscription"
 )
@@ -21,6 +22,7 @@ type alertsOptions struct {
 	maxBackoff  time.Duration
 	workers     int
 	timeout     time.Duration
+	lookback    int
 }
 
 func (o *alertsOptions) flags(f *pflag.FlagSet) {
@@ -30,6 +32,7 @@ func (o *alertsOptions) flags(f *pflag.FlagSet) {
 	f.DurationVar(&o.maxBackoff, "alerts-max-backoff", 10*time.Minute, "longest delay between redeliveries")
 	f.IntVar(&o.workers, "alerts-workers", 4, "concurrent notification deliveries")
 	f.DurationVar(&o.timeout, "alerts-timeout", 10*time.Second, "timeout of one notification request")
+	f.IntVar(&o.lookback, "adt-report-lookback", 30, "days before the report date whose discharges $adt-report tracks for follow-up")
 }
 
 // alertsServer routes ADT events to the providers attributed to the patient.
@@ -52,6 +55,7 @@ func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsSe
 		return nil, nil, fmt.Errorf("alerts: %w", err)
 	}
 	subs.Mount(env.srv)
+	adtreport.NewHandler(env.st, env.srv.Base, adtreport.Options{Lookback: o.lookback}, env.log).Mount(env.srv, env.bulk.authenticate)
 	a := &alertsServer{env: env, subs: subs}
 	return a, subs.Stop, nil
 }
