@@ -2,16 +2,69 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/pflag"
+
+	"github.com/equitas/equitas/fhir/measureapi"
+	"github.com/equitas/equitas/measures/catalog"
+	"github.com/equitas/equitas/measures/elm"
 )
 
-// measureServeOptions are the serve flags of $evaluate-measure, $submit-data and $data-requirements, and measure loading (issue 8).
-type measureServeOptions struct{}
+// measureServeOptions are the serve flags of $evaluate-measure,
+// $data-requirements and $submit-data.
+type measureServeOptions struct {
+	reporter, reporterName string
+	asyncOver              int
+	workers                int
+	profiles               string
+}
 
-func (o *measureServeOptions) flags(f *pflag.FlagSet) {}
+func (o *measureServeOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.reporter, "measure-reporter", "", "reporter reference of MeasureReports, e.g. Organization/123 (a $evaluate-measure reporter parameter overrides it)")
+	f.StringVar(&o.reporterName, "measure-reporter-name", "Equitas", "reporter display of MeasureReports when --measure-reporter is not set")
+	f.IntVar(&o.asyncOver, "measure-async-over", 200000, "evaluate populations larger than this many patients asynchronously even without Prefer: respond-async (0: only on request)")
+	f.IntVar(&o.workers, "measure-workers", 0, "parallel evaluators per $evaluate-measure (default GOMAXPROCS)")
+	f.StringVar(&o.profiles, "measure-profiles", "meta", "profile matching of measure retrieves: meta (meta.profile tags), ignore, or infer")
+}
 
-// mountMeasures mounts $evaluate-measure, $submit-data and $data-requirements, and measure loading (issue 8).
+// profileMode parses a --profiles / --measure-profiles value.
+func profileMode(s string) (elm.ProfileMode, error) {
+	switch s {
+	case "meta":
+		return elm.ProfileMetaTag, nil
+	case "ignore":
+		return elm.ProfileIgnore, nil
+	case "infer":
+		return elm.ProfileInfer, nil
+	}
+	return 0, fmt.Errorf("profiles %q: want meta, ignore or infer", s)
+}
+
+// mountMeasures mounts $evaluate-measure, $data-requirements and
+// $submit-data over a catalog of the store's measures.
 func mountMeasures(ctx context.Context, env *serveEnv, o measureServeOptions) (stop func(), err error) {
+	mode, err := profileMode(o.profiles)
+	if err != nil {
+		return nil, fmt.Errorf("--measure-profiles: %w", err)
+	}
+	cat := catalog.New(env.st, catalog.Options{ELM: elm.Options{Profiles: mode}, Logger: env.log})
+	h, err := measureapi.New(measureapi.Options{
+		Catalog: cat, Store: env.st, Jobs: env.bulk.jobs, Base: env.srv.Base,
+		RequiresAccessToken: env.bulk.authenticate != nil,
+		Reporter:            o.reporter, ReporterDisplay: reporterDisplay(o),
+		AsyncOver: o.asyncOver, Workers: o.workers, Logger: env.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.Mount(env.srv)
 	return nil, nil
+}
+
+func reporterDisplay(o measureServeOptions) string {
+	if o.reporter != "" {
+		return ""
+	}
+	return o.reporterName
 }

@@ -46,7 +46,7 @@ type Catalog struct {
 type entry struct {
 	done chan struct{}
 	m    *measure.Measure
-	pkg  *measure.Package
+	reqs *requirements
 	err  error
 	deps *deps
 
@@ -75,16 +75,6 @@ func (c *Catalog) Measure(ctx context.Context, ref string) (*measure.Measure, er
 		return nil, err
 	}
 	return e.m, nil
-}
-
-// Package returns the loaded (not compiled) package of ref: the Measure's
-// libraries and terminology, for $data-requirements.
-func (c *Catalog) Package(ctx context.Context, ref string) (*measure.Package, error) {
-	e, err := c.entry(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return e.pkg, nil
 }
 
 func (c *Catalog) entry(ctx context.Context, ref string) (*entry, error) {
@@ -174,7 +164,7 @@ func (c *Catalog) build(ctx context.Context, id string, e *entry) {
 		e.err = err
 		return
 	}
-	e.m, e.pkg = m, pkg
+	e.m, e.reqs = m, newRequirements(pkg)
 	for _, w := range m.Program.Warnings() {
 		c.log.Debug("measure compile warning", "measure", id, "warning", w)
 	}

@@ -23,8 +23,15 @@ type Options struct {
 	// Date stamps the report; zero means time.Now().
 	Date time.Time
 	// Reporter is a reference such as "Organization/123"; DEQM requires one,
-	// so leaving it empty yields a report that lacks it.
+	// so leaving it (and ReporterDisplay) empty yields a report that lacks it.
 	Reporter string
+	// ReporterDisplay is the reporter's display text (alone, it makes a
+	// display-only reference).
+	ReporterDisplay string
+	// SubjectItem, when set, gives the reference a subject-list List holds
+	// for a patient, e.g. the patient's individual MeasureReport as DEQM
+	// subject lists do; nil lists "Patient/<id>".
+	SubjectItem func(patientID string) string
 }
 
 var populationDisplay = map[string]string{
@@ -70,8 +77,8 @@ func header(def *measure.Definition, opts Options, typ, profile string) *Measure
 		p := opts.Period
 		r.Period = &p
 	}
-	if opts.Reporter != "" {
-		r.Reporter = &Reference{Reference: opts.Reporter}
+	if opts.Reporter != "" || opts.ReporterDisplay != "" {
+		r.Reporter = &Reference{Reference: opts.Reporter, Display: opts.ReporterDisplay}
 	}
 	// DEQM: improvementNotation at the root when the Measure states it
 	// there; group-level notations go on each group.
@@ -449,7 +456,14 @@ func (a *Aggregator) Report() *MeasureReport {
 		sort.Strings(subjects)
 		l := List{ResourceType: "List", ID: id, Status: "current", Mode: "snapshot", Title: title}
 		for _, s := range subjects {
-			l.Entry = append(l.Entry, ListEntry{Item: Reference{Reference: "Patient/" + s}})
+			ref := "Patient/" + s
+			if a.opts.SubjectItem != nil {
+				ref = a.opts.SubjectItem(s)
+			}
+			l.Entry = append(l.Entry, ListEntry{Item: Reference{Reference: ref}})
+		}
+		if len(l.Entry) == 0 {
+			l.EmptyReason = emptyNilKnown
 		}
 		rep.Contained = append(rep.Contained, l)
 		return &Reference{Reference: "#" + id}
@@ -535,3 +549,6 @@ func (a *Aggregator) Report() *MeasureReport {
 	}
 	return rep
 }
+
+// NewID returns a random (version 4 UUID) resource id, the kind reports get.
+func NewID() string { return newID() }

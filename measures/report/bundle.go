@@ -26,12 +26,31 @@ func NewBundleWriter(w io.Writer) *BundleWriter {
 	return b
 }
 
-// Add appends one report as an entry.
+// Add appends one report as an entry (fullUrl urn:uuid:<id>).
 func (b *BundleWriter) Add(r *MeasureReport) error {
+	return b.AddWithURL(r, "urn:uuid:"+r.ID)
+}
+
+// AddWithURL appends one report with the given fullUrl (e.g. the
+// server's [base]/MeasureReport/<id>, which other reports' references resolve to).
+func (b *BundleWriter) AddWithURL(r *MeasureReport, fullURL string) error {
 	if b.err != nil {
 		return b.err
 	}
-	raw, err := json.Marshal(BundleEntry{FullURL: "urn:uuid:" + r.ID, Resource: r})
+	raw, err := json.Marshal(r)
+	if err != nil {
+		b.err = err
+		return err
+	}
+	return b.AddRaw(raw, fullURL)
+}
+
+// AddRaw appends an already encoded resource.
+func (b *BundleWriter) AddRaw(resource json.RawMessage, fullURL string) error {
+	if b.err != nil {
+		return b.err
+	}
+	raw, err := json.Marshal(BundleEntry{FullURL: fullURL, Resource: resource})
 	if err != nil {
 		b.err = err
 		return err

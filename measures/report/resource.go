@@ -124,7 +124,13 @@ type List struct {
 	Mode         string      `json:"mode"`
 	Title        string      `json:"title,omitempty"`
 	Entry        []ListEntry `json:"entry,omitempty"`
+	// EmptyReason says why a list has no entries (DEQM subject lists of
+	// empty populations still need a List).
+	EmptyReason *measure.Concept `json:"emptyReason,omitempty"`
 }
+
+// emptyNilKnown is List.emptyReason for a population nobody is in.
+var emptyNilKnown = &measure.Concept{Coding: []measure.Coding{{System: "http://terminology.hl7.org/CodeSystem/list-empty-reason", Code: "nilknown", Display: "Nil Known"}}}
 
 // ListEntry is one List.entry.
 type ListEntry struct {
