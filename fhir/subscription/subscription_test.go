@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/adt"
 	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/fhir/subscription"
@@ -57,7 +58,7 @@ func seed(t testing.TB, st store.Store, extra ...string) {
 	put(t, st, "Organization", "orgA", `{"resourceType":"Organization","id":"orgA","name":"Clinic A","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"`+npiA+`"}]}`)
 	put(t, st, "Organization", "orgB", `{"resourceType":"Organization","id":"orgB","name":"Clinic B","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"`+npiB+`"}]}`)
 	patient := func(id, org string, covered bool) {
-		put(t, st, "Patient", id, `{"resourceType":"Patient","id":"`+id+`","name":[{"family":"Fam`+id+`","given":["G"]}],"birthDate":"1960-01-01","generalPractitioner":[{"reference":"Organization/`+org+`"}]}`)
+		put(t, st, "Patient", id, `{"resourceType":"Patient","id":"`+id+`","identifier":[{"system":"`+adt.AuthorityBase+`GOODHOSP","value":"MRN-`+id+`"}],"name":[{"family":"Fam`+id+`","given":["G"]}],"birthDate":"1960-01-01","generalPractitioner":[{"reference":"Organization/`+org+`"}]}`)
 		if covered {
 			put(t, st, "Coverage", "cov-"+id, `{"resourceType":"Coverage","id":"cov-`+id+`","status":"active","subscriberId":"m-`+id+`","beneficiary":{"reference":"Patient/`+id+`"},"payor":[{"reference":"Organization/payer1"}],"period":{"start":"2026-01-01","end":"2026-12-31"}}`)
 		}
@@ -293,6 +294,53 @@ func TestDeliveryPayloads(t *testing.T) {
 			assert.Equal(t, "Bearer s3cret", rc.headers[len(rc.headers)-1].Get("Authorization"), "channel.header sent")
 			rc.mu.Unlock()
 		})
+	}
+}
+
+// TestADTIntakeToNotification runs HL7 v2 messages through the ADT
+// processor, whose Notify feeds the Manager, as serve wires them.
+func TestADTIntakeToNotification(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	seed(t, st)
+	e := start(t, st, subscription.Options{})
+	rc := newReceiver(t, 0, 0)
+	e.subscribe(t, orgA, subscriptionJSON(rc.URL, subscription.ContentFullResource, "Encounter?event=admit,discharge"))
+	var notifyErr error
+	p := adt.New(st, adt.Options{Notify: func(ctx context.Context, ev adt.Event) {
+		if err := e.m.Notify(ctx, subscription.Event{Kind: ev.Kind, Trigger: ev.Trigger, PatientID: ev.PatientID,
+			EncounterID: ev.EncounterID, MessageHeaderID: ev.MessageHeaderID, At: ev.At}); err != nil {
+			notifyErr = err
+		}
+	}})
+	msg := func(trigger, structure, ctl, patient, pv1 string) []byte {
+		return []byte(strings.Join([]string{
+			"MSH|^~\\&|EPIC|GOODHOSP|EQUITAS|HIE|20260601080000+0000||ADT^" + trigger + "^" + structure + "|" + ctl + "|P|2.5.1",
+			"EVN|" + trigger + "|20260601080000+0000",
+			"PID|1||MRN-" + patient + "^^^GOODHOSP^MR||Fam" + patient + "^G||19600101|F",
+			pv1,
+		}, "\r") + "\r")
+	}
+	admitPV1 := "PV1|1|I|ICU^101^A^GOODHOSP||||||||||||||||V1^^^GOODHOSP^VN|||||||||||||||||||||||||20260601073000+0000"
+	dischPV1 := "PV1|1|I|ICU^101^A^GOODHOSP||||||||||||||||V1^^^GOODHOSP^VN|||||||||||||||||01||||||||20260601073000+0000|20260605120000+0000"
+	for _, m := range [][]byte{
+		msg("A01", "ADT_A01", "c1", "p1", admitPV1),
+		msg("A01", "ADT_A01", "c2", "p2", strings.Replace(admitPV1, "V1^", "V2^", 1)), // orgB's patient
+		msg("A08", "ADT_A01", "c3", "p1", admitPV1),                                   // not an encounter event
+		msg("A03", "ADT_A03", "c4", "p1", dischPV1),
+	} {
+		ack := string(p.HandleER7(context.Background(), m))
+		require.Contains(t, ack, "MSA|AA|", ack)
+	}
+	require.NoError(t, notifyErr)
+	require.Eventually(t, func() bool { return len(rc.events()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	got := rc.events()
+	assert.Equal(t, "in-progress", got[0].Get("entry.1.resource.status").String(), "the admission carries the Encounter as admitted")
+	assert.Equal(t, "finished", got[1].Get("entry.1.resource.status").String())
+	assert.Equal(t, got[0].Get("entry.1.resource.id").String(), got[1].Get("entry.1.resource.id").String(), "one visit")
+	for _, n := range got {
+		assert.Equal(t, "p1", n.Get(`entry.#(resource.resourceType=="Patient").resource.id`).String())
+		assert.Equal(t, "MessageHeader", n.Get("entry.3.resource.resourceType").String())
 	}
 }
 
