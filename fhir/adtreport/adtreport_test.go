@@ -235,17 +235,40 @@ func TestBuild(t *testing.T) {
 	assert.ErrorIs(t, err, adtreport.ErrNotFound)
 }
 
-func withOrg(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := &access.Principal{ClientID: "test", Scopes: []string{"system/*.read"}, Organization: r.Header.Get("X-Org")}
-		next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
-	})
+// withOrg authenticates a request as a client of the organization in the
+// X-Org header, restricted the way the server restricts provider clients
+// (its attributed patients and its own lists); no header: a payer client.
+func withOrg(st store.Store) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := &access.Principal{ClientID: "test", Scopes: []string{"system/*.read"}, Organization: r.Header.Get("X-Org")}
+			if p.Organization != "" {
+				pats, err := attribution.OrganizationPatients(r.Context(), st.KV(), p.Organization, reportDate)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				gs, err := attribution.OrganizationGroups(r.Context(), st.KV(), p.Organization)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				groups := access.Set{}
+				for _, g := range gs {
+					groups[g.ID] = true
+				}
+				p.Restrict(access.Visibility{Patients: access.Set(pats), Groups: groups})
+			}
+			next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+		})
+	}
 }
 
 func server(t *testing.T, st store.Store) *httptest.Server {
-	rs, err := rest.New(rest.Config{Store: st, Authenticate: withOrg, Logger: slog.New(slog.DiscardHandler)})
+	auth := withOrg(st)
+	rs, err := rest.New(rest.Config{Store: st, Authenticate: auth, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	adtreport.NewHandler(st, rs.Base, adtreport.Options{}, nil).Mount(rs, withOrg)
+	adtreport.NewHandler(st, rs.Base, adtreport.Options{}, nil).Mount(rs, auth)
 	ts := httptest.NewServer(rs)
 	t.Cleanup(ts.Close)
 	return ts

@@ -6,14 +6,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/equitas/equitas/fhir/access"
-	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/store"
@@ -84,15 +82,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := chi.URLParam(r, "id")
-	if ok, err := h.visible(r, p, id); err != nil || !ok {
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		outcome.Error(w, http.StatusNotFound, "not-found", "Group/"+id+" is not an attribution list you may see")
+	if !p.SeesGroup(id) {
+		outcome.Error(w, http.StatusNotFound, "not-found", "Group/"+id+" is not an attribution list")
 		return
 	}
-	rep, err := Build(r.Context(), h.st, id, date, h.opts)
+	opts := h.opts
+	if p.Restricted() {
+		opts.SeesPatient = p.SeesPatient
+	}
+	rep, err := Build(r.Context(), h.st, id, date, opts)
 	if errors.Is(err, ErrNotFound) {
 		outcome.Error(w, http.StatusNotFound, "not-found", "Group/"+id+" is not an attribution list")
 		return
@@ -123,19 +121,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.ErrorContext(r.Context(), "adt-report failed", "error", err)
 	outcome.Error(w, http.StatusInternalServerError, "exception", "internal error")
-}
-
-// visible reports whether the caller may see the list: system clients see
-// every list, a provider client only its organization's.
-func (h *Handler) visible(r *http.Request, p *access.Principal, id string) (bool, error) {
-	if p.Organization == "" {
-		return true, nil
-	}
-	gs, err := attribution.OrganizationGroups(r.Context(), h.st.KV(), p.Organization)
-	if err != nil {
-		return false, err
-	}
-	return slices.ContainsFunc(gs, func(g *attribution.GroupInfo) bool { return g.ID == id }), nil
 }
 
 // parseParams reads date (required, YYYY-MM-DD); any other parameter but

@@ -41,6 +41,10 @@ type Options struct {
 	// tracked for follow-up (default 30, so missed follow-ups stay listed
 	// for two weeks after their window closed).
 	Lookback int
+	// SeesPatient, when set, leaves out the members it refuses (a provider
+	// caller's patients: a member attributed on a past report date may no
+	// longer be the caller's).
+	SeesPatient func(patientID string) bool
 }
 
 // Patient is the member an item is about.
@@ -121,7 +125,8 @@ func Build(ctx context.Context, st store.Store, groupID string, date time.Time, 
 	r := &Report{Group: g, Date: day, patients: map[string][]byte{}}
 	var members []*attribution.Entry
 	err = attribution.Members(ctx, kv, groupID, func(e *attribution.Entry) error {
-		if !e.Inactive && (e.PeriodStart == "" || e.PeriodStart <= day) && (e.PeriodEnd == "" || e.PeriodEnd >= day) {
+		if !e.Inactive && (e.PeriodStart == "" || e.PeriodStart <= day) && (e.PeriodEnd == "" || e.PeriodEnd >= day) &&
+			(opts.SeesPatient == nil || opts.SeesPatient(e.PatientID)) {
 			members = append(members, e)
 		}
 		return nil
