@@ -249,3 +249,5 @@ func caseBundle(t *testing.T, prefix string, p *patientsource.Patient) []byte {
 	}
 	return []byte(`{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(entries, ",") + `]}`)
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
