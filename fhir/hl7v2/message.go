@@ -96,7 +96,8 @@ func (l Limits) Parse(raw []byte) (*Message, error) {
 	}
 	// Tolerate a UTF-8 byte order mark and blank lines around the message.
 	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
-	raw = bytes.Trim(raw, " \t\r\n")
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	raw = bytes.TrimRight(raw, "\r\n") // trailing spaces can be field content
 	if len(raw) < 8 || string(raw[:3]) != "MSH" {
 		return nil, &Error{Location: Location{Segment: "MSH", Seq: 1}, Code: CodeSegmentSequence, Text: "message does not start with an MSH segment"}
 	}
