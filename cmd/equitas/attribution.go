@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/equitas/equitas/fhir/attribution"
+	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
 )
 
@@ -17,7 +19,54 @@ func newAttributionCmd() *cobra.Command {
 		Use:   "attribution",
 		Short: "Compute member attribution and publish Da Vinci ATR lists",
 	}
-	cmd.AddCommand(newAttributionRunCmd())
+	cmd.AddCommand(newAttributionRunCmd(), newAttributionShowCmd())
+	return cmd
+}
+
+func newAttributionShowCmd() *cobra.Command {
+	var (
+		data    string
+		version uint64
+		summary bool
+	)
+	cmd := &cobra.Command{
+		Use:   "show GROUP-ID --data DIR [--version N] [--summary]",
+		Short: "Print an ATR Group as the server serves it (members rendered from the index)",
+		Long: `show prints one version of an attribution list's Group (the current one unless
+--version is given) with the members it had at that version, as read and vread
+serve it. --summary leaves the members out.`,
+		Example: `  equitas attribution show atr-payer-clinic1 --data ./data --version 2`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := badgerstore.Open(ctx, data, badgerstore.Options{})
+			if err != nil {
+				return fmt.Errorf("attribution: open store %s: %w", data, err)
+			}
+			defer st.Close()
+			var res *store.Resource
+			if version > 0 {
+				res, err = st.VRead(ctx, "Group", args[0], version)
+			} else {
+				res, err = st.Read(ctx, "Group", args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("attribution: Group/%s: %w", args[0], err)
+			}
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			if err := attribution.RenderGroup(ctx, st.KV(), res, w, summary); err != nil {
+				return err
+			}
+			if err := w.WriteByte('\n'); err != nil {
+				return err
+			}
+			return w.Flush()
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&data, "data", "./data", "store directory")
+	fl.Uint64Var(&version, "version", 0, "Group version (default: the current one)")
+	fl.BoolVar(&summary, "summary", false, "leave the members out (as _summary=true)")
 	return cmd
 }
 

@@ -134,4 +134,31 @@ func TestAttributionRunOnSyntheticPopulation(t *testing.T) {
 	code, _, errOut = runCLI(t, "attribution", "run", "--data", data, "--method", "hybrid", "--as-of", "01/01/2026")
 	assert.NotEqual(t, 0, code)
 	assert.Contains(t, errOut, "YYYY-MM-DD")
+
+	// show renders a list version with the members it had: version 1 (the
+	// prospective run) against the latest (a later run with other rules).
+	code, stdout, errOut := runCLI(t, "attribution", "run", "--data", data, "--method", "prospective", "--as-of", "2026-01-01")
+	require.Equal(t, 0, code, errOut)
+	var group string
+	for _, line := range strings.Split(stdout, "\n") {
+		if id, ok := strings.CutPrefix(line, "Group/"); ok {
+			group, _, _ = strings.Cut(id, " ")
+			break
+		}
+	}
+	require.NotEmpty(t, group, stdout)
+	code, v1, errOut := runCLI(t, "attribution", "show", group, "--data", data, "--version", "1")
+	require.Equal(t, 0, code, errOut)
+	first := gjson.Parse(v1)
+	assert.Equal(t, "1", first.Get("meta.versionId").String())
+	assert.NotEmpty(t, first.Get("member").Array())
+	code, cur, errOut := runCLI(t, "attribution", "show", group, "--data", data, "--summary")
+	require.Equal(t, 0, code, errOut)
+	last := gjson.Parse(cur)
+	assert.False(t, last.Get("member").Exists())
+	assert.Equal(t, "SUBSETTED", last.Get("meta.tag.0.code").String())
+	assert.Greater(t, last.Get("meta.versionId").Int(), int64(1))
+	code, _, errOut = runCLI(t, "attribution", "show", "no-such-list", "--data", data)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut, "not found")
 }
