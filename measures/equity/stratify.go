@@ -51,21 +51,28 @@ func ParseDimension(s string) (Dimension, error) {
 // [0, 1]; negative values (SVI's −999 for no data) count as unknown.
 type SVITable map[string]float64
 
-// LoadSVITable reads "key,rpl_themes" lines (header and # lines skipped).
+// LoadSVITable reads "key,rpl_themes" lines (header and # lines skipped);
+// the key is everything before the last comma.
 func LoadSVITable(text string) (SVITable, error) {
 	t := SVITable{}
-	for i, line := range strings.Split(text, "\n") {
+	first := true
+	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		k, v, ok := strings.Cut(line, ",")
+		// The value is after the last comma, so keys such as
+		// "Cook County, IL" need no quoting.
+		c := strings.LastIndexByte(line, ',')
+		k, v := line[:max(c, 0)], line[c+1:]
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if !ok || err != nil || f > 1 {
-			if i == 0 {
+		header := first
+		first = false
+		if c < 0 || err != nil || f > 1 {
+			if header {
 				continue
 			}
-			return nil, fmt.Errorf("equity: SVI table line %d: want key,rpl_themes", i+1)
+			return nil, fmt.Errorf("equity: SVI table line %d: want key,rpl_themes", n+1)
 		}
 		t[strings.TrimSpace(k)] = f
 	}

@@ -1,0 +1,187 @@
+package equityapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/attribution"
+	"github.com/equitas/equitas/fhir/outcome"
+	"github.com/equitas/equitas/measures/equity"
+	"github.com/equitas/equitas/measures/measure"
+	"github.com/equitas/equitas/measures/patientsource"
+	"github.com/equitas/equitas/store"
+)
+
+// setPrior fills the prior period. A start alone makes a prior period that
+// ends the day before the current one starts; an end needs a start.
+func setPrior(o *equity.RunOptions, start, end string) error {
+	switch {
+	case start == "" && end == "":
+		return nil
+	case start == "":
+		return bad("priorPeriodEnd needs priorPeriodStart")
+	case end == "":
+		cur, err := time.Parse(time.DateOnly, o.PeriodStart[:min(len(o.PeriodStart), 10)])
+		if err != nil || len(o.PeriodStart) < 10 {
+			return bad("give priorPeriodEnd (periodStart %q is not a full date)", o.PeriodStart)
+		}
+		end = cur.AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	if _, err := measure.NewPeriod(start, end); err != nil {
+		return bad("prior period: %v", err)
+	}
+	if len(start) >= 10 && len(o.PeriodStart) >= 10 && start[:10] >= o.PeriodStart[:10] {
+		return bad("priorPeriodStart %s must be before periodStart %s", start, o.PeriodStart)
+	}
+	o.PriorStart, o.PriorEnd = start, end
+	return nil
+}
+
+// setBenchmarks reads "0.7" (every measure) or "MEASURE:0.7" (split at the
+// last colon, so canonical URLs work) values.
+func setBenchmarks(o *equity.RunOptions, vs []string) error {
+	for _, v := range list(vs) {
+		key, num := "", v
+		if i := strings.LastIndexByte(v, ':'); i >= 0 {
+			key, num = v[:i], v[i+1:]
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || math.IsNaN(f) || f <= 0 || f > 1 {
+			return bad("benchmark %q: want a rate in (0, 1], optionally prefixed by MEASURE:", v)
+		}
+		if key == "" {
+			if o.Analysis.Benchmark != 0 {
+				return bad("only one benchmark without a measure prefix")
+			}
+			o.Analysis.Benchmark = f
+			continue
+		}
+		if o.Benchmarks == nil {
+			o.Benchmarks = map[string]float64{}
+		}
+		o.Benchmarks[strings.TrimPrefix(key, "Measure/")] = f
+	}
+	return nil
+}
+
+func lookupBenchmark(b map[string]float64, def *measure.Definition) (float64, bool) {
+	for _, k := range []string{def.ID, def.Name, def.URL, def.Canonical()} {
+		if v, ok := b[k]; ok && k != "" {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// population is the source of patients the caller may report on: a
+// Group's members when subject is given, else every patient; a provider
+// client is limited to its attributed patients either way.
+func (h *Handler) population(ctx context.Context, p *access.Principal, subject string) (patientsource.Source, string, string, error) {
+	src := patientsource.NewStore(h.st)
+	entityID, entityType := "", ""
+	if p.Restricted() {
+		entityID, entityType = p.Organization, "Organization"
+	}
+	var ids []string
+	switch {
+	case subject != "":
+		gid := strings.TrimPrefix(subject, "Group/")
+		if !p.SeesGroup(gid) {
+			return nil, "", "", outcome.Errorf(http.StatusNotFound, "not-found", "Group/%s is not known", gid)
+		}
+		members, err := h.groupMembers(ctx, gid)
+		if err != nil {
+			return nil, "", "", err
+		}
+		ids, entityID, entityType = members, subject, "Group"
+	case p.Restricted():
+		snap, err := h.st.Snapshot(ctx)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("equityapi: %w", err)
+		}
+		defer snap.Close()
+		ids = []string{}
+		err = snap.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
+			ids = append(ids, r.ID)
+			return nil
+		})
+		if err != nil {
+			return nil, "", "", fmt.Errorf("equityapi: listing patients: %w", err)
+		}
+	default:
+		return src, entityID, entityType, nil
+	}
+	kept := ids[:0]
+	for _, id := range ids {
+		if p.SeesPatient(id) {
+			kept = append(kept, id)
+		}
+	}
+	src.Patients = kept
+	return src, entityID, entityType, nil
+}
+
+// groupMembers lists a Group's patients: the attribution index for ATR
+// lists (whose stored Group carries no member array), else the stored
+// Group's active Patient members.
+func (h *Handler) groupMembers(ctx context.Context, gid string) ([]string, error) {
+	ids := []string{}
+	seen := map[string]bool{}
+	err := attribution.Members(ctx, h.st.KV(), gid, func(e *attribution.Entry) error {
+		if !e.Inactive && !seen[e.PatientID] {
+			seen[e.PatientID] = true
+			ids = append(ids, e.PatientID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("equityapi: members of Group/%s: %w", gid, err)
+	}
+	res, err := h.st.Read(ctx, "Group", gid)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted):
+		if len(ids) == 0 {
+			return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Group/%s is not known", gid)
+		}
+		return ids, nil
+	case err != nil:
+		return nil, fmt.Errorf("equityapi: reading Group/%s: %w", gid, err)
+	}
+	gjson.GetBytes(res.Body, "member").ForEach(func(_, m gjson.Result) bool {
+		ref := m.Get("entity.reference").String()
+		if id, ok := strings.CutPrefix(ref, "Patient/"); ok && !m.Get("inactive").Bool() && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+		return true
+	})
+	return ids, nil
+}
+
+// attributor names a patient's attributed provider from the attribution
+// index: the clinician's NPI of the first active list membership at the
+// period end, else the provider organization.
+type attributor struct{ kv store.KV }
+
+func (a attributor) AttributedProvider(ctx context.Context, patientID string, at time.Time) (string, error) {
+	as, err := attribution.Assignments(ctx, a.kv, patientID, at)
+	if err != nil || len(as) == 0 {
+		return "", err
+	}
+	switch {
+	case as[0].ProviderNPI != "":
+		return "NPI/" + as[0].ProviderNPI, nil
+	case as[0].OrganizationID != "":
+		return "Organization/" + as[0].OrganizationID, nil
+	}
+	return "", nil
+}
