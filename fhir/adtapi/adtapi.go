@@ -10,7 +10,7 @@
 // application's answer, so every message with an MSH segment is answered
 // 200 whatever MSA-1 says (AA applied; AE fix the content, do not resend;
 // AR rejected, may retry). A body that is not an HL7 message at all gets
-// 400 with the AR acknowledgement. Transport problems are FHIR
+// 400 with the acknowledgement (AE). Transport problems are FHIR
 // OperationOutcomes: 415 for another Content-Type, 413 for an oversize
 // body, 401/403 for the caller.
 //

@@ -72,3 +72,72 @@ func clip(b []byte) string {
 	}
 	return string(b)
 }
+
+// order is what sequencing needs of a message: the patients and visits it
+// is about (PID-3 identifiers, PV1-19), or barrier when it must follow and
+// be followed by every other message of its connection (no PID, or a merge
+// naming a second patient in MRG).
+type order struct {
+	keys    []string
+	barrier bool
+}
+
+// follows reports whether a message with order o must wait for one with
+// order p sent before it.
+func (o *order) follows(p *order) bool {
+	if o.barrier || p.barrier {
+		return true
+	}
+	for _, k := range o.keys {
+		for _, pk := range p.keys {
+			if k == pk {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// orderOf reads the sequencing keys laxly: a message it cannot read is a
+// barrier, which is always safe.
+func orderOf(msg []byte) order {
+	if len(msg) < 8 || !bytes.HasPrefix(msg, []byte("MSH")) {
+		return order{barrier: true}
+	}
+	fs, cs, rs := msg[3], msg[4], msg[5]
+	var o order
+	first := func(b []byte) []byte {
+		if i := bytes.IndexByte(b, cs); i >= 0 {
+			return b[:i]
+		}
+		return b
+	}
+	for seg := range bytes.FieldsFuncSeq(msg, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if len(seg) < 4 || seg[3] != fs {
+			continue
+		}
+		fields := bytes.Split(seg, []byte{fs})
+		switch string(seg[:3]) {
+		case "MRG":
+			return order{barrier: true}
+		case "PID":
+			if len(fields) > 3 {
+				for rep := range bytes.SplitSeq(fields[3], []byte{rs}) {
+					if id := first(rep); len(id) > 0 {
+						o.keys = append(o.keys, "p:"+clip(id))
+					}
+				}
+			}
+		case "PV1":
+			if len(fields) > 19 {
+				if id := first(fields[19]); len(id) > 0 {
+					o.keys = append(o.keys, "v:"+clip(id))
+				}
+			}
+		}
+	}
+	if len(o.keys) == 0 {
+		o.barrier = true
+	}
+	return o
+}

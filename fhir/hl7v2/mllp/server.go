@@ -4,7 +4,10 @@
 //
 // Server accepts many long-lived connections, each read by its own
 // goroutine; the number of messages being handled at once across all
-// connections is bounded, and so is the size of a message. The Handler
+// connections is bounded, and so is the size of a message. Senders may
+// pipeline (send before the previous ACK arrived): their messages are
+// handled concurrently, patient by patient in order, and acknowledged in
+// order. The Handler
 // decides the acknowledgement; the server writes it only after the Handler
 // returns, so a Handler that commits durably before returning (the ADT
 // processor) never has a message acknowledged that a crash could lose.
@@ -48,6 +51,7 @@ const (
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultMaxConnections  = 512
 	DefaultWorkers         = 64
+	DefaultPipeline        = 16
 )
 
 // Config assembles a Server.
@@ -68,8 +72,17 @@ type Config struct {
 	// listen backlog.
 	MaxConnections int
 	// Workers bounds how many messages are handled at once over all
-	// connections (each connection handles its messages in order).
+	// connections.
 	Workers int
+	// Pipeline bounds the messages read from one connection and not yet
+	// acknowledged (default DefaultPipeline; 1 reads the next frame only
+	// after the previous ACK was written). Senders that do not wait for
+	// each ACK get their messages handled concurrently, so more of them
+	// share a durable commit; ACKs still go out in message order, and a
+	// message waits for earlier ones about the same patient or visit (or
+	// any earlier one, when it names none or merges patients), so each
+	// patient's events apply in the order sent.
+	Pipeline int
 	// Reject builds the acknowledgement of a message the server refuses
 	// without handing it to the Handler (today: an oversize message); head
 	// is the message's beginning, reason says why. Nil closes the
@@ -127,6 +140,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Pipeline <= 0 {
+		cfg.Pipeline = DefaultPipeline
 	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -262,13 +278,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// conn is one accepted connection; its goroutine reads frames, hands each
-// message to the Handler and writes the acknowledgement before reading on.
+// conn is one accepted connection. Its goroutine reads frames; each
+// message is handled on a goroutine of its own (within the server's worker
+// bound) once the earlier messages it must follow are done, and a writer
+// goroutine writes the acknowledgements in the order the messages came.
+// At most Pipeline messages are read and not yet acknowledged, so a
+// stop-and-wait sender (the usual MLLP peer) sees strict request/response.
 type conn struct {
 	s      *Server
 	nc     net.Conn
 	remote string
 	idle   bool // waiting for a frame to start (guarded by s.mu)
+}
+
+// job is one received message on its way to its acknowledgement.
+type job struct {
+	h     header
+	start time.Time
+	deps  []*job // earlier messages of the connection this one must follow
+	order
+	done chan struct{} // closed once ack is set
+	ack  []byte        // nil: no acknowledgement can be given (Handler failed)
 }
 
 // wakeIfIdle interrupts a connection waiting between frames so it sees the
@@ -308,9 +338,26 @@ func (c *conn) serve() {
 	}()
 	log := s.log.With("remote", c.remote)
 	log.Debug("mllp connection opened")
+	window := make(chan struct{}, s.cfg.Pipeline)
+	jobs := make(chan *job, s.cfg.Pipeline)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		c.writeAcks(log, jobs, window)
+	}()
+	c.read(log, jobs, window)
+	close(jobs)
+	<-written
+}
+
+// read receives frames until the peer stops, a framing error, or
+// shutdown, and queues a job per message.
+func (c *conn) read(log *slog.Logger, jobs chan<- *job, window chan struct{}) {
+	s := c.s
 	r := NewReader(c.nc, s.cfg.MaxMessageBytes)
-	var out []byte
+	var inflight []*job
 	for {
+		window <- struct{}{} // released when the ACK is written
 		if !c.setIdle(true) {
 			log.Debug("mllp connection closed by shutdown")
 			return
@@ -328,31 +375,34 @@ func (c *conn) serve() {
 			log.Warn("mllp bytes outside a frame skipped", "bytes", skipped)
 		}
 		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-		start := time.Now()
+		j := &job{start: time.Now(), done: make(chan struct{})}
 		restarted := r.Restarted
 		msg, err := r.ReadMessage()
 		if r.Restarted != restarted {
 			s.met.frameErrors.WithLabelValues("restarted").Inc()
 			log.Warn("mllp frame abandoned by a new start block")
 		}
-		var ack []byte
-		var h header
 		var tooLarge *TooLargeError
 		switch {
 		case err == nil:
-			h = peekHeader(msg)
-			ack = c.handle(log, h, msg)
-			if ack == nil {
-				return
+			j.h = peekHeader(msg)
+			j.order = orderOf(msg)
+			inflight = pending(inflight)
+			for _, p := range inflight {
+				if j.follows(&p.order) {
+					j.deps = append(j.deps, p)
+				}
 			}
+			inflight = append(inflight, j)
+			go c.handle(log, j, msg)
 		case errors.As(err, &tooLarge):
 			s.met.frameErrors.WithLabelValues("too-large").Inc()
-			h = peekHeader(tooLarge.Head)
-			log.Warn("mllp message too large", "limit", tooLarge.Limit, "control_id", h.controlID, "sender", h.sender)
-			if s.cfg.Reject == nil {
-				return
+			j.h = peekHeader(tooLarge.Head)
+			log.Warn("mllp message too large", "limit", tooLarge.Limit, "control_id", j.h.controlID, "sender", j.h.sender)
+			if s.cfg.Reject != nil {
+				j.ack = s.cfg.Reject(tooLarge.Head, fmt.Sprintf("message exceeds %d bytes", tooLarge.Limit))
 			}
-			ack = s.cfg.Reject(tooLarge.Head, fmt.Sprintf("message exceeds %d bytes", tooLarge.Limit))
+			close(j.done)
 		default:
 			reason := "read-error"
 			if errors.Is(err, ErrTruncated) {
@@ -364,44 +414,87 @@ func (c *conn) serve() {
 			log.Warn("mllp frame not completed; nothing acknowledged", "reason", reason, "error", err)
 			return
 		}
-		out = AppendFrame(out[:0], ack)
-		_ = c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if _, err := c.nc.Write(out); err != nil {
-			// The message may be applied; the sender resends it and the
-			// Handler's duplicate detection answers the same ACK.
-			log.Warn("mllp ack not delivered", "control_id", h.controlID, "sender", h.sender, "error", err)
-			return
-		}
-		code := ackCode(ack)
-		s.met.observe(code, time.Since(start))
-		if code == "AA" || code == "CA" {
-			log.Debug("mllp message acknowledged", "control_id", h.controlID, "sender", h.sender, "type", h.msgType, "ack", code)
-		} else {
-			log.Info("mllp message refused", "control_id", h.controlID, "sender", h.sender, "type", h.msgType, "ack", code)
+		jobs <- j
+		if j.ack == nil && tooLarge != nil {
+			return // no Reject: close rather than leave the sender waiting
 		}
 	}
 }
 
-// handle runs the Handler within the worker bound. A nil result means the
-// connection must close without an acknowledgement (the Handler failed to
-// produce one).
-func (c *conn) handle(log *slog.Logger, h header, msg []byte) (ack []byte) {
+// pending drops the jobs that are done.
+func pending(js []*job) []*job {
+	out := js[:0]
+	for _, j := range js {
+		select {
+		case <-j.done:
+		default:
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// writeAcks writes the acknowledgements in message order. When one cannot
+// be given or written, the connection is closed (later ACKs would answer
+// the wrong messages) and the remaining jobs are only waited for.
+func (c *conn) writeAcks(log *slog.Logger, jobs <-chan *job, window <-chan struct{}) {
 	s := c.s
+	var out []byte
+	broken := false
+	for j := range jobs {
+		<-j.done
+		if !broken && j.ack == nil {
+			broken = true
+			_ = c.nc.Close()
+		}
+		if !broken {
+			out = AppendFrame(out[:0], j.ack)
+			_ = c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if _, err := c.nc.Write(out); err != nil {
+				// The message may be applied; the sender resends it and the
+				// Handler's duplicate detection answers the same ACK.
+				log.Warn("mllp ack not delivered", "control_id", j.h.controlID, "sender", j.h.sender, "error", err)
+				broken = true
+				_ = c.nc.Close()
+			} else {
+				code := ackCode(j.ack)
+				s.met.observe(code, time.Since(j.start))
+				if code == "AA" || code == "CA" {
+					log.Debug("mllp message acknowledged", "control_id", j.h.controlID, "sender", j.h.sender, "type", j.h.msgType, "ack", code)
+				} else {
+					log.Info("mllp message refused", "control_id", j.h.controlID, "sender", j.h.sender, "type", j.h.msgType, "ack", code)
+				}
+			}
+		}
+		<-window
+	}
+}
+
+// handle runs the Handler for j once the messages it follows are done,
+// within the worker bound. A Handler that panics or returns nothing leaves
+// j.ack nil.
+func (c *conn) handle(log *slog.Logger, j *job, msg []byte) {
+	s := c.s
+	defer close(j.done)
+	for _, d := range j.deps {
+		<-d.done
+	}
+	j.deps = nil
 	s.workers <- struct{}{}
 	defer func() { <-s.workers }()
 	defer func() {
 		if p := recover(); p != nil {
 			s.met.frameErrors.WithLabelValues("handler-panic").Inc()
-			log.Error("mllp handler panicked; message not acknowledged", "control_id", h.controlID, "sender", h.sender, "panic", fmt.Sprint(p))
-			ack = nil
+			log.Error("mllp handler panicked; message not acknowledged", "control_id", j.h.controlID, "sender", j.h.sender, "panic", fmt.Sprint(p))
+			j.ack = nil
 		}
 	}()
-	ack = s.cfg.Handler.HandleER7(s.ctx, msg)
+	ack := s.cfg.Handler.HandleER7(s.ctx, msg)
 	if len(ack) == 0 {
-		log.Error("mllp handler returned no acknowledgement", "control_id", h.controlID, "sender", h.sender)
-		return nil
+		log.Error("mllp handler returned no acknowledgement", "control_id", j.h.controlID, "sender", j.h.sender)
+		return
 	}
-	return ack
+	j.ack = ack
 }
 
 // endBetweenFrames logs why a connection ended while no frame was open.
