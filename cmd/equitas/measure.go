@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/equitas/equitas/measures/catalog"
 	"github.com/equitas/equitas/measures/elm"
 	"github.com/equitas/equitas/measures/measure"
 	"github.com/equitas/equitas/measures/patientsource"
@@ -25,7 +28,7 @@ func newMeasureCmd() *cobra.Command {
 		Use:   "measure",
 		Short: "Evaluate eCQMs (FHIR Measures with ELM libraries) over patients",
 	}
-	cmd.AddCommand(newMeasureEvalCmd(), newMeasureListCmd())
+	cmd.AddCommand(newMeasureEvalCmd(), newMeasureListCmd(), newMeasureLoadCmd())
 	return cmd
 }
 
@@ -56,6 +59,80 @@ func newMeasureListCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&content, "content", "", "measure package directory (libraries/, measures/)")
 	_ = cmd.MarkFlagRequired("content")
+	return cmd
+}
+
+func newMeasureLoadCmd() *cobra.Command {
+	var content, data, server string
+	var names []string
+	cmd := &cobra.Command{
+		Use:   "load",
+		Short: "Load measures (Measure, Library closure, ValueSets) into a store or a running server",
+		Long: `Load measures of a measure package into the server's store, where
+$evaluate-measure, $data-requirements and $care-gaps find them. Each measure is
+checked first (library closure resolved, value sets present), then written
+with its Libraries and ValueSets, keeping their ids: loading again changes
+nothing. With --server the resources go through the REST API as one
+transaction Bundle per measure (bearer token from EQUITAS_TOKEN).`,
+		Example: `  equitas measure load --content ../shared/ecqm --server http://127.0.0.1:8080/fhir
+  equitas measure load --content ../shared/ecqm --measure ControllingHighBloodPressureFHIR --data ./data`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if len(names) == 0 {
+				var err error
+				if names, err = (measure.Content{Dir: content}).Measures(); err != nil {
+					return err
+				}
+			}
+			if data != "" {
+				// Content is checked before the store is opened: a bad
+				// package leaves the store untouched.
+				rs, err := catalog.ContentResources(ctx, content, names...)
+				if err != nil {
+					return err
+				}
+				st, err := badgerstore.Open(ctx, data, badgerstore.Options{})
+				if err != nil {
+					return fmt.Errorf("measure load: open store %s: %w", data, err)
+				}
+				defer st.Close()
+				if err := catalog.Write(ctx, st, rs); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "loaded %d measures into %s: %s\n", len(names), data, strings.Join(names, ", "))
+				return nil
+			}
+			c := &serverClient{base: strings.TrimRight(server, "/"), token: os.Getenv("EQUITAS_TOKEN"), http: &http.Client{Timeout: 10 * time.Minute}}
+			for _, name := range names {
+				rs, err := catalog.ContentResources(ctx, content, name)
+				if err != nil {
+					return err
+				}
+				b, err := catalog.TransactionBundle(rs)
+				if err != nil {
+					return err
+				}
+				res, err := c.do(ctx, http.MethodPost, c.base, string(b))
+				if err != nil {
+					return fmt.Errorf("measure load %s: %w", name, err)
+				}
+				if res.status != http.StatusOK {
+					return fmt.Errorf("measure load %s: server answered %d: %s", name, res.status, res.diagnostics())
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d resources loaded\n", name, len(rs))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&content, "content", "", "measure package directory (libraries/, measures/NAME/{Measure.json,valuesets.json})")
+	f.StringSliceVar(&names, "measure", nil, "measure names (folders under measures/); default all")
+	f.StringVar(&data, "data", "", "write into this store (the server's --data directory, server stopped)")
+	f.StringVar(&server, "server", "", "load through a running server's REST API (FHIR base URL, e.g. http://127.0.0.1:8080/fhir)")
+	_ = cmd.MarkFlagRequired("content")
+	cmd.MarkFlagsOneRequired("data", "server")
+	cmd.MarkFlagsMutuallyExclusive("data", "server")
 	return cmd
 }
 

@@ -123,6 +123,12 @@ func LoadDir(ctx context.Context, st store.Store, dir string, names ...string) e
 	if err != nil {
 		return err
 	}
+	return Write(ctx, st, rs)
+}
+
+// Write writes resources (ContentResources) into st in one transaction,
+// keeping their ids; unchanged resources are not rewritten.
+func Write(ctx context.Context, st store.Store, rs []Resource) error {
 	tx := store.Tx{Writes: make([]store.Write, 0, len(rs))}
 	for _, r := range rs {
 		tx.Writes = append(tx.Writes, store.Write{Op: store.OpPut, Type: r.Type, ID: r.ID, Body: r.Body, SkipUnchanged: true})
