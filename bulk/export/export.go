@@ -455,8 +455,21 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			ids = append(ids, id)
 		}
 	}
+	all := len(ids)
+	if r.visible != nil {
+		kept := ids[:0]
+		for _, id := range ids {
+			if r.visible.Contains(id) {
+				kept = append(kept, id)
+			}
+		}
+		ids = kept
+	}
 	var err error
-	if r.p.Level == Patient && len(r.p.Patients) == 0 && r.visible == nil {
+	// Scanning every resource of a type beats a compartment read per
+	// patient unless the patients are a small part of the store (a
+	// provider's members among a payer's population).
+	if r.p.Level == Patient && len(r.p.Patients) == 0 && len(ids)*10 >= all {
 		err = r.everyPatient(ctx, types, ids)
 	} else {
 		err = r.compartments(ctx, types, ids)

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bytes"
 	"context"
 	"strings"
 
@@ -81,6 +82,11 @@ func (p *Principal) Sees(res *store.Resource) bool {
 	if !ok {
 		return sharedTypes[res.Type]
 	}
+	if res.Type != "Provenance" && !mentionsPatient(res.Body, p.Patients) {
+		// Most resources a provider's broad search meets are other
+		// patients': a byte scan rejects them without parsing the JSON.
+		return false
+	}
 	for _, v := range searchparam.Extract(def, res.Body) {
 		if id, ok := strings.CutPrefix(v.Str, "Patient/"); ok && p.Patients.Contains(id) {
 			return true
@@ -95,6 +101,33 @@ func (p *Principal) Sees(res *store.Resource) bool {
 	}
 	return false
 }
+
+// mentionsPatient reports whether body may reference a patient of set: it
+// holds "Patient/<id>" with id in set (or a JSON escape the scan cannot
+// see through). Compartment references are among those strings, so false
+// means the resource is in no compartment of set.
+func mentionsPatient(body []byte, set IDSet) bool {
+	if bytes.Contains(body, []byte(`\/`)) || bytes.Contains(body, []byte(`\u`)) {
+		return true
+	}
+	rest := body
+	for {
+		i := bytes.Index(rest, patientPrefix)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(patientPrefix):]
+		j := bytes.IndexAny(rest, `"/`)
+		if j < 0 {
+			return false
+		}
+		if set.Contains(string(rest[:j])) {
+			return true
+		}
+	}
+}
+
+var patientPrefix = []byte("Patient/")
 
 // SeesType reports whether a restricted caller can see any resource of
 // typ at all (for endpoints that cannot filter per resource, such as

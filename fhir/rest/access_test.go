@@ -89,6 +89,9 @@ func TestScopes(t *testing.T) {
 	t.Run("provider search is filtered", func(t *testing.T) {
 		r := e.do("GET", "Observation?code=http://loinc.org|4548-4", nil, as("provider")...)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.False(t, r.get("total").Exists(), "a restricted caller's total is computed only when asked for")
+		r = e.do("GET", "Observation?code=http://loinc.org|4548-4&_total=accurate", nil, as("provider")...)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
 		entries := r.get("entry").Array()
 		assert.EqualValues(t, len(entries), r.get("total").Int(), "the total counts only visible matches")
 		var ids []string

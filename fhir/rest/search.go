@@ -53,6 +53,13 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 	}
 	if p := access.FromContext(r.Context()); p.Restricted() {
 		q.Query.Filter = p.Sees
+		if !q.SummaryCount && params.Get("_total") == "" {
+			// Counting a restricted caller's matches means loading and
+			// checking every candidate of the type; a page stops after
+			// _count visible matches. The total is computed when asked
+			// for (_total=accurate, _summary=count).
+			q.Query.Total = false
+		}
 	}
 	page, err := s.svc.Search(r.Context(), q)
 	if err != nil {
