@@ -383,6 +383,64 @@ func TestCrossTenantMatrix(t *testing.T) {
 			}
 		}
 	})
+	t.Run("davinci-data-export parameters", func(t *testing.T) {
+		g := ownGroup(w.a)
+		op := "Group/" + g + "/$davinci-data-export"
+		for _, tc := range []struct{ name, query string }{
+			{"no exportType", "?_type=Group,Patient,Coverage"},
+			{"other exportType", "?exportType=hl7.fhir.us.davinci-pdex%23payertopayer"},
+			{"minimum types missing", "?exportType=hl7.fhir.us.davinci-atr&_type=Group,Patient"},
+			{"alias missing the minimum", "?exportType=hl7.fhir.us.davinci-atr&resourceTypes=Patient,Coverage"},
+		} {
+			r := w.call(t, w.payer, "GET", op+tc.query, "", "Prefer", "respond-async")
+			assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", tc.name, r.body)
+			assert.Equal(t, "OperationOutcome", gjson.GetBytes(r.body, "resourceType").String(), tc.name)
+		}
+		var member string
+		for p := range w.memberOfGroups[g] {
+			member = p
+			break
+		}
+		body := `{"resourceType":"Parameters","parameter":[
+			{"name":"exportType","valueCanonical":"hl7.fhir.us.davinci-atr"},
+			{"name":"resourceTypes","valueString":"Group,Patient,Coverage"},
+			{"name":"patient","valueReference":{"reference":"Patient/` + member + `"}},
+			{"name":"patient","valueReference":{"reference":"Patient/` + bOnly + `"}},
+			{"name":"patient","valueReference":{"reference":"Organization/x"}}]}`
+		status, got := w.exportResources(t, w.a, "POST", op, body)
+		require.Equal(t, http.StatusOK, status)
+		var patients []string
+		outcomes, groups := 0, 0
+		for _, res := range got {
+			switch res.Get("resourceType").String() {
+			case "Patient":
+				patients = append(patients, res.Get("id").String())
+			case "OperationOutcome":
+				outcomes++
+			case "Group":
+				groups++
+				assert.Len(t, res.Get("member").Array(), len(w.memberOfGroups[g]), "the Group is exported whole")
+			}
+		}
+		assert.Equal(t, []string{member}, patients, "only the named member")
+		assert.Equal(t, 1, groups)
+		assert.GreaterOrEqual(t, outcomes, 2, "a non-member and an invalid reference are each reported")
+
+		status, got = w.exportResources(t, w.a, "GET", op+"?exportType=hl7.fhir.us.davinci-atr&_since="+url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339)), "")
+		require.Equal(t, http.StatusOK, status)
+		types := map[string]int{}
+		for _, res := range got {
+			types[res.Get("resourceType").String()]++
+		}
+		assert.Equal(t, 1, types["Group"], "the list is exported whatever _since")
+		assert.Zero(t, types["Patient"], "_since leaves out unchanged members")
+
+		cs := gjson.ParseBytes(w.call(t, w.payer, "GET", "metadata", "").body)
+		assert.Equal(t, w.root+"/auth/token", cs.Get(`rest.0.security.extension.#(url=="http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris").extension.#(url=="token").valueUri`).String())
+		assert.Equal(t, "SMART-on-FHIR", cs.Get("rest.0.security.service.0.coding.0.code").String())
+		assert.Equal(t, "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/davinci-data-export",
+			cs.Get(`rest.0.resource.#(type=="Group").operation.#(name=="davinci-data-export").definition`).String())
+	})
 	t.Run("payer sees everyone", func(t *testing.T) {
 		assert.Equal(t, http.StatusOK, w.call(t, w.payer, "GET", "Patient/"+bOnly, "").status)
 		assert.Equal(t, http.StatusOK, w.call(t, w.payer, "GET", "Coverage/"+cov, "").status)

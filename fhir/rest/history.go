@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,6 +55,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, typ, id string)
 	var keep func(*store.Resource) bool
 	if p.Restricted() {
 		keep = s.historyFilter(r, p)
+		if id != "" && !s.mayReadHistory(r, p, typ, id) {
+			// As for a read: another organization's resource is unknown.
+			s.fail(w, r, outcome.Errorf(http.StatusNotFound, "not-found", "%s/%s not found", typ, id))
+			return
+		}
 	}
 	page, err := s.svc.History(r.Context(), hq, keep)
 	if err != nil {
@@ -135,4 +141,18 @@ func (s *Server) historyFilter(r *http.Request, p *access.Principal) func(*store
 		}
 		return s.sawBeforeDeletion(r, v)
 	}
+}
+
+// mayReadHistory reports whether a restricted caller may list the history
+// of typ/id: the current version is visible, or, for a deleted resource,
+// the last live one was.
+func (s *Server) mayReadHistory(r *http.Request, p *access.Principal, typ, id string) bool {
+	cur, err := s.cfg.Store.Read(r.Context(), typ, id)
+	switch {
+	case err == nil:
+		return p.Sees(cur)
+	case errors.Is(err, store.ErrDeleted):
+		return s.sawBeforeDeletion(r, cur)
+	}
+	return true // unknown ids answer as they do for everyone
 }
