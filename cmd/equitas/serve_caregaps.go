@@ -47,7 +47,12 @@ func mountCareGaps(ctx context.Context, env *serveEnv, o careGapsOptions) (stop 
 	if err != nil {
 		return nil, err
 	}
-	cat := catalog.New(env.st, catalog.Options{Logger: env.log})
+	// Share the server's catalog (one compiled copy of each measure);
+	// a server without one gets its own.
+	cat := env.measures
+	if cat == nil {
+		cat = catalog.New(env.st, catalog.Options{Logger: env.log})
+	}
 	svc := caregaps.New(env.st, cat, caregaps.Options{Reporter: o.reporter, Notations: notations, Logger: env.log})
 	spool := filepath.Join(env.data, "care-gaps-spool")
 	if err := os.MkdirAll(spool, 0o700); err != nil {

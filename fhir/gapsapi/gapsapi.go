@@ -202,7 +202,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, plan *caregaps
 		h.fail(w, err)
 		return
 	}
-	h.log.Info("care-gaps", "patients", sum.Patients, "failed", sum.Failed, "measures", len(plan.Measures), "documents", sum.Documents, "open", sum.Open, "closed", sum.Closed)
+	h.log.Info("care-gaps", "patients", sum.Patients, "failed", sum.Failed, "measures", len(plan.Measures), "documents", sum.Documents, "rows", sum.Rows, "open", sum.Open, "closed", sum.Closed)
 	w.Header().Set("Content-Type", ctype)
 	if f == formatCSV {
 		w.Header().Set("Content-Disposition", `attachment; filename="care-gaps.csv"`)

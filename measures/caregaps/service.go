@@ -36,6 +36,9 @@ type Service struct {
 	compiler Compiler
 	opts     Options
 	log      *slog.Logger
+	// warned holds the canonicals whose contradictory notation was logged,
+	// so each is reported once, not on every request.
+	warned sync.Map
 }
 
 // New returns a Service reading patients and Measures from st and
