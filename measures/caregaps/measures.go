@@ -199,7 +199,7 @@ func (s *Service) selected(mm *measureMeta, m *measure.Measure) *Selected {
 		if n.Code == "" {
 			n = Notation{Code: "increase", Source: "default"}
 		}
-		if _, seen := s.warned.LoadOrStore(def.Canonical(), true); n.Conflict != "" && !seen {
+		if _, seen := s.warned.LoadOrStore(fmt.Sprintf("%s#%d", def.Canonical(), gi), true); n.Conflict != "" && !seen {
 			s.log.Warn("care-gaps: self-contradictory improvementNotation", "measure", mm.id, "group", gi, "conflict", n.Conflict, "using", n.Code, "source", n.Source)
 		}
 		g.ImprovementNotation = n.Code
