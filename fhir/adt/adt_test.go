@@ -436,3 +436,16 @@ func TestConcurrentMessagesSamePatient(t *testing.T) {
 	assert.Equal(t, 3, e.count(t, "Encounter"))
 	assert.Len(t, e.events, n/2+1)
 }
+
+func TestUnchangedPatientNotRewritten(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, "AA", e.send(t, msg("A01", "U1", pidMary, pv1Admit)).code)
+	id := e.lastEvent(t).PatientID
+	require.Equal(t, "AA", e.send(t, msg("A03", "U2", pidMary, pv1Admit)).code)
+	r, err := e.st.Read(context.Background(), "Patient", id)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), r.Version, "same demographics: no new Patient version")
+	enc, err := e.st.Read(context.Background(), "Encounter", e.lastEvent(t).EncounterID)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), enc.Version)
+}

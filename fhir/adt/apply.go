@@ -1,6 +1,7 @@
 package adt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,11 +181,11 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		}
 	}
 	ev.PatientID = patientID
-	var body []byte
+	po := newObject("Patient", patientID)
 	if existing != nil {
-		body = existing.Body
-	} else {
-		body = []byte(`{"resourceType":"Patient","id":` + string(raw(patientID)) + `}`)
+		if po, err = parseObject(existing.Body); err != nil {
+			return tx, ev, err
+		}
 	}
 	pp := pl.patient
 	if merged {
@@ -194,11 +195,9 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		cp.IDs = nil
 		pp = &cp
 	}
-	if body, err = applyPatient(body, pp); err != nil {
-		return tx, ev, err
-	}
+	applyPatient(po, pp)
 	var prior *store.Resource
-	var priorBody []byte
+	var priorObj *object
 	if pl.trigger == "A40" {
 		var priorID string
 		priorID, prior, _, err = p.findPatient(ctx, pl.prior, false)
@@ -212,19 +211,16 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		}
 		// Merge without moving anything: both records stay, linked, and
 		// the prior one is marked inactive (reversible by an unmerge).
-		if body, err = addLink(body, priorID, "replaces"); err != nil {
+		addLink(po, priorID, "replaces")
+		if priorObj, err = parseObject(prior.Body); err != nil {
 			return tx, ev, err
 		}
-		if priorBody, err = addLink(prior.Body, patientID, "replaced-by"); err != nil {
-			return tx, ev, err
-		}
-		if err = setRaw(&priorBody, "active", []byte("false")); err != nil {
-			return tx, ev, err
-		}
+		addLink(priorObj, patientID, "replaced-by")
+		priorObj.set("active", []byte("false"))
 	}
-	tx.Writes = append(tx.Writes, putWrite("Patient", patientID, body, existing))
+	tx.Writes = appendPut(tx.Writes, "Patient", patientID, po.bytes(), existing)
 	if prior != nil {
-		tx.Writes = append(tx.Writes, putWrite("Patient", prior.ID, priorBody, prior))
+		tx.Writes = appendPut(tx.Writes, "Patient", prior.ID, priorObj.bytes(), prior)
 	}
 
 	focus := reference{Reference: "Patient/" + patientID}
@@ -250,7 +246,7 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		if err != nil {
 			return tx, ev, err
 		}
-		tx.Writes = append(tx.Writes, putWrite("Encounter", pl.encounterID, b, enc))
+		tx.Writes = appendPut(tx.Writes, "Encounter", pl.encounterID, b, enc)
 		ev.EncounterID = pl.encounterID
 		focus = reference{Reference: "Encounter/" + pl.encounterID}
 		targets = append(targets, focus)
@@ -282,16 +278,22 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	return tx, ev, nil
 }
 
-// putWrite writes typ/id guarded against concurrent changes: IfMatch the
-// version read, or IfNoneExist when there was none.
-func putWrite(typ, id string, body []byte, existing *store.Resource) store.Write {
+// appendPut adds a write of typ/id guarded against concurrent changes:
+// IfMatch the version read, or IfNoneExist when there was none. A body
+// equal to the stored one is not written at all (an A03 repeating the
+// demographics of the A01 leaves the Patient alone without costing the
+// store an index extraction).
+func appendPut(ws []store.Write, typ, id string, body []byte, existing *store.Resource) []store.Write {
 	w := store.Write{Op: store.OpPut, Type: typ, ID: id, Body: body, SkipUnchanged: true}
 	if existing != nil {
+		if bytes.Equal(existing.Body, body) {
+			return ws
+		}
 		w.IfMatch = existing.Version
 	} else {
 		w.IfNoneExist = true
 	}
-	return w
+	return append(ws, w)
 }
 
 // findPatient returns the current Patient holding one of ids: first
@@ -386,18 +388,12 @@ func hasIdentifier(body []byte, id identifier) bool {
 // applyPatient applies a PID plan to a Patient body (new or stored):
 // identifiers are merged, elements sent replace the stored ones, elements
 // sent as "" are removed, and everything else is kept.
-func applyPatient(body []byte, pp *patientPlan) ([]byte, error) {
-	old := gjson.ParseBytes(body)
-	if err := setRaw(&body, "identifier", raw(mergeIdentifiers(old.Get("identifier"), pp.IDs))); err != nil {
-		return nil, err
+func applyPatient(o *object, pp *patientPlan) {
+	if ids := mergeIdentifiers(o.get("identifier"), pp.IDs); len(ids) > 0 {
+		o.setValue("identifier", ids)
 	}
 	for _, e := range pp.Elements {
-		if e.Raw == nil && !old.Get(e.Name).Exists() {
-			continue
-		}
-		if err := setRaw(&body, e.Name, e.Raw); err != nil {
-			return nil, err
-		}
+		o.set(e.Name, e.Raw)
 	}
 	if len(pp.Extensions) > 0 {
 		replace := map[string]bool{}
@@ -405,7 +401,7 @@ func applyPatient(body []byte, pp *patientPlan) ([]byte, error) {
 			replace[e.URL] = true
 		}
 		var exts []json.RawMessage
-		old.Get("extension").ForEach(func(_, e gjson.Result) bool {
+		o.get("extension").ForEach(func(_, e gjson.Result) bool {
 			if !replace[e.Get("url").String()] {
 				exts = append(exts, json.RawMessage(e.Raw))
 			}
@@ -416,35 +412,28 @@ func applyPatient(body []byte, pp *patientPlan) ([]byte, error) {
 				exts = append(exts, e.Raw)
 			}
 		}
-		var v []byte
 		if len(exts) > 0 {
-			v = raw(exts)
-		}
-		if v != nil || old.Get("extension").Exists() {
-			if err := setRaw(&body, "extension", v); err != nil {
-				return nil, err
-			}
+			o.setValue("extension", exts)
+		} else {
+			o.del("extension")
 		}
 	}
-	return body, nil
 }
 
 // addLink adds Patient.link to Patient/other of typ unless present.
-func addLink(body []byte, other, typ string) ([]byte, error) {
+func addLink(o *object, other, typ string) {
 	ref := "Patient/" + other
 	var links []json.RawMessage
 	present := false
-	gjson.GetBytes(body, "link").ForEach(func(_, l gjson.Result) bool {
+	o.get("link").ForEach(func(_, l gjson.Result) bool {
 		if l.Get("other.reference").String() == ref && l.Get("type").String() == typ {
 			present = true
 		}
 		links = append(links, json.RawMessage(l.Raw))
 		return true
 	})
-	if present {
-		return body, nil
+	if !present {
+		links = append(links, raw(link{Other: reference{Reference: ref}, Type: typ}))
+		o.setValue("link", links)
 	}
-	links = append(links, raw(link{Other: reference{Reference: ref}, Type: typ}))
-	err := setRaw(&body, "link", raw(links))
-	return body, err
 }

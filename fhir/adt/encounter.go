@@ -2,7 +2,6 @@ package adt
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -183,18 +182,14 @@ type encounterInput struct {
 // encounter builds the Encounter body: the stored one with what the
 // message says applied to it, or a new one.
 func (m *mapper) encounter(in encounterInput) ([]byte, error) {
-	body := in.Existing
-	if body == nil {
-		body = []byte(`{"resourceType":"Encounter","id":` + string(raw(in.ID)) + `}`)
-	}
-	old := gjson.ParseBytes(body)
-	v := in.V
-	var setErr error
-	set := func(path string, val any) {
-		if err := setRaw(&body, path, raw(val)); err != nil && setErr == nil {
-			setErr = err
+	o := newObject("Encounter", in.ID)
+	if in.Existing != nil {
+		var err error
+		if o, err = parseObject(in.Existing); err != nil {
+			return nil, err
 		}
 	}
+	v := in.V
 
 	status := in.Status
 	switch in.Trigger {
@@ -208,39 +203,40 @@ func (m *mapper) encounter(in encounterInput) ([]byte, error) {
 		switch {
 		case v.End != nil:
 			status = "finished"
-		case old.Get("status").Exists():
-			status = old.Get("status").String()
+		case o.get("status").Exists():
+			status = o.get("status").String()
 		default:
 			status = "unknown" // ConceptMap HL70003: A08 → unknown
 		}
 	}
-	set("status", status)
+	o.setValue("status", status)
 	if v.Class != nil {
-		set("class", v.Class)
-	} else if !old.Get("class").Exists() {
+		o.setValue("class", v.Class)
+	} else if !o.get("class").Exists() {
 		return nil, hl7v2.Errorf(hl7v2.At("PV1", 2), hl7v2.CodeRequiredMissing, "PV1-2 patient class is required")
 	}
-	set("identifier", mergeIdentifiers(old.Get("identifier"), []identifier{v.ID}))
+	o.setValue("identifier", mergeIdentifiers(o.get("identifier"), []identifier{v.ID}))
 	if v.Type != nil {
-		set("type", []codeableConcept{*v.Type})
+		o.setValue("type", []codeableConcept{*v.Type})
 	}
 	if v.ServiceType != nil {
-		set("serviceType", v.ServiceType)
+		o.setValue("serviceType", v.ServiceType)
 	}
-	set("subject", reference{Reference: "Patient/" + in.PatientID})
+	o.setValue("subject", reference{Reference: "Patient/" + in.PatientID})
 	if len(v.Participant) > 0 {
-		set("participant", v.Participant)
+		o.setValue("participant", v.Participant)
 	}
 	if v.Reason != nil {
-		set("reasonCode", []codeableConcept{*v.Reason})
+		o.setValue("reasonCode", []codeableConcept{*v.Reason})
 	}
 	if in.Provider != nil {
-		set("serviceProvider", in.Provider)
+		o.setValue("serviceProvider", in.Provider)
 	}
 
 	// Period: PV1-44/45 when sent; otherwise the event time starts an
 	// admission and ends a discharge. A13 reopens the encounter.
-	start, end := old.Get("period.start").String(), old.Get("period.end").String()
+	per := o.get("period")
+	start, end := per.Get("start").String(), per.Get("end").String()
 	if v.Start != nil {
 		start = fhirDateTime(*v.Start)
 	} else if start == "" && (in.Trigger == "A01" || (in.Trigger == "A04" && status == "in-progress")) {
@@ -252,22 +248,21 @@ func (m *mapper) encounter(in encounterInput) ([]byte, error) {
 	case in.Trigger == "A03" && end == "":
 		end = in.EventTime
 	}
-	if in.Trigger == "A13" {
-		end = ""
-	}
-	if status != "finished" && in.Trigger != "A08" && in.Trigger != "A11" {
+	if in.Trigger == "A13" || (status != "finished" && in.Trigger != "A08" && in.Trigger != "A11") {
 		end = ""
 	}
 	if before(end, start) {
 		return nil, hl7v2.Errorf(hl7v2.At("PV1", 45), hl7v2.CodeDataType, "the discharge time is before the admit time")
 	}
 	if p := (period{Start: start, End: end}); p.Start != "" || p.End != "" {
-		set("period", p)
+		o.setValue("period", p)
+	} else {
+		o.del("period")
 	}
 
 	// Hospitalization: keep what is stored, override what is sent.
 	hosp := map[string]json.RawMessage{}
-	if h := old.Get("hospitalization"); h.IsObject() {
+	if h := o.get("hospitalization"); h.IsObject() {
 		h.ForEach(func(k, val gjson.Result) bool {
 			hosp[k.String()] = json.RawMessage(val.Raw)
 			return true
@@ -287,16 +282,14 @@ func (m *mapper) encounter(in encounterInput) ([]byte, error) {
 		delete(hosp, "destination")
 	}
 	if len(hosp) > 0 {
-		set("hospitalization", hosp)
-	} else if old.Get("hospitalization").Exists() {
-		body, _ = sjson.DeleteBytes(body, "hospitalization")
+		o.setValue("hospitalization", hosp)
+	} else {
+		o.del("hospitalization")
 	}
-
-	set("location", locations(old.Get("location"), v, status, in.EventTime))
-	if setErr != nil {
-		return nil, fmt.Errorf("adt: build Encounter: %w", setErr)
+	if locs := locations(o.get("location"), v, status, in.EventTime); len(locs) > 0 {
+		o.setValue("location", locs)
 	}
-	return body, nil
+	return o.bytes(), nil
 }
 
 // locations updates Encounter.location: the location sent becomes active
@@ -383,17 +376,6 @@ func mergeIdentifiers(old gjson.Result, add []identifier) []json.RawMessage {
 		}
 	}
 	return out
-}
-
-// setRaw sets (or, for a nil/null value, deletes) path in body.
-func setRaw(body *[]byte, path string, val []byte) error {
-	var err error
-	if val == nil || string(val) == "null" {
-		*body, err = sjson.DeleteBytes(*body, path)
-		return err
-	}
-	*body, err = sjson.SetRawBytes(*body, path, val)
-	return err
 }
 
 // before reports whether FHIR dateTime a is before b; values that do not
