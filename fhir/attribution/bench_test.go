@@ -156,20 +156,26 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkMemberAdd measures $member-add on a list of
-// EQUITAS_ATR_BENCH_MEMBERS members (20,000 by default, e.g. 100000): the
-// index write plus the new Group version rendered from the index.
-func BenchmarkMemberAdd(b *testing.B) {
-	ctx := context.Background()
-	n := 20000
+// benchMembers is the list size of BenchmarkMemberAdd and
+// BenchmarkRenderGroup (20,000 unless EQUITAS_ATR_BENCH_MEMBERS says
+// otherwise, e.g. 100000).
+func benchMembers() int {
 	if v, err := strconv.Atoi(os.Getenv("EQUITAS_ATR_BENCH_MEMBERS")); err == nil && v > 0 {
-		n = v
+		return v
 	}
+	return 20000
+}
+
+// benchList builds a list of n members in a real badger store the way an
+// upgraded store has it (members in the index, a Group without members),
+// and makes one change so its member history is started.
+func benchList(b *testing.B, n int) (*Lists, *GroupInfo, store.Store) {
+	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, b.TempDir(), badgerstore.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { _ = st.Close() })
 	prov := Provider{NPI: "1000000001", PractitionerID: "p1", OrganizationID: "clinic1", TIN: "111111111"}
 	g := &GroupInfo{ID: GroupID("payer", prov), PayerID: "payer", OrganizationID: "clinic1", TIN: prov.TIN,
 		ContractSystem: DefaultContractSystem, Contract: "c1", Status: StatusOpen}
@@ -190,9 +196,6 @@ func BenchmarkMemberAdd(b *testing.B) {
 			ops = map[string][]byte{}
 		}
 	}
-	// The list as the previous layout left it (members in the index, no
-	// Group yet); the first change below adopts and backfills it, outside
-	// the timed loop.
 	info, err := json.Marshal(g)
 	if err != nil {
 		b.Fatal(err)
@@ -211,6 +214,17 @@ func BenchmarkMemberAdd(b *testing.B) {
 	if _, err := l.Add(ctx, g.ID, Member{PatientID: "first", PayerID: "payer", Provider: prov}, "2026-02-01", "", Audit{Who: "bench"}); err != nil {
 		b.Fatal(err)
 	}
+	return l, g, st
+}
+
+// BenchmarkMemberAdd measures $member-add on a list of benchMembers
+// members: the member's index keys, a new Group version (no members) and
+// its Provenance, in one commit.
+func BenchmarkMemberAdd(b *testing.B) {
+	ctx := context.Background()
+	n := benchMembers()
+	l, g, _ := benchList(b, n)
+	prov := Provider{NPI: "1000000002", PractitionerID: "p2", OrganizationID: "clinic1", TIN: "111111111"}
 	i := 0
 	for b.Loop() {
 		m := Member{PatientID: fmt.Sprintf("new%07d", i), PayerID: "payer", Provider: prov}
@@ -219,6 +233,36 @@ func BenchmarkMemberAdd(b *testing.B) {
 		}
 		i++
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/add")
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/add")
 	b.ReportMetric(float64(n), "members")
+}
+
+// BenchmarkRenderGroup measures a read of a list of benchMembers members:
+// the current Group version rendered with its members from the history.
+func BenchmarkRenderGroup(b *testing.B) {
+	ctx := context.Background()
+	n := benchMembers()
+	_, g, st := benchList(b, n)
+	cur, err := st.Read(ctx, "Group", g.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int
+	for b.Loop() {
+		var w countingWriter
+		if err := RenderGroup(ctx, st.KV(), cur, &w, false); err != nil {
+			b.Fatal(err)
+		}
+		size = int(w)
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/read")
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "members/s")
+	b.ReportMetric(float64(size)/(1<<20), "MiB/Group")
+}
+
+type countingWriter int
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
 }
