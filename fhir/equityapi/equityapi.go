@@ -370,7 +370,7 @@ func (h *Handler) parse(ctx context.Context, vals url.Values, accept string) (*r
 	}
 	if (o.Analysis.Strategy == equity.RefFixed || o.Analysis.Strategy == equity.RefBestOrBenchmark) && o.Analysis.Benchmark == 0 {
 		for _, m := range req.measures {
-			if _, ok := lookupBenchmark(o.Benchmarks, m.Def); !ok {
+			if _, ok := equity.BenchmarkFor(o.Benchmarks, m.Def); !ok {
 				return nil, bad("reference %s needs a benchmark for measure %s", o.Analysis.Strategy, m.Def.Name)
 			}
 		}

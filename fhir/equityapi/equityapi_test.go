@@ -441,3 +441,38 @@ func TestEquityReportBadParameters(t *testing.T) {
 		})
 	}
 }
+
+// TestEquityReportGroupSubject reports over a Group's members only.
+func TestEquityReportGroupSubject(t *testing.T) {
+	f := setup(t)
+	var members []string
+	err := f.st.Scan(context.Background(), "Patient", time.Time{}, func(r *store.Resource) error {
+		if len(members) < 300 {
+			members = append(members, `{"entity":{"reference":"Patient/`+r.ID+`"}}`)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	group := `{"resourceType":"Group","id":"equity-cohort","type":"person","actual":true,"member":[` + strings.Join(members, ",") + `]}`
+	req, err := http.NewRequest(http.MethodPut, f.url+"/Group/equity-cohort", strings.NewReader(group))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, []int{200, 201}, resp.StatusCode, string(b))
+
+	q := url.Values{"measure": {cms165}, "periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"}, "stratifier": {"sex"},
+		"subject": {"Group/equity-cohort"}, "output": {"dashboard"}}
+	code, _, body := get(t, reportURL(f, q))
+	require.Equal(t, http.StatusOK, code, string(body))
+	d := gjson.ParseBytes(body)
+	assert.Equal(t, 300, int(d.Get("patients").Int()))
+	assert.Equal(t, "Group/equity-cohort", d.Get("entity.id").String())
+	assert.Equal(t, "Group", d.Get("entity.type").String())
+
+	// A provider client that does not own the Group does not learn it exists.
+	code, _, body = get(t, reportURL(f, q), orgHeader, "nobody")
+	assert.Equal(t, http.StatusNotFound, code, string(body))
+}

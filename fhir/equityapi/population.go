@@ -73,15 +73,6 @@ func setBenchmarks(o *equity.RunOptions, vs []string) error {
 	return nil
 }
 
-func lookupBenchmark(b map[string]float64, def *measure.Definition) (float64, bool) {
-	for _, k := range []string{def.ID, def.Name, def.URL, def.Canonical()} {
-		if v, ok := b[k]; ok && k != "" {
-			return v, true
-		}
-	}
-	return 0, false
-}
-
 // population is the source of patients the caller may report on: a
 // Group's members when subject is given, else every patient; a provider
 // client is limited to its attributed patients either way.

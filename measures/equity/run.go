@@ -194,7 +194,7 @@ func Run(ctx context.Context, src patientsource.Source, ms []*measure.Measure, o
 			}
 			in := MeasureInput{ID: id, Version: def.Version, Canonical: def.Canonical(), Direction: dir}
 			src := "supplied"
-			if b, ok := benchmarkFor(opts.Benchmarks, def); ok {
+			if b, ok := BenchmarkFor(opts.Benchmarks, def); ok {
 				in.Benchmark = b
 			} else if opts.Analysis.Benchmark > 0 {
 				in.Benchmark = opts.Analysis.Benchmark
@@ -389,7 +389,9 @@ func sviOf(t SVITable, a *Attributes) (float64, bool) {
 	return 0, false
 }
 
-func benchmarkFor(b map[string]float64, def *measure.Definition) (float64, bool) {
+// BenchmarkFor looks a measure's benchmark up in b by id, name, URL or
+// canonical (url|version).
+func BenchmarkFor(b map[string]float64, def *measure.Definition) (float64, bool) {
 	for _, k := range []string{def.ID, def.Name, def.URL, def.Canonical()} {
 		if v, ok := b[k]; ok && k != "" {
 			return v, true
