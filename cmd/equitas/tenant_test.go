@@ -287,16 +287,19 @@ func TestCrossTenantMatrix(t *testing.T) {
 		method, path string
 		body         string
 		export       bool
+		want         int // expected status, when the endpoint has one answer
 	}
 	requests := func(tn, other *tenant) []request {
 		p := theirs(tn, other)
 		g := ownGroup(other)
+		cov := gjson.ParseBytes(w.call(t, w.payer, "GET", "Coverage?beneficiary=Patient/"+p, "").body).Get("entry.0.resource.id").String()
+		require.NotEmpty(t, cov, "the other clinic's member has a Coverage")
 		reqs := []request{
-			{name: "read other's Patient", method: "GET", path: "Patient/" + p},
-			{name: "vread other's Patient", method: "GET", path: "Patient/" + p + "/_history/1"},
-			{name: "read other's Coverage", method: "GET", path: "Coverage/" + cov},
-			{name: "read other's Group", method: "GET", path: "Group/" + g},
-			{name: "vread other's Group", method: "GET", path: "Group/" + g + "/_history/1"},
+			{name: "read other's Patient", method: "GET", path: "Patient/" + p, want: 404},
+			{name: "vread other's Patient", method: "GET", path: "Patient/" + p + "/_history/1", want: 404},
+			{name: "read other's Coverage", method: "GET", path: "Coverage/" + cov, want: 404},
+			{name: "read other's Group", method: "GET", path: "Group/" + g, want: 404},
+			{name: "vread other's Group", method: "GET", path: "Group/" + g + "/_history/1", want: 404},
 			{name: "search Patient", method: "GET", path: "Patient?_count=500"},
 			{name: "search Patient by other's id", method: "GET", path: "Patient?_id=" + p},
 			{name: "search Coverage", method: "GET", path: "Coverage?_count=500"},
@@ -310,8 +313,8 @@ func TestCrossTenantMatrix(t *testing.T) {
 			{name: "search Group _summary=true", method: "GET", path: "Group?_summary=true"},
 			{name: "search Provenance", method: "GET", path: "Provenance?_count=500"},
 			{name: "search POST _search", method: "POST", path: "Patient/_search?_count=500"},
-			{name: "history of other's Patient", method: "GET", path: "Patient/" + p + "/_history"},
-			{name: "history of other's Group", method: "GET", path: "Group/" + g + "/_history"},
+			{name: "history of other's Patient", method: "GET", path: "Patient/" + p + "/_history", want: 404},
+			{name: "history of other's Group", method: "GET", path: "Group/" + g + "/_history", want: 404},
 			{name: "type history Patient", method: "GET", path: "Patient/_history?_count=1000"},
 			{name: "type history Group", method: "GET", path: "Group/_history?_count=1000"},
 			{name: "system history", method: "GET", path: "_history?_count=1000"},
@@ -321,12 +324,18 @@ func TestCrossTenantMatrix(t *testing.T) {
 			{name: "Patient export", method: "GET", path: "Patient/$export", export: true},
 			{name: "Patient export naming other's member", method: "POST", path: "Patient/$export", export: true,
 				body: `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/` + p + `"}}]}`},
-			{name: "Group export of other's list", method: "GET", path: "Group/" + g + "/$export", export: true},
-			{name: "davinci-data-export of other's list", method: "GET", path: "Group/" + g + "/$davinci-data-export?exportType=hl7.fhir.us.davinci-atr", export: true},
+			{name: "Group export of other's list", method: "GET", path: "Group/" + g + "/$export", export: true, want: 404},
+			{name: "davinci-data-export of other's list", method: "GET", path: "Group/" + g + "/$davinci-data-export?exportType=hl7.fhir.us.davinci-atr", export: true, want: 404},
 			{name: "$attribution-status of other's list", method: "POST", path: "Group/" + g + "/$attribution-status",
 				body: `{"resourceType":"Parameters","parameter":[{"name":"patientReference","valueReference":{"reference":"Patient/` + p + `"}}]}`},
 			{name: "$attribution-status of other's member on own list", method: "POST", path: "Group/" + ownGroup(tn) + "/$attribution-status",
 				body: `{"resourceType":"Parameters","parameter":[{"name":"patientReference","valueReference":{"reference":"Patient/` + p + `"}}]}`},
+			{name: "$import refused", method: "POST", path: "$import", want: 403,
+				body: `{"resourceType":"Parameters","parameter":[{"name":"exportUrl","valueUrl":"http://127.0.0.1:1/fhir/$export"}]}`},
+			{name: "$bulk-submit refused", method: "POST", path: "$bulk-submit", want: 403,
+				body: `{"resourceType":"Parameters","parameter":[{"name":"submitter","valueIdentifier":{"value":"x"}},{"name":"submissionId","valueString":"s1"},{"name":"manifestUrl","valueString":"http://127.0.0.1:1/m.json"}]}`},
+			{name: "update of other's Group refused", method: "PUT", path: "Group/" + g, want: 404,
+				body: `{"resourceType":"Group","id":"` + g + `","type":"person","actual":true}`},
 			{name: "$member-remove on other's list", method: "POST", path: "Group/" + g + "/$member-remove",
 				body: `{"resourceType":"Parameters","parameter":[{"name":"patientReference","valueReference":{"reference":"Patient/` + p + `"}}]}`},
 		}
@@ -351,6 +360,9 @@ func TestCrossTenantMatrix(t *testing.T) {
 				}
 				t.Logf("status %d, %d resources", status, len(got))
 				assert.Less(t, status, 500, "no server error")
+				if rq.want != 0 {
+					assert.Equal(t, rq.want, status)
+				}
 				for _, res := range got {
 					if why := w.foreign(pair.tn, pair.other, res); why != "" {
 						t.Errorf("%s leaked: %s", rq.name, why)

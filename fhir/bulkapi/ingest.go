@@ -73,6 +73,10 @@ func (g *Ingest) Import(w http.ResponseWriter, r *http.Request) {
 		outcome.Error(w, http.StatusForbidden, "forbidden", "$import needs a scope that allows writing resources")
 		return
 	}
+	if p.Restricted() {
+		outcome.Error(w, http.StatusForbidden, "forbidden", restrictedIngest)
+		return
+	}
 	params, ok := readParameters(w, r)
 	if !ok {
 		return
@@ -137,6 +141,10 @@ func (g *Ingest) BulkSubmit(w http.ResponseWriter, r *http.Request) {
 	scopes, ok := submitScopes(p)
 	if !ok {
 		outcome.Error(w, http.StatusForbidden, "forbidden", "$bulk-submit needs the "+BulkSubmitScope+" scope or a write scope")
+		return
+	}
+	if p.Restricted() {
+		outcome.Error(w, http.StatusForbidden, "forbidden", restrictedIngest)
 		return
 	}
 	params, ok := readParameters(w, r)
@@ -267,6 +275,10 @@ func post(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
+
+// restrictedIngest is why organization-bound clients may not ingest: bulk
+// loads write without a per-resource check of whose patients they touch.
+const restrictedIngest = "bulk ingest is not available to organization-bound clients (they may write only their attributed patients' resources, one by one)"
 
 // canWrite reports whether the client may create or update some type.
 func canWrite(p *access.Principal) bool {
