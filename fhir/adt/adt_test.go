@@ -449,3 +449,92 @@ func TestUnchangedPatientNotRewritten(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), enc.Version)
 }
+
+func TestStatusRules(t *testing.T) {
+	noAdmitTime := strings.Replace(pv1Admit, "|20260301073000-0500", "|", 1)
+	for _, tc := range []struct {
+		name     string
+		trigger  string
+		pv1      string
+		status   string
+		hasStart bool
+	}{
+		{"A04 without admit time is planned", "A04", noAdmitTime, "planned", false},
+		{"A04 with admit time has begun", "A04", pv1Admit, "in-progress", true},
+		{"A08 for a new visit is unknown", "A08", noAdmitTime, "unknown", false},
+		{"A08 with discharge time is finished", "A08", strings.Replace(pv1Admit, "|20260301073000-0500", "|20260301073000-0500|20260302073000-0500", 1), "finished", true},
+		{"A03 before any A01 creates a finished visit", "A03", noAdmitTime, "finished", false},
+		{"A01 without admit time starts at the event", "A01", noAdmitTime, "in-progress", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ack := e.send(t, msg(tc.trigger, "T1", pidMary, tc.pv1))
+			require.Equal(t, "AA", ack.code, "%v", ack.errs)
+			enc := e.read(t, "Encounter", e.lastEvent(t).EncounterID)
+			assert.Equal(t, tc.status, enc.Get("status").String())
+			assert.Equal(t, tc.hasStart, enc.Get("period.start").Exists())
+			if tc.status == "finished" {
+				assert.True(t, enc.Get("period.end").Exists())
+				assert.Zero(t, len(enc.Get(`location.#(status=="active")#`).Array()))
+			}
+			if tc.status == "planned" {
+				assert.Equal(t, "planned", enc.Get("location.0.status").String())
+			}
+		})
+	}
+}
+
+func TestRaceEthnicityLanguageMapping(t *testing.T) {
+	for _, tc := range []struct {
+		name, race, eth, lang string
+		omb, detailed, ethOmb string
+		text, langCode        string
+	}{
+		{"legacy letters", "W", "N", "ENG", "2106-3", "", "2186-5", "White", "en"},
+		{"CDC code without system", "2054-5", "2135-2", "es", "2054-5", "", "2135-2", "Black or African American", "es"},
+		{"detailed only", "2108-9^European^CDCREC", "2148-5^Mexican^CDCREC", "en-US", "", "2108-9", "", "European", "en-US"},
+		{"unknown", "U", "U", "Klingon", "UNK", "", "UNK", "Unknown", ""},
+		{"alternate code", "X^Other^L^2106-3^White^CDCREC", "", "", "2106-3", "", "", "White", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			pid := fmt.Sprintf("PID|1||Z1^^^GOODHOSP^MR||Doe^Jane||1980|F||%s|||||%s|||||||%s", tc.race, tc.lang, tc.eth)
+			require.Equal(t, "AA", e.send(t, msg("A08", "R1", pid)).code)
+			p := e.read(t, "Patient", e.lastEvent(t).PatientID)
+			race := p.Get(`extension.#(url=="http://hl7.org/fhir/us/core/StructureDefinition/us-core-race")`)
+			assert.Equal(t, tc.omb, race.Get(`extension.#(url=="ombCategory").valueCoding.code`).String())
+			assert.Equal(t, tc.detailed, race.Get(`extension.#(url=="detailed").valueCoding.code`).String())
+			assert.Equal(t, tc.text, race.Get(`extension.#(url=="text").valueString`).String())
+			eth := p.Get(`extension.#(url=="http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity")`)
+			assert.Equal(t, tc.ethOmb, eth.Get(`extension.#(url=="ombCategory").valueCoding.code`).String())
+			assert.Equal(t, tc.langCode, p.Get("communication.0.language.coding.0.code").String())
+		})
+	}
+}
+
+func TestOptions(t *testing.T) {
+	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no tzdata")
+	}
+	p := adt.New(st, adt.Options{
+		Location:      ny,
+		Authorities:   map[string]string{"GOODHOSP": "https://goodhosp.example/mrn"},
+		ProcessingIDs: []string{"D"},
+	})
+	in := strings.Replace(msg("A01", "O1", pidMary, strings.Replace(pv1Admit, "20260301073000-0500", "202607010730", 1)), "|P|2.5.1", "|D|2.5.1", 1)
+	ack := parseACK(t, p.HandleER7(context.Background(), []byte(in)))
+	require.Equal(t, "AA", ack.code, "%v", ack.errs)
+	res, err := st.Search(context.Background(), store.Query{Type: "Patient", Params: []store.Param{{Name: "identifier", Values: []string{"https://goodhosp.example/mrn|MRN123"}}}})
+	require.NoError(t, err)
+	require.Len(t, res.Resources, 1)
+	encs, err := st.Search(context.Background(), store.Query{Type: "Encounter"})
+	require.NoError(t, err)
+	require.Len(t, encs.Resources, 1)
+	assert.Equal(t, "2026-07-01T07:30:00-04:00", gjson.GetBytes(encs.Resources[0].Body, "period.start").String(), "local time in the configured zone")
+	ack = parseACK(t, p.HandleER7(context.Background(), []byte(strings.Replace(in, "|D|2.5.1", "|P|2.5.1", 1))))
+	assert.Equal(t, "AR", ack.code)
+}

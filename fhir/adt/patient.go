@@ -311,18 +311,26 @@ func raceExt(f hl7v2.Field, url string, omb, legacy map[string]string) []urlExt 
 	e := extension{URL: url}
 	var texts []string
 	seen := map[string]bool{}
+	addText := func(t string) {
+		if t != "" && !seen["t:"+t] {
+			seen["t:"+t] = true
+			texts = append(texts, t)
+		}
+	}
 	for _, r := range f.Repetitions() {
+		// The primary code (CWE.1-2) or else the alternate (CWE.4-5);
+		// a repetition with neither usable keeps only its text.
+		used := false
 		for _, alt := range [][2]int{{1, 2}, {4, 5}} {
 			c := strings.ToUpper(code(r.Component(alt[0]).String()))
 			t := str(r.Component(alt[1]))
-			if c == "" {
-				continue
-			}
 			if l, ok := legacy[c]; ok {
 				c = l
 			}
 			var sub extension
 			switch {
+			case c == "":
+				continue
 			case omb[c] != "":
 				sub = extension{URL: "ombCategory", ValueCoding: &coding{System: sysCDCREC, Code: c, Display: omb[c]}}
 				if t == "" {
@@ -337,21 +345,18 @@ func raceExt(f hl7v2.Field, url string, omb, legacy map[string]string) []urlExt 
 					t = nf.Display
 				}
 			default:
-				if t != "" && !seen["t:"+t] {
-					seen["t:"+t] = true
-					texts = append(texts, t)
-				}
 				continue
 			}
 			if !seen[sub.URL+c] {
 				seen[sub.URL+c] = true
 				e.Extension = append(e.Extension, sub)
 			}
-			if t != "" && !seen["t:"+t] {
-				seen["t:"+t] = true
-				texts = append(texts, t)
-			}
-			break // the primary code was usable; ignore the alternate
+			addText(t)
+			used = true
+			break
+		}
+		if !used {
+			addText(str(r.Component(2)))
 		}
 	}
 	if len(texts) == 0 {
