@@ -163,7 +163,7 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request, class rune, body boo
 		a.fail(w, r, err)
 		return nil, p, nil, false
 	}
-	if who.Organization != "" && !g.OwnedBy(who.Organization) {
+	if !mayUse(who, g) {
 		// Another organization's list: as if it did not exist.
 		outcome.Error(w, http.StatusNotFound, "not-found", "Group/"+id+" not found")
 		return nil, p, nil, false
@@ -175,6 +175,26 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request, class rune, body boo
 		}
 	}
 	return g, p, who, true
+}
+
+// mayUse applies provider scoping to a list: a restricted caller uses
+// only the lists it sees (its organization's), an organization-bound one
+// only lists with its identifiers.
+func mayUse(who *access.Principal, g *attribution.GroupInfo) bool {
+	if who.Restricted() {
+		return who.SeesGroup(g.ID)
+	}
+	return who.Organization == "" || g.OwnedBy(who.Organization)
+}
+
+// visibleMember hides members a restricted caller may not see behind the
+// answer for a non-member, so no other organization's patient is revealed.
+func (a *API) visibleMember(ctx context.Context, who *access.Principal, g *attribution.GroupInfo, p params) (attribution.Member, error) {
+	m, err := a.member(ctx, g, p)
+	if err == nil && !who.SeesPatient(m.PatientID) {
+		return m, fmt.Errorf("%w: Patient/%s", attribution.ErrMemberNotFound, m.PatientID)
+	}
+	return m, err
 }
 
 func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
@@ -272,6 +292,12 @@ func (a *API) memberAdd(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m, err := a.member(ctx, g, p)
+	if err == nil && !who.SeesPatient(m.PatientID) {
+		// A provider client cannot claim patients it is not attributed:
+		// that would open their records to it. Declined like an unknown
+		// member, so their existence is not revealed either.
+		err = fmt.Errorf("%w: %s", attribution.ErrUnknownMember, "not a patient this client may attribute")
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -311,7 +337,7 @@ func (a *API) memberRemove(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m, err := a.member(ctx, g, p)
+	m, err := a.visibleMember(ctx, who, g, p)
 	if errors.Is(err, attribution.ErrUnknownPatient) || errors.Is(err, attribution.ErrUnknownMember) {
 		err = fmt.Errorf("%w: %w", attribution.ErrMemberNotFound, err)
 	}
@@ -333,12 +359,9 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, err := a.member(r.Context(), g, p)
+	m, err := a.visibleMember(r.Context(), who, g, p)
 	if errors.Is(err, attribution.ErrUnknownPatient) || errors.Is(err, attribution.ErrUnknownMember) {
 		err = fmt.Errorf("%w: %w", attribution.ErrMemberNotFound, err)
-	}
-	if err == nil && !who.SeesPatient(m.PatientID) {
-		err = fmt.Errorf("%w: Patient/%s", attribution.ErrMemberNotFound, m.PatientID)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -346,7 +369,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	}
 	// Rendered whole before answering so an error is still a clean 4xx/5xx.
 	var buf strings.Builder
-	if err := attribution.WriteStatus(r.Context(), a.st, a.base(r), g.ID, m.PatientID, &buf); err != nil {
+	if err := attribution.WriteStatus(r.Context(), a.st, a.base(r), g.ID, m.PatientID, &buf, who.Sees); err != nil {
 		a.fail(w, r, err)
 		return
 	}

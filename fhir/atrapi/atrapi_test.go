@@ -48,12 +48,28 @@ var clients = map[string]access.Principal{
 	"reader":  {ClientID: "reader-client", Scopes: []string{"system/*.read"}},
 }
 
+// restricted are provider clients scoped the way fhir/access scopes them
+// on the server: clinic one sees its list and members, clinic two nothing
+// of clinic one's.
+var restricted = map[string]access.Visibility{
+	"clinic1r": {Patients: access.Set{"pt1": true, "pt2": true}, Groups: access.Set{list1: true}},
+	"clinic2r": {Patients: access.Set{}, Groups: access.Set{"atr-payer-clinic2": true}},
+}
+
+func init() {
+	clients["clinic1r"] = access.Principal{ClientID: "clinic1-client", Scopes: []string{"system/*.*"}, Organization: attribution.SystemTIN + "|111111111"}
+	clients["clinic2r"] = access.Principal{ClientID: "clinic2r-client", Scopes: []string{"system/*.*"}, Organization: attribution.SystemTIN + "|222222222"}
+}
+
 func authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		p, ok := clients[tok]
 		if !ok {
 			p = clients["payer"]
+		}
+		if v, ok := restricted[tok]; ok {
+			p.Restrict(v)
 		}
 		next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), &p)))
 	})
@@ -483,4 +499,36 @@ func TestAttribute(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, d.status)
 	d = e.do(http.MethodGet, strings.TrimPrefix(loc, e.base), "payer", "")
 	assert.Equal(t, http.StatusNotFound, d.status)
+}
+
+func TestProviderScopedOperations(t *testing.T) {
+	e := newEnv(t, attribution.StatusDraft)
+	path := "/Group/" + list1 + "/"
+	tests := []struct {
+		name, token, op, body string
+		want                  int
+	}{
+		{"own list: status of an own member", "clinic1r", "$attribution-status", params(memberID("M-pt1")), 200},
+		{"own list: cannot claim a patient not attributed to it", "clinic1r", "$member-add", params(memberID("M-pt3"), providerNPI(npiP1)), 422},
+		{"own list: re-attribute an own member", "clinic1r", "$member-add", params(ref("patientReference", "Patient/pt2"), ref("providerReference", "Practitioner/p1"), period("2026-02-01", "")), 200},
+		{"own list: remove an own member", "clinic1r", "$member-remove", params(memberID("M-pt1")), 200},
+		{"other list: status is not found", "clinic2r", "$attribution-status", params(memberID("M-pt1")), 404},
+		{"other list: add is not found", "clinic2r", "$member-add", params(memberID("M-pt4"), providerNPI(npiP2)), 404},
+		{"other list: remove is not found", "clinic2r", "$member-remove", params(memberID("M-pt2")), 404},
+		{"other list: confirm is not found", "clinic2r", "$confirm-attribution-list", "", 404},
+		{"own list: confirm", "clinic1r", "$confirm-attribution-list", "", 201},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(http.MethodPost, path+tc.op, tc.token, tc.body)
+			assert.Equal(t, tc.want, r.status, string(r.body))
+			if tc.want == 404 {
+				assert.NotContains(t, string(r.body), "Patient/", "no member is revealed")
+			}
+		})
+	}
+	r := e.do(http.MethodPost, "/Group/$attribute", "clinic1r", params())
+	assert.Equal(t, http.StatusForbidden, r.status)
+	_, members := e.members("/Group/" + list1)
+	assert.Equal(t, map[string]string{"Patient/pt2": "changed@" + npiP1 + ":2026-02-01.."}, members)
 }

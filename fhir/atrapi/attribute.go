@@ -31,7 +31,7 @@ func (a *API) attribute(w http.ResponseWriter, r *http.Request) {
 	case !who.Allows("Group", access.Create) || !who.Allows("Group", access.Update):
 		outcome.Error(w, http.StatusForbidden, "forbidden", "scope does not allow writing Group")
 		return
-	case who.Organization != "":
+	case who.Organization != "" || who.Restricted():
 		outcome.Error(w, http.StatusForbidden, "forbidden", "attribution lists are computed by the payer, not by a provider organization")
 		return
 	}
@@ -165,7 +165,7 @@ func (a *API) jobCaller(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case who == nil:
 		outcome.Error(w, http.StatusUnauthorized, "login", "authentication required")
-	case who.Organization != "" || !who.Allows("Group", access.Read):
+	case who.Organization != "" || who.Restricted() || !who.Allows("Group", access.Read):
 		outcome.Error(w, http.StatusForbidden, "forbidden", "not allowed to see attribution runs")
 	default:
 		return true

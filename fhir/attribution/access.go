@@ -44,7 +44,7 @@ func Assignments(ctx context.Context, kv store.KV, patientID string, at time.Tim
 		if err != nil {
 			return nil, err
 		}
-		if !g.activeOn(day) {
+		if !g.ActiveOn(day) {
 			continue
 		}
 		var e Entry
@@ -54,7 +54,7 @@ func Assignments(ctx context.Context, kv store.KV, patientID string, at time.Tim
 			}
 			return nil, err
 		}
-		if !e.activeOn(day) {
+		if !e.ActiveOn(day) {
 			continue
 		}
 		out = append(out, Assignment{
@@ -97,11 +97,11 @@ func OrganizationPatients(ctx context.Context, kv store.KV, org string, at time.
 	day := at.UTC().Format(time.DateOnly)
 	out := map[string]bool{}
 	for _, g := range gs {
-		if !g.activeOn(day) {
+		if !g.ActiveOn(day) {
 			continue
 		}
 		err := Members(ctx, kv, g.ID, func(e *Entry) error {
-			if e.activeOn(day) {
+			if e.ActiveOn(day) {
 				out[e.PatientID] = true
 			}
 			return nil
@@ -133,9 +133,9 @@ func (g *GroupInfo) ownedBy(org string) bool {
 	return false
 }
 
-// activeOn reports whether the list's status and contract make it active
+// ActiveOn reports whether the list's status and contract make it active
 // on day (YYYY-MM-DD).
-func (g *GroupInfo) activeOn(day string) bool {
+func (g *GroupInfo) ActiveOn(day string) bool {
 	switch g.Status {
 	case StatusDraft, StatusOpen, StatusFinal:
 	default:
@@ -144,16 +144,22 @@ func (g *GroupInfo) activeOn(day string) bool {
 	return covers(g.ContractStart, g.ContractEnd, day)
 }
 
-// activeOn reports whether the member is active and attributed on day.
-func (e *Entry) activeOn(day string) bool {
+// ActiveOn reports whether the member is active and attributed on day
+// (YYYY-MM-DD).
+func (e *Entry) ActiveOn(day string) bool {
 	return !e.Inactive && covers(e.PeriodStart, e.PeriodEnd, day)
 }
 
-// covers compares dates as strings: start and end may be partial dates or
-// dateTimes, whose date prefix orders correctly.
+// covers compares dates as strings: start and end may be dateTimes (their
+// date counts) or partial dates, which cover their whole year or month
+// ("2026-11" as an end covers 2026-11-30).
 func covers(start, end, day string) bool {
 	if start != "" && dateOnly(start) > day {
 		return false
 	}
-	return end == "" || dateOnly(end) >= day
+	if end == "" {
+		return true
+	}
+	end = dateOnly(end)
+	return end >= day[:min(len(end), len(day))]
 }

@@ -15,10 +15,10 @@ import (
 // WriteStatus writes the attribution data of one member of a list as a
 // collection Bundle ($attribution-status): the Group holding only that
 // member (tagged SUBSETTED), the Patient, its Coverage and the attributed
-// provider, as far as they exist; fullUrls are under base (the FHIR base
-// URL). ErrMemberNotFound when the patient is
+// provider, as far as they exist and visible (nil: all) lets the caller
+// see them; fullUrls are under base (the FHIR base URL). ErrMemberNotFound when the patient is
 // not in the list.
-func WriteStatus(ctx context.Context, st store.Store, base, groupID, patientID string, w io.Writer) error {
+func WriteStatus(ctx context.Context, st store.Store, base, groupID, patientID string, w io.Writer, visible func(*store.Resource) bool) error {
 	var e Entry
 	if err := getJSON(ctx, st.KV(), memberKey(groupID, patientID), &e); err != nil {
 		if notFound(err) {
@@ -63,6 +63,9 @@ func WriteStatus(ctx context.Context, st store.Store, base, groupID, patientID s
 		}
 		if err != nil {
 			return err
+		}
+		if visible != nil && !visible(r) {
+			continue
 		}
 		entries = append(entries, entry{FullURL: base + "/" + ref[0] + "/" + ref[1], Resource: r.Body})
 	}
