@@ -91,7 +91,11 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 		outcome.WriteError(w, err)
 		return
 	}
-	res, err := h.svc.Create(r.Context(), "Subscription", body, nil)
+	var res interaction.Result
+	err = h.m.changing(func() (err error) {
+		res, err = h.svc.Create(r.Context(), "Subscription", body, nil)
+		return err
+	})
 	h.written(w, r, sub, res, err)
 }
 
@@ -131,7 +135,11 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 		}
 		ifMatch = n
 	}
-	res, err := h.svc.Update(r.Context(), "Subscription", id, body, ifMatch)
+	var res interaction.Result
+	err = h.m.changing(func() (err error) {
+		res, err = h.svc.Update(r.Context(), "Subscription", id, body, ifMatch)
+		return err
+	})
 	h.written(w, r, sub, res, err)
 }
 
@@ -142,7 +150,6 @@ func (h *handlers) written(w http.ResponseWriter, r *http.Request, sub *Subscrip
 		outcome.WriteError(w, interaction.StoreError(err))
 		return
 	}
-	h.m.forget()
 	if sub.Status == StatusRequested {
 		if err := h.m.queueHandshake(r.Context(), res.Resource.ID); err != nil {
 			h.m.log.LogAttrs(r.Context(), slog.LevelError, "subscription: queue handshake", slog.String("error", err.Error()))

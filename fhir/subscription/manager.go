@@ -409,11 +409,14 @@ func (m *Manager) Subscriptions(ctx context.Context) ([]*Subscription, error) {
 	return out, nil
 }
 
-// forget drops the cached list after a Subscription changed here.
-func (m *Manager) forget() {
+// changing runs a write of Subscriptions and drops the cached list, holding
+// the cache lock across both: no event can see the write in the store yet
+// be routed with the list from before it.
+func (m *Manager) changing(write func() error) error {
 	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
 	m.cache = nil
-	m.cacheMu.Unlock()
+	return write()
 }
 
 // queueHandshake queues the handshake that moves a requested Subscription
@@ -436,7 +439,6 @@ func (m *Manager) queueHandshake(ctx context.Context, id string) error {
 // setStatus records a Subscription's status (and error text) as a new
 // version, retrying when a client update races it.
 func (m *Manager) setStatus(ctx context.Context, id, status, reason string) error {
-	defer m.forget()
 	for range 5 {
 		res, err := m.st.Read(ctx, "Subscription", id)
 		if err != nil {
@@ -453,7 +455,10 @@ func (m *Manager) setStatus(ctx context.Context, id, status, reason string) erro
 		if err != nil {
 			return err
 		}
-		_, err = m.st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: "Subscription", ID: id, Body: body, IfMatch: res.Version}}})
+		err = m.changing(func() error {
+			_, err := m.st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: "Subscription", ID: id, Body: body, IfMatch: res.Version}}})
+			return err
+		})
 		if errors.Is(err, store.ErrVersionConflict) {
 			continue
 		}

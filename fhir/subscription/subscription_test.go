@@ -80,13 +80,24 @@ func seed(t testing.TB, st store.Store, extra ...string) {
 	require.Equal(t, groupA, as[0].GroupID)
 }
 
-// withOrg authenticates a test request as the organization named in the
-// X-Org header (empty: a system client).
-func withOrg(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := &access.Principal{ClientID: "test", Scopes: []string{"system/*.*"}, Organization: r.Header.Get("X-Org")}
-		next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
-	})
+// withOrg authenticates a test request as a client of the organization
+// named in the X-Org header, restricted as the server restricts provider
+// clients (its attributed patients and lists); no header: a payer client.
+func withOrg(st store.Store) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := &access.Principal{ClientID: "test", Scopes: []string{"system/*.*"}, Organization: r.Header.Get("X-Org")}
+			if p.Organization != "" {
+				pats, err := attribution.OrganizationPatients(r.Context(), st.KV(), p.Organization, asOf)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				p.Restrict(access.Visibility{Patients: access.Set(pats), Groups: access.Set{}})
+			}
+			next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+		})
+	}
 }
 
 // env is a running server with subscription delivery over a real store.
@@ -98,7 +109,7 @@ type env struct {
 
 func start(t testing.TB, st store.Store, opts subscription.Options) *env {
 	t.Helper()
-	rs, err := rest.New(rest.Config{Store: st, Authenticate: withOrg, Logger: slog.New(slog.DiscardHandler)})
+	rs, err := rest.New(rest.Config{Store: st, Authenticate: withOrg(st), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	ts := httptest.NewServer(rs)
 	t.Cleanup(ts.Close)
@@ -224,11 +235,17 @@ func (e *env) subscribe(t testing.TB, org, body string) string {
 	require.Equal(t, http.StatusCreated, code, res.Raw)
 	require.Equal(t, "requested", res.Get("status").String())
 	id := res.Get("id").String()
-	require.Eventually(t, func() bool {
-		_, r := e.do(t, http.MethodGet, "Subscription/"+id, org, "")
-		return r.Get("status").String() == "active"
-	}, 10*time.Second, 5*time.Millisecond, "handshake activates the Subscription")
+	require.Eventually(t, func() bool { return e.status(t, id, org) == "active" }, 10*time.Second, 5*time.Millisecond,
+		"handshake activates the Subscription")
 	return id
+}
+
+// status reads a Subscription's status through $status as org.
+func (e *env) status(t testing.TB, id, org string) string {
+	t.Helper()
+	code, b := e.do(t, http.MethodGet, "Subscription/"+id+"/$status", org, "")
+	require.Equal(t, http.StatusOK, code, b.Raw)
+	return param(b.Get("entry.0.resource"), "status").Get("valueCode").String()
 }
 
 // admit writes an Encounter for the patient and reports its admission.
@@ -396,8 +413,7 @@ func TestRetryThenDelivered(t *testing.T) {
 			dl, err := e.m.DeadLetters(context.Background(), id)
 			require.NoError(t, err)
 			assert.Empty(t, dl)
-			_, s := e.do(t, http.MethodGet, "Subscription/"+id, orgA, "")
-			assert.Equal(t, "active", s.Get("status").String())
+			assert.Equal(t, "active", e.status(t, id, orgA))
 		})
 	}
 }
@@ -420,10 +436,11 @@ func TestDeadLetterAfterExhaustion(t *testing.T) {
 			rc := newReceiver(t, -1, tc.status)
 			id := e.subscribe(t, orgA, subscriptionJSON(rc.URL, subscription.ContentIDOnly))
 			e.admit(t, "p1", "enc1")
-			require.Eventually(t, func() bool {
-				_, s := e.do(t, http.MethodGet, "Subscription/"+id, orgA, "")
-				return s.Get("status").String() == "error"
-			}, 10*time.Second, 5*time.Millisecond, "repeated failures put the Subscription in error")
+			require.Eventually(t, func() bool { return e.status(t, id, orgA) == "error" }, 10*time.Second, 5*time.Millisecond,
+				"repeated failures put the Subscription in error")
+			_, stored := e.do(t, http.MethodGet, "Subscription/"+id, "", "")
+			assert.Equal(t, "error", stored.Get("status").String())
+			assert.Contains(t, stored.Get("error").String(), "delivery failed")
 			rc.mu.Lock()
 			assert.Equal(t, tc.attempts, rc.attempts)
 			rc.mu.Unlock()
