@@ -171,7 +171,7 @@ func TestSubmitData(t *testing.T) {
 func TestEvaluatePractitioner(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.loadMeasure(cms165)
-	cases := e.loadCases(cms165)
+	cases := e.loadSomeCases(cms165, 12)
 	period := cases[0].period
 	res := e.do(http.MethodPut, "/Practitioner/doc-1", []byte(`{"resourceType":"Practitioner","id":"doc-1","name":[{"family":"Doe"}]}`))
 	require.Equal(t, http.StatusCreated, res.status, truncate(res.body))

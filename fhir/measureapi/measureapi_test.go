@@ -244,7 +244,7 @@ func TestEvaluateOfficialMeasures(t *testing.T) {
 func TestEvaluateGroupSubject(t *testing.T) {
 	e := newEnv(t, envOptions{reporter: "Organization/reporting-org"})
 	e.loadMeasure(cms165)
-	cases := e.loadCases(cms165)
+	cases := e.loadSomeCases(cms165, 4)
 	period := cases[0].period
 	members := []string{cases[0].patient, cases[1].patient, cases[2].patient}
 	group := `{"resourceType":"Group","id":"g1","type":"person","actual":true,"member":[` +
@@ -284,7 +284,7 @@ func TestEvaluateGroupSubject(t *testing.T) {
 func TestEvaluateBadParameters(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.loadMeasure(cms165)
-	cases := e.loadCases(cms165)[:1]
+	cases := e.loadSomeCases(cms165, 1)
 	period := cases[0].period
 	p := "Patient/" + cases[0].patient
 	tests := []struct {
@@ -351,7 +351,7 @@ func TestEvaluateBadParameters(t *testing.T) {
 func TestEvaluateAsync(t *testing.T) {
 	e := newEnv(t, envOptions{asyncOver: 5})
 	e.loadMeasure(cms165)
-	cases := e.loadCases(cms165)
+	cases := e.loadSomeCases(cms165, 20)
 	period := cases[0].period
 	sync := e.get("/Measure/$evaluate-measure", evalQuery(cms165, period, "subject", "Patient/"+cases[0].patient))
 	require.Equal(t, http.StatusOK, sync.status, "small populations stay synchronous")

@@ -188,10 +188,11 @@ func (c *Catalog) practitionerPatients(ctx context.Context, id string) (map[stri
 // MeasureReport/<id>. Patients are evaluated in parallel (measure.Run)
 // from one snapshot of the store.
 func (c *Catalog) Evaluate(ctx context.Context, req Request, out func(*report.MeasureReport) error) (measure.Stats, error) {
-	m, err := c.Measure(ctx, req.Measure)
+	e, err := c.entry(ctx, req.Measure)
 	if err != nil {
 		return measure.Stats{}, err
 	}
+	m := e.m
 	ids, all := req.Patients, false
 	if ids == nil {
 		if ids, all, err = c.Population(ctx, req.Subject, req.Practitioner); err != nil {

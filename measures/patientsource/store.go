@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/equitas/equitas/store"
@@ -21,6 +23,9 @@ type Store struct {
 	// measures retrieve (e.g. Medication referenced by MedicationRequests);
 	// they are read once and handed to every patient, so keep them small.
 	Shared []string
+	// Readers is the number of patients read in parallel (0: GOMAXPROCS);
+	// patients are still handed out in order.
+	Readers int
 }
 
 // NewStore returns a source over st.
@@ -43,7 +48,7 @@ func (s *Store) Each(ctx context.Context, fn func(*Patient) error) error {
 			return fmt.Errorf("patientsource: reading %s: %w", typ, err)
 		}
 	}
-	one := func(id string) error {
+	read := func(id string) (*Patient, error) {
 		p := &Patient{ID: id, Resources: make(map[string][]json.RawMessage, len(shared)+8)}
 		for typ, rs := range shared {
 			p.Resources[typ] = rs
@@ -53,41 +58,113 @@ func (s *Store) Each(ctx context.Context, fn func(*Patient) error) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("patientsource: compartment of Patient/%s: %w", id, err)
+			return nil, fmt.Errorf("patientsource: compartment of Patient/%s: %w", id, err)
 		}
 		if len(p.Resources["Patient"]) == 0 {
-			return nil // listed but absent or deleted: nobody to evaluate
+			return nil, nil // listed but absent or deleted: nobody to evaluate
 		}
-		return fn(p)
+		return p, nil
 	}
-	if s.Patients != nil {
-		for _, id := range s.Patients {
+	ids := s.Patients
+	if ids == nil {
+		// Collect ids first: evaluating inside the Patient scan would hold its
+		// iterator open for the whole run. Ids are small (tens of bytes each).
+		err = snap.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
+			ids = append(ids, r.ID)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("patientsource: listing patients: %w", err)
+		}
+	}
+	readers := s.Readers
+	if readers <= 0 {
+		readers = runtime.GOMAXPROCS(0)
+	}
+	return inOrder(ctx, ids, readers, read, fn)
+}
+
+// inOrder reads ids with n parallel readers and calls fn in id order. A
+// badger snapshot is a read-only transaction, which badger allows to be
+// read from concurrently; reading compartments one at a time left the
+// evaluators waiting on the store.
+func inOrder(ctx context.Context, ids []string, n int, read func(string) (*Patient, error), fn func(*Patient) error) error {
+	if n <= 1 {
+		for _, id := range ids {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := one(id); err != nil {
+			p, err := read(id)
+			if err != nil {
 				return err
+			}
+			if p != nil {
+				if err := fn(p); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}
-	// Collect ids first: evaluating inside the Patient scan would hold its
-	// iterator open for the whole run. Ids are small (tens of bytes each).
-	var ids []string
-	err = snap.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
-		ids = append(ids, r.ID)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("patientsource: listing patients: %w", err)
+	type slot struct {
+		id   string
+		p    *Patient
+		err  error
+		done chan struct{}
 	}
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pending := make(chan *slot, n*4) // bounds patients read ahead
+	work := make(chan *slot)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sl := range work {
+				if ctx.Err() == nil {
+					sl.p, sl.err = read(sl.id)
+				} else {
+					sl.err = ctx.Err()
+				}
+				close(sl.done)
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		defer close(pending)
+		for _, id := range ids {
+			sl := &slot{id: id, done: make(chan struct{})}
+			select {
+			case pending <- sl:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case work <- sl:
+			case <-ctx.Done():
+				close(sl.done)
+				return
+			}
 		}
-		if err := one(id); err != nil {
-			return err
+	}()
+	defer wg.Wait()
+	for sl := range pending {
+		<-sl.done
+		if sl.err == nil && sl.p == nil && ctx.Err() != nil {
+			sl.err = ctx.Err()
+		}
+		if sl.err != nil {
+			cancel()
+			return sl.err
+		}
+		if sl.p != nil {
+			if err := fn(sl.p); err != nil {
+				cancel()
+				return err
+			}
 		}
 	}
-	return nil
+	return ctx.Err()
 }
