@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // MeasureInput is one measure's per-patient results for an equity report.
@@ -14,8 +15,13 @@ type MeasureInput struct {
 	ID, Version, Canonical string
 	Direction              Direction
 	Records                []Record
-	// Prior holds the previous period's records (nil: no year-over-year).
+	// Prior holds the previous period's records (nil: no year-over-year,
+	// unless PriorStrata is set).
 	Prior []Record
+	// PriorStrata are the previous period's stratifications by stratifier
+	// name (e.g. "race-omb1997+language-preferred"), rebuilt from a
+	// supplied prior report; used when Prior is nil.
+	PriorStrata map[string]Stratification
 	// Benchmark is the measure's benchmark rate (RefFixed,
 	// RefBestOrBenchmark, equity attainment); 0 means none.
 	Benchmark float64
@@ -74,8 +80,14 @@ func BuildReport(ctx context.Context, inputs []MeasureInput, opts ReportOptions)
 			}
 			mr.Analyses = append(mr.Analyses, a)
 			var prior *Analysis
-			if in.Prior != nil {
-				p, err := Analyze(Stratify(in.Prior, dims, opts.PriorStratify), in.Direction, ao)
+			ps, supplied := in.PriorStrata[stratifierName(dims)]
+			if in.Prior != nil || supplied {
+				if in.Prior != nil {
+					ps = Stratify(in.Prior, dims, opts.PriorStratify)
+				} else {
+					ps.Strata = slices.Clone(ps.Strata)
+				}
+				p, err := Analyze(ps, in.Direction, ao)
 				if err != nil {
 					return nil, fmt.Errorf("equity: measure %s prior period: %w", in.ID, err)
 				}

@@ -29,6 +29,10 @@ type RunOptions struct {
 	// PriorStart and PriorEnd, when set, add a second evaluation over the
 	// prior period for the year-over-year columns.
 	PriorStart, PriorEnd string
+	// PriorReport, instead of a prior period, supplies last period's
+	// report (a Dashboard); its released counts feed the year-over-year
+	// columns of the stratifiers it has.
+	PriorReport *Dashboard
 	// Stratifiers; nil means DefaultStratifiers.
 	Stratifiers [][]Dimension
 	Analysis    AnalysisOptions
@@ -152,6 +156,9 @@ func Run(ctx context.Context, src patientsource.Source, ms []*measure.Measure, o
 	}
 	var prior *measure.Period
 	var priorEnd time.Time
+	if opts.PriorReport != nil && (opts.PriorStart != "" || opts.PriorEnd != "") {
+		return nil, fmt.Errorf("%w: give a prior period or a prior report, not both", ErrPriorReport)
+	}
 	if opts.PriorStart != "" || opts.PriorEnd != "" {
 		p, err := measure.NewPeriod(opts.PriorStart, opts.PriorEnd)
 		if err != nil {
@@ -168,6 +175,12 @@ func Run(ctx context.Context, src patientsource.Source, ms []*measure.Measure, o
 	}
 	res := &Result{PeriodStart: opts.PeriodStart, PeriodEnd: opts.PeriodEnd, PriorStart: opts.PriorStart, PriorEnd: opts.PriorEnd,
 		Generated: opts.Now}
+	if pr := opts.PriorReport; pr != nil {
+		if pr.Period.End >= opts.PeriodStart {
+			return nil, fmt.Errorf("%w: its period (%s to %s) does not precede %s", ErrPriorReport, pr.Period.Start, pr.Period.End, opts.PeriodStart)
+		}
+		res.PriorStart, res.PriorEnd = pr.Period.Start, pr.Period.End
+	}
 	if res.Generated.IsZero() {
 		res.Generated = time.Now()
 	}
@@ -203,6 +216,16 @@ func Run(ctx context.Context, src patientsource.Source, ms []*measure.Measure, o
 			}
 			if prior != nil {
 				in.Prior = []Record{}
+			}
+			if opts.PriorReport != nil {
+				ps, err := priorStrata(opts.PriorReport, in.ID, in.Canonical)
+				if err != nil {
+					return nil, err
+				}
+				if ps == nil {
+					res.Notes = append(res.Notes, fmt.Sprintf("%s: not in the supplied prior report; no year-over-year", in.ID))
+				}
+				in.PriorStrata = ps
 			}
 			targets = append(targets, target{mi: mi, g: g, in: len(inputs),
 				res: MeasureResult{Title: cmpOr(def.Title, def.Name), GroupID: g.ID, DirectionNote: note, BenchmarkSource: src}})
