@@ -538,3 +538,23 @@ func TestOptions(t *testing.T) {
 	ack = parseACK(t, p.HandleER7(context.Background(), []byte(strings.Replace(in, "|D|2.5.1", "|P|2.5.1", 1))))
 	assert.Equal(t, "AR", ack.code)
 }
+
+func TestForgetBefore(t *testing.T) {
+	e := newEnv(t)
+	m := msg("A01", "G1", pidMary, pv1Admit)
+	require.Equal(t, "AA", e.send(t, m).code)
+	n, err := e.p.ForgetBefore(context.Background(), time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	assert.Zero(t, n, "recent records are kept")
+	require.Equal(t, "AA", e.send(t, m).code)
+	assert.Len(t, e.events, 1, "still a duplicate")
+
+	n, err = e.p.ForgetBefore(context.Background(), time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	require.Equal(t, "AA", e.send(t, m).code)
+	assert.Len(t, e.events, 2, "forgotten: applied again")
+	assert.Equal(t, 1, e.count(t, "Patient"))
+	assert.Equal(t, 1, e.count(t, "Encounter"))
+	assert.Equal(t, 1, e.count(t, "MessageHeader"))
+}

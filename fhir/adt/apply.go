@@ -2,6 +2,7 @@ package adt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,7 +19,8 @@ import (
 
 // KV key prefixes (system records in the store's KV space).
 const (
-	// kvMessage + hash(MSH-3, MSH-4, MSH-10) → the ACK sent for it.
+	// kvMessage + hash(MSH-3, MSH-4, MSH-10) → when it was applied (8
+	// bytes, Unix seconds, big-endian) followed by the ACK sent for it.
 	kvMessage = "adt/msg/"
 	// kvPatient + hash(system, value) → Patient id: the identifier index
 	// that lets a message find its patient without a search.
@@ -134,7 +136,7 @@ func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
 func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, dup bool, err error) {
 	kv := p.st.KV()
 	if prev, err := kv.Get(ctx, pl.dedupKey); err == nil {
-		return prev, ev, true, nil
+		return storedACK(prev), ev, true, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, ev, false, fmt.Errorf("adt: read dedup key: %w", err)
 	}
@@ -146,7 +148,7 @@ func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, 
 	defer unlock()
 	// A concurrent copy of this message may have committed while we waited.
 	if prev, err := kv.Get(ctx, pl.dedupKey); err == nil {
-		return prev, ev, true, nil
+		return storedACK(prev), ev, true, nil
 	}
 	for attempt := 1; ; attempt++ {
 		tx, ev, err := p.build(ctx, pl)
@@ -154,7 +156,8 @@ func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, 
 			return nil, ev, false, err
 		}
 		ack = p.ack.ACK(pl.msg, hl7v2.AA, "")
-		tx.KV[pl.dedupKey] = ack
+		tx.KV[pl.dedupKey] = binary.BigEndian.AppendUint64(nil, uint64(p.now().Unix()))
+		tx.KV[pl.dedupKey] = append(tx.KV[pl.dedupKey], ack...)
 		_, err = p.st.Commit(ctx, tx)
 		if errors.Is(err, store.ErrVersionConflict) && attempt < maxAttempts {
 			continue
@@ -164,6 +167,56 @@ func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, 
 		}
 		return ack, ev, false, nil
 	}
+}
+
+func storedACK(v []byte) []byte {
+	if len(v) < 8 {
+		return nil
+	}
+	return v[8:]
+}
+
+// ForgetBefore removes the duplicate-detection records of messages
+// applied before t and returns how many it removed. Senders resend within
+// minutes or hours; a daily ForgetBefore(now − 30 days) keeps the KV space
+// bounded. A message resent after its record is gone is applied again
+// (idempotently: the same Patient, Encounter, MessageHeader and
+// Provenance get new versions).
+func (p *Processor) ForgetBefore(ctx context.Context, t time.Time) (int, error) {
+	const batch = 1000
+	kv := p.st.KV()
+	ops := map[string][]byte{}
+	n := 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if err := kv.Batch(ctx, ops); err != nil {
+			return fmt.Errorf("adt: forget dedup records: %w", err)
+		}
+		n += len(ops)
+		clear(ops)
+		return nil
+	}
+	var keys []string
+	err := kv.Scan(ctx, kvMessage, func(key string, v []byte) error {
+		if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < t.Unix() {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("adt: scan dedup records: %w", err)
+	}
+	for _, k := range keys {
+		ops[k] = nil
+		if len(ops) == batch {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
 }
 
 // build reads what the message touches and prepares the transaction.
@@ -260,9 +313,11 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	ev.MessageHeaderID = mhID
 	targets = append(targets, reference{Reference: "MessageHeader/" + mhID})
 	tx.Writes = append(tx.Writes,
-		store.Write{Op: store.OpPut, Type: "MessageHeader", ID: mhID, IfNoneExist: true,
+		// Ids derive from sender + MSH-10: a message applied again after
+		// ForgetBefore makes new versions, not new resources.
+		store.Write{Op: store.OpPut, Type: "MessageHeader", ID: mhID,
 			Body: pl.m.messageHeader(mhID, msh, pl.trigger, []reference{focus})},
-		store.Write{Op: store.OpPut, Type: "Provenance", ID: hashID("Provenance", pl.dedupKey), IfNoneExist: true,
+		store.Write{Op: store.OpPut, Type: "Provenance", ID: hashID("Provenance", pl.dedupKey),
 			Body: pl.m.provenance(hashID("Provenance", pl.dedupKey), msh, evn, pl.trigger, pl.recorded, pl.occurred, targets)},
 	)
 	for _, id := range pp.IDs {
