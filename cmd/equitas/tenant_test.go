@@ -336,6 +336,13 @@ func TestCrossTenantMatrix(t *testing.T) {
 				body: `{"resourceType":"Parameters","parameter":[{"name":"submitter","valueIdentifier":{"value":"x"}},{"name":"submissionId","valueString":"s1"},{"name":"manifestUrl","valueString":"http://127.0.0.1:1/m.json"}]}`},
 			{name: "update of other's Group refused", method: "PUT", path: "Group/" + g, want: 404,
 				body: `{"resourceType":"Group","id":"` + g + `","type":"person","actual":true}`},
+			{name: "create a list naming the other clinic", method: "POST", path: "Group", want: 403,
+				body: `{"resourceType":"Group","type":"person","actual":true,"characteristic":[{"code":{"text":"organization"},"valueReference":{"reference":"Organization/` + other.org + `"},"exclude":false}]}`},
+			{name: "create own list holding the other's member", method: "POST", path: "Group", want: 403,
+				body: `{"resourceType":"Group","type":"person","actual":true,"characteristic":[{"code":{"text":"organization"},"valueReference":{"reference":"Organization/` + tn.org + `"},"exclude":false}],"member":[{"entity":{"reference":"Patient/` + p + `"}}]}`},
+			{name: "$member-add of the other's member to own list", method: "POST", path: "Group/" + ownGroup(tn) + "/$member-add",
+				body: `{"resourceType":"Parameters","parameter":[{"name":"patientReference","valueReference":{"reference":"Patient/` + p + `"}},{"name":"providerReference","valueReference":{"reference":"Organization/` + tn.org + `"}}]}`},
+			{name: "read other's Patient after $member-add", method: "GET", path: "Patient/" + p, want: 404},
 			{name: "$member-remove on other's list", method: "POST", path: "Group/" + g + "/$member-remove",
 				body: `{"resourceType":"Parameters","parameter":[{"name":"patientReference","valueReference":{"reference":"Patient/` + p + `"}}]}`},
 		}

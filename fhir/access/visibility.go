@@ -3,7 +3,10 @@ package access
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/searchparam"
@@ -128,6 +131,40 @@ func mentionsPatient(body []byte, set IDSet) bool {
 }
 
 var patientPrefix = []byte("Patient/")
+
+// MayWriteGroup checks a Group a restricted caller creates or replaces
+// (ATR scenario 2: a provider creates its own list). A list grants its
+// organization access to its members, so the Group must name the caller's
+// organization (an identifier value or a characteristic referencing
+// Organization/<id> equal to the binding's value) and may list only
+// patients the caller already sees: otherwise writing a list would be a
+// way to see anyone, or to hand its patients to another organization.
+func (p *Principal) MayWriteGroup(body []byte) error {
+	if !p.Restricted() {
+		return nil
+	}
+	_, org, ok := strings.Cut(p.Organization, "|")
+	if !ok {
+		org = p.Organization
+	}
+	named := false
+	for _, v := range gjson.GetBytes(body, "identifier.#.value").Array() {
+		named = named || (org != "" && v.String() == org)
+	}
+	for _, v := range gjson.GetBytes(body, "characteristic.#.valueReference.reference").Array() {
+		named = named || (org != "" && v.String() == "Organization/"+org)
+	}
+	if !named {
+		return fmt.Errorf("a Group written by an organization-bound client must name its organization %s (identifier or characteristic)", org)
+	}
+	for _, m := range gjson.GetBytes(body, "member.#.entity.reference").Array() {
+		id, ok := strings.CutPrefix(m.String(), "Patient/")
+		if !ok || !p.Patients.Contains(id) {
+			return fmt.Errorf("member %s is not a patient attributed to %s", m.String(), org)
+		}
+	}
+	return nil
+}
 
 // SeesType reports whether a restricted caller can see any resource of
 // typ at all (for endpoints that cannot filter per resource, such as

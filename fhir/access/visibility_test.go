@@ -138,3 +138,33 @@ func TestCache(t *testing.T) {
 	wg.Wait()
 	assert.EqualValues(t, 1, calls.Load(), "concurrent misses share one resolution")
 }
+
+// TestMayWriteGroup: a provider's list must name its organization and
+// list only patients it already sees, so writing a list cannot widen
+// anyone's access.
+func TestMayWriteGroup(t *testing.T) {
+	provider := &access.Principal{ClientID: "clinic", Organization: "http://hl7.org/fhir/sid/us-npi|1111111111"}
+	provider.Restrict(access.Visibility{Patients: access.Set{"mine": true}})
+	for _, tc := range []struct {
+		name string
+		body string
+		ok   bool
+	}{
+		{"empty list naming its NPI", `{"resourceType":"Group","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1111111111"}]}`, true},
+		{"list naming its organization", `{"resourceType":"Group","characteristic":[{"valueReference":{"reference":"Organization/1111111111"}}]}`, true},
+		{"own member", `{"resourceType":"Group","identifier":[{"value":"1111111111"}],"member":[{"entity":{"reference":"Patient/mine"}}]}`, true},
+		{"another patient as member", `{"resourceType":"Group","identifier":[{"value":"1111111111"}],"member":[{"entity":{"reference":"Patient/theirs"}}]}`, false},
+		{"list of another organization", `{"resourceType":"Group","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"2222222222"}]}`, false},
+		{"list naming nobody", `{"resourceType":"Group","type":"person"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := provider.MayWriteGroup([]byte(tc.body))
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.Error(t, err)
+			}
+			assert.NoError(t, (&access.Principal{ClientID: "payer"}).MayWriteGroup([]byte(tc.body)), "payers write any list")
+		})
+	}
+}

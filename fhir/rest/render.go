@@ -66,6 +66,12 @@ func checkWrite(r *http.Request, old, next *store.Resource) error {
 	if old != nil && !old.Deleted && !p.Sees(old) {
 		return outcome.Errorf(http.StatusNotFound, "not-found", "%s/%s not found", old.Type, old.ID)
 	}
+	if next != nil && next.Type == "Group" {
+		if err := p.MayWriteGroup(next.Body); err != nil {
+			return outcome.Errorf(http.StatusForbidden, "forbidden", "%v", err)
+		}
+		return nil
+	}
 	if next != nil && !p.Sees(next) {
 		return outcome.Errorf(http.StatusForbidden, "forbidden", "an organization-bound client may write only resources of the patients attributed to it")
 	}
