@@ -469,6 +469,8 @@ func TestCareGapsECQM(t *testing.T) {
 			doc := gjson.Parse(l)
 			statuses, _ := docStatus(t, v, doc, "https://madie.cms.gov/Measure/"+cms165)
 			require.Len(t, statuses, 1)
+			author, ok := byFullURL(doc)[e.base+"/Organization/payer"]
+			assert.True(t, ok && author.Get("resourceType").String() == "Organization", "the stored reporter (author) is in the document")
 			assert.Contains(t, []string{"open-gap", "closed-gap"}, statuses[0])
 		}
 		// Async CSV is refused; the sync limit sends large populations to async.

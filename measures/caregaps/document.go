@@ -100,7 +100,11 @@ type (
 // its DetectedIssues and the resources it evaluated. Only groups whose
 // status the request asked for are reported; ok is false when none is.
 // base is the absolute FHIR base URL, for the fullUrl of stored resources.
-func (s *Service) Document(req *Request, pg *PatientGaps, base string) (doc []byte, ok bool, err error) {
+// The reporting Organization (the Composition's author) is included when
+// the plan found it in the store, so the document's references resolve
+// inside it.
+func (s *Service) Document(plan *Plan, pg *PatientGaps, base string) (doc []byte, ok bool, err error) {
+	req := plan.Request
 	reported := pg.Reported(req)
 	if len(reported) == 0 {
 		return nil, false, nil
@@ -126,7 +130,10 @@ func (s *Service) Document(req *Request, pg *PatientGaps, base string) (doc []by
 	if raw := patientJSON(pg.Patient); raw != nil {
 		b.Entry = append(b.Entry, entry{FullURL: base + "/" + subject, Resource: raw})
 	}
-	included := map[string]bool{subject: true}
+	if plan.reporter != nil {
+		b.Entry = append(b.Entry, entry{FullURL: base + "/" + s.opts.Reporter, Resource: plan.reporter})
+	}
+	included := map[string]bool{subject: true, s.opts.Reporter: true}
 	rp := reportPeriod(req.Period())
 	for _, mg := range reported {
 		mr := report.Individual(mg.Measure.Def, report.Options{Period: rp, Date: now, Reporter: s.opts.Reporter}, mg.Result)

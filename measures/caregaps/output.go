@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/measures/measure"
+	"github.com/equitas/equitas/store"
 )
 
 // Plan is a resolved request: the measures and the patients it covers.
@@ -20,6 +23,8 @@ type Plan struct {
 	Request  *Request
 	Measures []*Selected
 	Patients []string
+	// reporter is the stored reporting Organization, if any.
+	reporter json.RawMessage
 }
 
 // Prepare selects the measures and the population of req; visible limits
@@ -33,7 +38,17 @@ func (s *Service) Prepare(ctx context.Context, req *Request, visible func(string
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Request: req, Measures: ms, Patients: ids}, nil
+	plan := &Plan{Request: req, Measures: ms, Patients: ids}
+	if typ, id, ok := splitRef(s.opts.Reporter); ok {
+		r, err := s.st.Read(ctx, typ, id)
+		switch {
+		case err == nil:
+			plan.reporter = r.Body
+		case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrDeleted):
+			return nil, fmt.Errorf("caregaps: reading the reporter %s: %w", s.opts.Reporter, err)
+		}
+	}
+	return plan, nil
 }
 
 // Summary counts what a write produced.
@@ -67,7 +82,7 @@ func (s *Service) WriteParameters(ctx context.Context, plan *Plan, base string, 
 	var sum Summary
 	pw := NewParametersWriter(w)
 	st, err := s.Run(ctx, plan.Request, plan.Measures, plan.Patients, func(pg *PatientGaps) error {
-		doc, ok, err := s.Document(plan.Request, pg, base)
+		doc, ok, err := s.Document(plan, pg, base)
 		if err != nil || !ok {
 			return err
 		}
@@ -88,7 +103,7 @@ func (s *Service) WriteNDJSON(ctx context.Context, plan *Plan, base string, w io
 	var sum Summary
 	bw := bufio.NewWriterSize(w, 64<<10)
 	st, err := s.Run(ctx, plan.Request, plan.Measures, plan.Patients, func(pg *PatientGaps) error {
-		doc, ok, err := s.Document(plan.Request, pg, base)
+		doc, ok, err := s.Document(plan, pg, base)
 		if err != nil || !ok {
 			return err
 		}
