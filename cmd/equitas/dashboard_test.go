@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,6 +89,7 @@ func TestDashboardInChromium(t *testing.T) {
 	for _, args := range [][]string{
 		{"synth", "--patients", "1500", "--seed", "1", "--out", pop, "--now", "2026-01-01"},
 		{"import", "--data", data, pop},
+		{"attribution", "run", "--data", data, "--method", "hybrid", "--as-of", "2025-12-31"},
 	} {
 		root := newRootCmd()
 		root.SetArgs(args)
@@ -214,6 +217,45 @@ func TestDashboardInChromium(t *testing.T) {
 			assert.Less(t, black, white)
 		}
 	}
+	// The attribution lists as the API lists them, one table row each.
+	groups := getJSON(t, base+"/fhir/Group?_summary=true&_count=200", "").Get("entry.#.resource").Array()
+	require.NotEmpty(t, groups, "attribution run wrote lists")
+	listed, err := chromedp.Run(tctx, chromedp.Evaluate[map[string]string](
+		`Object.fromEntries([...document.querySelectorAll("#attribution tbody tr")].map((tr) => [tr.dataset.group, tr.children[3].textContent]))`))
+	require.NoError(t, err)
+	require.Len(t, listed, len(groups))
+	for _, g := range groups {
+		assert.Equal(t, g.Get("quantity").String(), listed[g.Get("id").String()], "member count of %s", g.Get("id"))
+	}
+
+	// One provider's list: the report and the open gaps of its members.
+	group := groups[0].Get("id").String()
+	q.Set("subject", "Group/"+group)
+	gq := url.Values{"periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"}, "subject": {"Group/" + group},
+		"status": {"open-gap"}, "measureId": {hbp, gsd}, "_format": {"text/csv"}}
+	res, err = http.Get(base + "/fhir/Measure/$care-gaps?" + gq.Encode())
+	require.NoError(t, err)
+	csvBody, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(csvBody))
+	gapRows, err := csv.NewReader(bytes.NewReader(csvBody)).ReadAll()
+	require.NoError(t, err)
+	require.NotEmpty(t, gapRows, "CSV header")
+	require.NoError(t, chromedp.Do(tctx, chromedp.Navigate(base+"/ui/?"+q.Encode())))
+	_, err = chromedp.Run(tctx, chromedp.Poll[bool](`["ready","error"].includes(document.querySelector("#status").dataset.state)`,
+		chromedp.WithPollingTimeout(90*time.Second)))
+	require.NoError(t, err)
+	status, err = chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector("#status").textContent`))
+	require.NoError(t, err)
+	shown, err := chromedp.Run(tctx, chromedp.Evaluate[[][]string](
+		`[...document.querySelectorAll("#gaps tbody tr")].map((tr) => [...tr.children].map((td) => td.textContent))`))
+	require.NoError(t, err)
+	assert.Contains(t, status, "chart(s)", "report for Group/%s", group)
+	assert.Equal(t, gapRows[1:], shown, "the page lists the API's open gaps of Group/%s", group)
+	png, err = chromedp.Run(tctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "dashboard-group.png"), png, 0o644))
 }
 
 // pageChartsJS reads back every rendered chart: its data as Chart.js holds
