@@ -16,7 +16,7 @@ import (
 // worker delivers the head job of one idle Subscription queue at a time.
 func (m *Manager) worker(ctx context.Context) {
 	defer m.wg.Done()
-	for {
+	for ctx.Err() == nil {
 		j, wait, wake := m.take()
 		if j != nil {
 			m.deliver(ctx, j)
@@ -185,6 +185,12 @@ func (m *Manager) finish(ctx context.Context, j *job) {
 // retry reschedules j with exponential backoff, or buries it when its
 // attempts are exhausted.
 func (m *Manager) retry(ctx context.Context, j *job, code int, cause error) {
+	if ctx.Err() != nil {
+		// Stopping: the attempt was cut short by us, not failed by the
+		// receiver; the job stays queued (in the store) for the next run.
+		m.release(j, false)
+		return
+	}
 	j.Attempts++
 	j.LastError, j.LastHTTPStatus = cause.Error(), code
 	if j.Attempts >= m.opts.MaxAttempts {
@@ -230,6 +236,7 @@ func (m *Manager) bury(ctx context.Context, j *job, code int, reason string) {
 	}
 	if err != nil {
 		m.log.Error("subscription: dead letter", "subscription", j.Sub, "error", err)
+		j.NextAt = m.opts.Now().Add(m.opts.MaxBackoff)
 		m.release(j, false)
 		return
 	}
