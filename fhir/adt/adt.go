@@ -132,6 +132,9 @@ func (p *Processor) HandleER7(ctx context.Context, raw []byte) []byte {
 	msh := msg.Segment("MSH")
 	ctl := msh.Field(10).String()
 	typ, trigger := msh.Field(9).Component(1).String(), msh.Field(9).Component(2).String()
+	if trigger == "" {
+		trigger = msg.Segment("EVN").Field(1).String() // before 2.3.1 some senders put it only here
+	}
 	reject := func(code hl7v2.AckCode, e *hl7v2.Error) []byte {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "adt: message not applied", slog.String("ack", string(code)),
 			slog.String("control_id", ctl), slog.String("type", typ+"^"+trigger),

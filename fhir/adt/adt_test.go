@@ -247,6 +247,7 @@ func TestRejections(t *testing.T) {
 		{"cancel unknown visit", msg("A11", "R1", pidMary, pv1Admit), "AE", "PV1-19", 204},
 		{"merge unknown patient", msg("A40", "R1", pidMary, "MRG|OLD9^^^GOODHOSP^MR"), "AE", "MRG-1", 204},
 		{"merge without MRG", msg("A40", "R1", pidMary), "AE", "MRG", 100},
+		{"too many identifiers", strings.Replace(good, "MRN123^^^GOODHOSP^MR", strings.Repeat("X^^^GOODHOSP^MR~", 25)+"MRN123^^^GOODHOSP^MR", 1), "AE", "PID-3", 102},
 		{"discharge before admit", strings.Replace(good, "|20260301073000-0500", "|20260301073000-0500|20260201073000-0500", 1), "AE", "PV1-45", 102},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

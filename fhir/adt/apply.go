@@ -109,7 +109,9 @@ func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
 		if mrg == nil {
 			return nil, hl7v2.Errorf(hl7v2.Location{Segment: "MRG"}, hl7v2.CodeSegmentSequence, "A40 needs an MRG segment")
 		}
-		if pl.prior = pl.m.identifiers(mrg.Field(1)); len(pl.prior) == 0 {
+		if pl.prior = pl.m.identifiers(mrg.Field(1)); len(pl.prior) > maxIdentifiers {
+			return nil, hl7v2.Errorf(loc(mrg, 1), hl7v2.CodeDataType, fmt.Sprintf("MRG-1 has more than %d identifiers", maxIdentifiers))
+		} else if len(pl.prior) == 0 {
 			return nil, hl7v2.Errorf(loc(mrg, 1), hl7v2.CodeRequiredMissing, "MRG-1 prior patient identifier is required")
 		}
 		return pl, nil

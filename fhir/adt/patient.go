@@ -1,12 +1,17 @@
 package adt
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/equitas/equitas/fhir/hl7v2"
 )
+
+// maxIdentifiers bounds the PID-3 (and MRG-1) repetitions used to match a
+// patient.
+const maxIdentifiers = 20
 
 // element is one top-level element the mapper sets on a resource: Raw is
 // its JSON, or nil when the sender cleared it with "" (delete).
@@ -81,6 +86,10 @@ func (m *mapper) patient(pid *hl7v2.Segment) (*patientPlan, error) {
 		return nil, hl7v2.Errorf(hl7v2.Location{Segment: "PID"}, hl7v2.CodeSegmentSequence, "PID segment missing")
 	}
 	p := &patientPlan{IDs: m.identifiers(pid.Field(3))}
+	if len(p.IDs) > maxIdentifiers {
+		// Each identifier costs an index read and maybe a search.
+		return nil, hl7v2.Errorf(loc(pid, 3), hl7v2.CodeDataType, fmt.Sprintf("PID-3 has more than %d identifiers", maxIdentifiers))
+	}
 	if len(p.IDs) == 0 {
 		return nil, hl7v2.Errorf(loc(pid, 3), hl7v2.CodeRequiredMissing, "PID-3 has no identifier with a value")
 	}
