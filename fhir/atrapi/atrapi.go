@@ -28,14 +28,17 @@ import (
 
 // Canonical URLs of the ATR OperationDefinitions.
 const (
-	defBase          = "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/"
-	DefMemberAdd     = defBase + "member-add"
-	DefMemberRemove  = defBase + "member-remove"
-	DefStatus        = defBase + "attribution-status"
-	DefConfirm       = defBase + "confirm-attribution-list"
-	DefAttribute     = "http://equitas.example.org/fhir/OperationDefinition/Group-attribute"
-	maxParamsBytes   = 1 << 20
-	jobsPathFragment = "/attribution-jobs/"
+	defBase         = "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/"
+	DefMemberAdd    = defBase + "member-add"
+	DefMemberRemove = defBase + "member-remove"
+	DefStatus       = defBase + "attribution-status"
+	DefConfirm      = defBase + "confirm-attribution-list"
+	DefAttribute    = "http://equitas.example.org/fhir/OperationDefinition/Group-attribute"
+	// ProducerCapabilityStatement is the ATR producer statement the
+	// server instantiates once the list operations are mounted.
+	ProducerCapabilityStatement = "http://hl7.org/fhir/us/davinci-atr/CapabilityStatement/atr-producer"
+	maxParamsBytes              = 1 << 20
+	jobsPathFragment            = "/attribution-jobs/"
 )
 
 // API serves the operations.
@@ -80,12 +83,14 @@ func (a *API) Operations() []rest.Operation {
 	}
 }
 
-// Mount registers the operations on srv and the $attribute status URL
-// ([base]/attribution-jobs/{id}) under its FHIR router.
+// Mount registers the operations on srv, the $attribute status URL
+// ([base]/attribution-jobs/{id}) under its FHIR router, and declares the
+// ATR producer CapabilityStatement.
 func (a *API) Mount(srv *rest.Server) {
 	for _, op := range a.Operations() {
 		srv.Operation(op)
 	}
+	srv.Instantiate(ProducerCapabilityStatement)
 	srv.FHIR().Get(jobsPathFragment+"{job}", a.jobStatus)
 	srv.FHIR().Delete(jobsPathFragment+"{job}", a.jobCancel)
 }

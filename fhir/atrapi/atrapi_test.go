@@ -322,6 +322,11 @@ func TestConfirmAndListStatusRules(t *testing.T) {
 		assert.Equal(t, http.StatusUnprocessableEntity, r.status, op)
 		assert.Equal(t, "business-rule", r.json.Get("issue.0.code").String(), op)
 	}
+	meta := e.do(http.MethodGet, "/metadata", "", "")
+	assert.Contains(t, meta.json.Get("instantiates").String(), atrapi.ProducerCapabilityStatement)
+	for _, op := range []string{"member-add", "member-remove", "attribution-status", "confirm-attribution-list", "attribute"} {
+		assert.True(t, meta.json.Get(`rest.0.resource.#(type=="Group").operation.#(name=="`+op+`")`).Exists(), op)
+	}
 	r = e.do(http.MethodGet, "/Group/"+list1+"/$confirm-attribution-list", "payer", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
 	r = e.do(http.MethodPost, "/Group/nolist/$confirm-attribution-list", "payer", "")
