@@ -54,7 +54,11 @@ func mountCareGaps(ctx context.Context, env *serveEnv, o careGapsOptions) (stop 
 		cat = catalog.New(env.st, catalog.Options{Logger: env.log})
 	}
 	svc := caregaps.New(env.st, cat, caregaps.Options{Reporter: o.reporter, Notations: notations, Logger: env.log})
+	// Synchronous answers are spooled here; a crash may leave some behind.
 	spool := filepath.Join(env.data, "care-gaps-spool")
+	if err := os.RemoveAll(spool); err != nil {
+		return nil, fmt.Errorf("care-gaps spool: %w", err)
+	}
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, fmt.Errorf("care-gaps spool: %w", err)
 	}

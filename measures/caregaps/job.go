@@ -70,7 +70,9 @@ func (s *Service) RunJob(ctx context.Context, rec *job.Record, dir string, progr
 	if err != nil {
 		return nil, fmt.Errorf("care-gaps job %s: %w", rec.ID, err)
 	}
-	progress(fmt.Sprintf("evaluating %d patients × %d measures", len(plan.Patients), len(plan.Measures)))
+	total := len(plan.Patients)
+	progress(fmt.Sprintf("evaluating %d patients × %d measures", total, len(plan.Measures)))
+	plan.Progress = func(done int) { progress(fmt.Sprintf("%d of %d patients", done, total)) }
 	file := filepath.Join(dir, OutputFile)
 	f, err := os.Create(file)
 	if err != nil {

@@ -23,8 +23,20 @@ type Plan struct {
 	Request  *Request
 	Measures []*Selected
 	Patients []string
+	// Progress, when set, is called with the number of patients done
+	// every progressEvery patients (async status X-Progress).
+	Progress func(done int)
 	// reporter is the stored reporting Organization, if any.
 	reporter json.RawMessage
+}
+
+const progressEvery = 500
+
+// tick reports progress after n patients.
+func (p *Plan) tick(n int) {
+	if p.Progress != nil && n%progressEvery == 0 {
+		p.Progress(n)
+	}
 }
 
 // Prepare selects the measures and the population of req; visible limits
@@ -102,7 +114,10 @@ func (s *Service) WriteParameters(ctx context.Context, plan *Plan, base string, 
 func (s *Service) WriteNDJSON(ctx context.Context, plan *Plan, base string, w io.Writer) (Summary, error) {
 	var sum Summary
 	bw := bufio.NewWriterSize(w, 64<<10)
+	n := 0
 	st, err := s.Run(ctx, plan.Request, plan.Measures, plan.Patients, func(pg *PatientGaps) error {
+		n++
+		plan.tick(n)
 		doc, ok, err := s.Document(plan, pg, base)
 		if err != nil || !ok {
 			return err
