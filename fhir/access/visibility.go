@@ -81,7 +81,7 @@ func (p *Principal) Sees(res *store.Resource) bool {
 		// A deletion carries no body to tell whose it was.
 		return false
 	}
-	def, ok := searchparam.PatientCompartmentDef(res.Type)
+	paths, ok := compartmentPaths[res.Type]
 	if !ok {
 		return sharedTypes[res.Type]
 	}
@@ -90,8 +90,9 @@ func (p *Principal) Sees(res *store.Resource) bool {
 		// patients': a byte scan rejects them without parsing the JSON.
 		return false
 	}
-	for _, v := range searchparam.Extract(def, res.Body) {
-		if id, ok := strings.CutPrefix(v.Str, "Patient/"); ok && p.Patients.Contains(id) {
+	root := gjson.ParseBytes(res.Body)
+	for _, segs := range paths {
+		if refersTo(root, segs, p.Patients) {
 			return true
 		}
 	}
@@ -103,6 +104,46 @@ func (p *Principal) Sees(res *store.Resource) bool {
 		}
 	}
 	return false
+}
+
+// compartmentPaths are the elements putting each type in a patient's
+// compartment (searchparam's R4 CompartmentDefinition), split once.
+var compartmentPaths = func() map[string][][]string {
+	m := map[string][][]string{}
+	for _, typ := range searchparam.PatientCompartmentTypes() {
+		for _, p := range searchparam.PatientCompartmentPaths(typ) {
+			m[typ] = append(m[typ], strings.Split(p, "."))
+		}
+	}
+	return m
+}()
+
+// refersTo reports whether the element at segs below n (through arrays)
+// holds a relative reference to a patient of set. Absolute references
+// are not followed: a URL names a patient on some server, which may not
+// be this one, so they never make a resource visible.
+func refersTo(n gjson.Result, segs []string, set IDSet) bool {
+	switch {
+	case n.IsArray():
+		found := false
+		n.ForEach(func(_, v gjson.Result) bool {
+			found = refersTo(v, segs, set)
+			return !found
+		})
+		return found
+	case !n.IsObject():
+		return false
+	case len(segs) > 0:
+		return refersTo(n.Get(segs[0]), segs[1:], set)
+	}
+	id, ok := strings.CutPrefix(n.Get("reference").Str, "Patient/")
+	if !ok {
+		return false
+	}
+	if i := strings.IndexByte(id, '/'); i >= 0 { // Patient/x/_history/2
+		id = id[:i]
+	}
+	return id != "" && set.Contains(id)
 }
 
 // mentionsPatient reports whether body may reference a patient of set: it
@@ -176,6 +217,6 @@ func (p *Principal) SeesType(typ string) bool {
 	if typ == "Patient" || typ == "Group" || sharedTypes[typ] {
 		return true
 	}
-	_, ok := searchparam.PatientCompartmentDef(typ)
+	_, ok := compartmentPaths[typ]
 	return ok
 }
