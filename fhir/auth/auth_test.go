@@ -25,6 +25,7 @@ import (
 
 	"github.com/equitas/equitas/bulk/export"
 	"github.com/equitas/equitas/bulk/job"
+	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/auth"
 	"github.com/equitas/equitas/fhir/bulkapi"
 	"github.com/equitas/equitas/fhir/rest"
@@ -524,4 +525,34 @@ func TestOrganizationBoundClient(t *testing.T) {
 			assert.NotEqual(t, "Patient", out.Get("type").String(), "%s: no patient data exported", kick)
 		}
 	}
+}
+
+// TestPrincipalFollowsTheClientsBinding: the organization a request is
+// scoped to is the client's registration now (rebinding takes effect at
+// the next request, not at the next token), and the Visibility resolver
+// decides what it sees.
+func TestPrincipalFollowsTheClientsBinding(t *testing.T) {
+	var asked []string
+	e := newEnv(t, func(o *auth.Options) {
+		o.Visibility = func(_ context.Context, org string) (access.Visibility, error) {
+			asked = append(asked, org)
+			return access.Visibility{Patients: access.Set{"p1": true}}, nil
+		}
+	})
+	tok := e.accessToken("clinic", "system/*.read")
+	ctx := context.Background()
+	p, err := e.as.Principal(ctx, tok)
+	require.NoError(t, err)
+	assert.True(t, p.Restricted())
+	assert.True(t, p.SeesPatient("p1"))
+	assert.False(t, p.SeesPatient("p2"))
+	assert.False(t, p.SeesGroup("g1"), "no Groups resolved: none")
+	c, err := e.as.Clients().Get(ctx, "clinic")
+	require.NoError(t, err)
+	c.Organization = "http://hl7.org/fhir/sid/us-npi|1111111111"
+	require.NoError(t, e.as.Clients().Put(ctx, c))
+	p, err = e.as.Principal(ctx, tok)
+	require.NoError(t, err)
+	assert.Equal(t, c.Organization, p.Organization)
+	assert.Equal(t, []string{"http://hl7.org/fhir/sid/us-npi|1234567893", c.Organization}, asked)
 }
