@@ -220,8 +220,13 @@ func TestDashboardInChromium(t *testing.T) {
 	// The attribution lists as the API lists them, one table row each.
 	groups := getJSON(t, base+"/fhir/Group?_summary=true&_count=200", "").Get("entry.#.resource").Array()
 	require.NotEmpty(t, groups, "attribution run wrote lists")
+	statuses, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#attribution tbody tr")].map((tr) => tr.children[3].textContent)`))
+	require.NoError(t, err)
+	for _, st := range statuses {
+		assert.Contains(t, []string{"draft", "open", "final"}, st, "list status shown")
+	}
 	listed, err := chromedp.Run(tctx, chromedp.Evaluate[map[string]string](
-		`Object.fromEntries([...document.querySelectorAll("#attribution tbody tr")].map((tr) => [tr.dataset.group, tr.children[3].textContent]))`))
+		`Object.fromEntries([...document.querySelectorAll("#attribution tbody tr")].map((tr) => [tr.dataset.group, tr.children[4].textContent]))`))
 	require.NoError(t, err)
 	require.Len(t, listed, len(groups))
 	for _, g := range groups {

@@ -82,7 +82,9 @@ async function loadControls(params) {
   sel.multiple = wanted.length > 1;
   for (const o of sel.options) o.selected = wanted.includes(o.value);
 
-  const groups = await api("/Group?_summary=true&_count=200").catch(() => ({ entry: [] }));
+  // _summary=true would drop the ATR extensions (status, contract period);
+  // listing the elements keeps them and still leaves the members out.
+  const groups = await api("/Group?_elements=name,identifier,quantity,extension,managingEntity&_count=200").catch(() => ({ entry: [] }));
   const subj = $("#subject");
   for (const e of groups.entry || []) {
     const g = e.resource;
@@ -126,11 +128,13 @@ function renderAttribution(bundle) {
   for (const g of rows) {
     const status = extension(g, ATR_STATUS);
     const period = extension(g, ATR_PERIOD);
+    // The list's identifiers name the provider (NPI, TIN) and the contract;
+    // managingEntity is the payer that manages the list.
     const ids = (g.identifier || []).map((i) => i.value).filter(Boolean).join(", ");
-    const provider = g.managingEntity ? g.managingEntity.display || g.managingEntity.reference : ids;
+    const payer = g.managingEntity ? g.managingEntity.display || g.managingEntity.reference : "";
     const p = period && period.valuePeriod ? `${period.valuePeriod.start || ""} – ${period.valuePeriod.end || ""}` : "—";
     tbody.append(el("tr", { "data-group": g.id },
-      el("td", { text: g.name || g.id }), el("td", { text: provider || "—" }),
+      el("td", { text: g.name || g.id }), el("td", { text: ids || "—" }), el("td", { text: payer || "—" }),
       el("td", { text: status ? (status.valueCode || (status.valueCodeableConcept && status.valueCodeableConcept.coding[0].code)) : "—" }),
       el("td", { text: count(g.quantity) }), el("td", { text: p })));
   }
