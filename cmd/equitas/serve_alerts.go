@@ -51,6 +51,9 @@ func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsSe
 		BaseURL: base, MaxAttempts: o.maxAttempts, Backoff: o.backoff, MaxBackoff: o.maxBackoff,
 		Workers: o.workers, Timeout: o.timeout, Logger: env.log,
 	})
+	if err := subs.PublishTopic(ctx); err != nil {
+		return nil, nil, fmt.Errorf("alerts: %w", err)
+	}
 	if err := subs.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("alerts: %w", err)
 	}

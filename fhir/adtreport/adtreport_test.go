@@ -303,6 +303,7 @@ func TestReportHTTP(t *testing.T) {
 		assert.Contains(t, ct, "application/fhir+json")
 		b := gjson.ParseBytes(body)
 		assert.Equal(t, "collection", b.Get("type").String())
+		assert.True(t, strings.HasPrefix(string(body), `{"resourceType":"Bundle","id":`), "resourceType first")
 		lists := b.Get(`entry.#(resource.resourceType=="List")#.resource`).Array()
 		require.Len(t, lists, 3)
 		assert.Equal(t, "Encounter/e-adm", lists[0].Get("entry.0.item.reference").String())

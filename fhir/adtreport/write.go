@@ -83,8 +83,8 @@ func (r *Report) WriteBundle(w io.Writer, base string) error {
 		seen["Encounter/"+e.ID] = true
 		resources = append(resources, obj{"fullUrl": base + "/Encounter/" + e.ID, "resource": json.RawMessage(e.body)})
 	}
-	list := func(code, title string, items []Item) obj {
-		l := obj{
+	list := func(code, title string, items []Item) resource {
+		l := resource{
 			"resourceType": "List", "id": newID(), "status": "current", "mode": "snapshot", "title": title,
 			"code":    obj{"coding": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": code}}, "text": title},
 			"date":    r.Date,
@@ -125,7 +125,7 @@ func (r *Report) WriteBundle(w io.Writer, base string) error {
 	for _, id := range sortedKeys(r.patients) {
 		entries = append(entries, obj{"fullUrl": base + "/Patient/" + id, "resource": json.RawMessage(r.patients[id])})
 	}
-	b := obj{
+	b := resource{
 		"resourceType": "Bundle", "id": newID(), "type": "collection",
 		"meta":       obj{"tag": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": "adt-report"}}},
 		"identifier": obj{"system": "http://equitas.example/fhir/adt-report", "value": r.Group.ID + "/" + r.Date},
@@ -136,9 +136,9 @@ func (r *Report) WriteBundle(w io.Writer, base string) error {
 	return enc.Encode(b)
 }
 
-func task(r *Report, f FollowUp) obj {
+func task(r *Report, f FollowUp) resource {
 	status := map[string]string{FollowUpMet7: "completed", FollowUpMet14: "completed", FollowUpOpen: "requested", FollowUpMissed: "failed"}[f.Status]
-	t := obj{
+	t := resource{
 		"resourceType": "Task", "id": newID(), "status": status, "intent": "plan",
 		"businessStatus": obj{"coding": []obj{{"system": FollowUpStatusSystem, "code": f.Status}}, "text": f.Status},
 		"code":           obj{"text": "Post-discharge outpatient follow-up with the attributed provider"},

@@ -294,12 +294,12 @@ func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
 			"text":   s.errText}})
 	}
 	id := uuid()
-	writeJSON(w, obj{
+	writeJSON(w, resource{
 		"resourceType": "Bundle", "id": uuid(), "type": "searchset", "total": 1,
 		"timestamp": h.m.opts.Now().UTC().Format(time.RFC3339Nano),
 		"entry": []obj{{
 			"fullUrl":  "urn:uuid:" + id,
-			"resource": obj{"resourceType": "Parameters", "id": id, "meta": obj{"profile": []string{ProfileStatus}}, "parameter": params},
+			"resource": resource{"resourceType": "Parameters", "id": id, "meta": obj{"profile": []string{ProfileStatus}}, "parameter": params},
 			"search":   obj{"mode": "match"},
 		}},
 	})
@@ -346,7 +346,7 @@ func (h *handlers) deadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		params = append(params, obj{"name": "dead-letter", "part": part})
 	}
-	writeJSON(w, obj{"resourceType": "Parameters", "parameter": params})
+	writeJSON(w, resource{"resourceType": "Parameters", "parameter": params})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

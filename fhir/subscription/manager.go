@@ -218,6 +218,17 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
+// PublishTopic writes the topic's description (TopicResource) as
+// Basic/encounter-adt, unless it is already stored unchanged.
+func (m *Manager) PublishTopic(ctx context.Context) error {
+	_, err := m.st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: "Basic", ID: "encounter-adt",
+		Body: TopicResource(), SkipUnchanged: true}}})
+	if err != nil {
+		return fmt.Errorf("subscription: publish topic: %w", err)
+	}
+	return nil
+}
+
 // Stop stops the workers and waits for deliveries in flight; pending
 // deliveries stay queued in the store.
 func (m *Manager) Stop() {

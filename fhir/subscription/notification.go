@@ -62,7 +62,7 @@ func (m *Manager) notification(ctx context.Context, sub *Subscription, j *job) (
 		}
 		params = append(params, obj{"name": "notification-event", "part": ev})
 	}
-	status := obj{
+	status := resource{
 		"resourceType": "Parameters", "id": uuid(),
 		"meta":      obj{"profile": []string{ProfileStatus}},
 		"parameter": params,
@@ -73,7 +73,7 @@ func (m *Manager) notification(ctx context.Context, sub *Subscription, j *job) (
 		"request":  obj{"method": "GET", "url": base + "/Subscription/" + sub.ID + "/$status"},
 		"response": obj{"status": "200"},
 	}}, entry...)
-	return json.Marshal(obj{
+	return json.Marshal(resource{
 		"resourceType": "Bundle", "id": uuid(),
 		"meta":      obj{"profile": []string{ProfileNotification}},
 		"type":      "history",

@@ -20,6 +20,7 @@ import (
 	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/fhir/subscription"
+	"github.com/equitas/equitas/fhir/validate"
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
 )
@@ -278,7 +279,7 @@ func TestDeliveryPayloads(t *testing.T) {
 			require.Eventually(t, func() bool { return len(rc.events()) == 1 }, 10*time.Second, 5*time.Millisecond)
 
 			n := rc.events()[0]
-			assert.Equal(t, "Bundle", n.Get("resourceType").String())
+			assert.True(t, strings.HasPrefix(n.Raw, `{"resourceType":"Bundle","id":`), "resourceType first")
 			assert.Equal(t, "history", n.Get("type").String())
 			assert.Equal(t, subscription.ProfileNotification, n.Get("meta.profile.0").String())
 			require.Len(t, n.Get("entry").Array(), tc.entries)
@@ -611,4 +612,24 @@ func BenchmarkFanOut(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el, "events/s")
 	b.ReportMetric(float64(b.N*subs)/el, "deliveries/s")
+}
+
+func TestTopicPublished(t *testing.T) {
+	v, err := validate.New()
+	require.NoError(t, err)
+	typ, id, err := v.Resource(subscription.TopicResource())
+	require.NoError(t, err, "the topic description is valid R4")
+	assert.Equal(t, "Basic", typ)
+	assert.Equal(t, "encounter-adt", id)
+
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	m := subscription.New(st, subscription.Options{})
+	for range 2 {
+		require.NoError(t, m.PublishTopic(context.Background()))
+	}
+	res, err := st.Read(context.Background(), "Basic", "encounter-adt")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), res.Version, "republishing an unchanged topic writes nothing")
+	assert.Equal(t, subscription.TopicURL, gjson.GetBytes(res.Body, `extension.#(url%"*SubscriptionTopic.url").valueUri`).String())
 }
