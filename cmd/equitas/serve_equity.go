@@ -46,9 +46,12 @@ func mountEquity(ctx context.Context, env *serveEnv, o equityOptions) (stop func
 			return nil, fmt.Errorf("--equity-race-hierarchy %s: %w", o.raceHierarchy, err)
 		}
 	}
-	// One catalog per server is the plan (contract C); until serveEnv
-	// carries the measure-server's, this one compiles measures separately.
-	ms := catalog.New(env.st, catalog.Options{Logger: env.log})
+	// The server's one catalog (mountMeasures sets it): compiled measures
+	// are large, so equity reports share them with $evaluate-measure.
+	ms := env.measures
+	if ms == nil {
+		ms = catalog.New(env.st, catalog.Options{Logger: env.log})
+	}
 	equityapi.New(env.st, ms, opts).Mount(env.srv, env.bulk.authenticate)
 	return nil, nil
 }

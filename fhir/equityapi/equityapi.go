@@ -125,7 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.run.EntityID, req.run.EntityType = entityID, entityType
 	res, err := equity.Run(r.Context(), src, req.measures, req.run)
 	switch {
-	case errors.Is(err, equity.ErrPeriod):
+	case errors.Is(err, equity.ErrPeriod) || errors.Is(err, equity.ErrPriorReport):
 		outcome.Error(w, http.StatusBadRequest, "invalid", err.Error())
 		return
 	case err != nil && r.Context().Err() != nil:
@@ -283,11 +283,11 @@ type request struct {
 // known lists the accepted parameters; anything else is a 400.
 var known = map[string]bool{"measure": true, "periodStart": true, "periodEnd": true, "stratifier": true,
 	"reference": true, "benchmark": true, "priorPeriodStart": true, "priorPeriodEnd": true, "subject": true,
-	"equityWeight": true, "equityPool": true, "sviTable": true, "minDenominator": true, "output": true, "_format": true}
+	"equityWeight": true, "equityPool": true, "sviTable": true, "minDenominator": true, "output": true, "_format": true, "priorReport": true}
 
 // single are the parameters that may be given once.
 var single = []string{"periodStart", "periodEnd", "reference", "priorPeriodStart", "priorPeriodEnd", "subject",
-	"equityWeight", "equityPool", "sviTable", "minDenominator", "output", "_format"}
+	"equityWeight", "equityPool", "sviTable", "minDenominator", "output", "_format", "priorReport"}
 
 func bad(format string, args ...any) error {
 	return outcome.Errorf(http.StatusBadRequest, "invalid", format, args...)
@@ -349,6 +349,19 @@ func (h *Handler) parse(ctx context.Context, vals url.Values, accept string) (*r
 	}
 	if err := setPrior(o, vals.Get("priorPeriodStart"), vals.Get("priorPeriodEnd")); err != nil {
 		return nil, err
+	}
+	if pr := vals.Get("priorReport"); pr != "" {
+		if o.PriorStart != "" {
+			return nil, bad("give priorPeriodStart or priorReport, not both")
+		}
+		d, err := equity.ParseDashboard([]byte(pr))
+		if err != nil {
+			return nil, bad("priorReport (a $equity-report output=dashboard document): %v", err)
+		}
+		if d.Period.End >= o.PeriodStart {
+			return nil, bad("priorReport covers %s to %s, which does not precede periodStart %s", d.Period.Start, d.Period.End, o.PeriodStart)
+		}
+		o.PriorReport = d
 	}
 	for _, s := range list(vals["stratifier"]) {
 		dims, err := equity.ParseStratifier(s)

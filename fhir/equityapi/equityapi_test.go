@@ -143,6 +143,39 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// cohortSize patients form Group/equity-cohort, the smaller population the
+// format tests report on (the whole population is for recovering the
+// planted gaps).
+const cohortSize = 1500
+
+var cohortOnce sync.Once
+
+// cohort stores Group/equity-cohort (the first cohortSize patients) once
+// and returns its reference.
+func cohort(t *testing.T, f *fixture) string {
+	t.Helper()
+	cohortOnce.Do(func() {
+		var members []string
+		err := f.st.Scan(context.Background(), "Patient", time.Time{}, func(r *store.Resource) error {
+			if len(members) < cohortSize {
+				members = append(members, `{"entity":{"reference":"Patient/`+r.ID+`"}}`)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		group := `{"resourceType":"Group","id":"equity-cohort","type":"person","actual":true,"member":[` + strings.Join(members, ",") + `]}`
+		req, err := http.NewRequest(http.MethodPut, f.url+"/Group/equity-cohort", strings.NewReader(group))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/fhir+json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Contains(t, []int{200, 201}, resp.StatusCode, string(b))
+	})
+	return "Group/equity-cohort"
+}
+
 func get(t *testing.T, u string, header ...string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
@@ -161,7 +194,7 @@ func get(t *testing.T, u string, header ...string) (int, http.Header, []byte) {
 func reportURL(f *fixture, q url.Values) string { return f.url + "/$equity-report?" + q.Encode() }
 
 // TestEquityReportRecoversPlantedDisparities asks the server for the
-// dashboard JSON of CMS165 and CMS122 with a prior year and checks it
+// dashboard JSON of CMS165 and CMS122 and checks it
 // against the generator: overall counts equal the truth table; the
 // CMS165 direction is corrected to increase; the planted Black–White
 // gaps (bulk/synth/DISPARITIES.md) lie inside their Newcombe intervals
@@ -169,7 +202,7 @@ func reportURL(f *fixture, q url.Values) string { return f.url + "/$equity-repor
 func TestEquityReportRecoversPlantedDisparities(t *testing.T) {
 	f := setup(t)
 	q := url.Values{"measure": {cms165 + "," + cms122}, "periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"},
-		"priorPeriodStart": {"2024-01-01"}, "stratifier": {"race", "ethnicity", "language", "race+language"},
+		"stratifier": {"race", "ethnicity", "language", "race+language"},
 		"reference": {"largest"}, "output": {"dashboard"}}
 	code, h, body := get(t, reportURL(f, q))
 	require.Equal(t, http.StatusOK, code, string(body))
@@ -179,8 +212,6 @@ func TestEquityReportRecoversPlantedDisparities(t *testing.T) {
 	doc := gjson.ParseBytes(body)
 	assert.Equal(t, population, d.Patients)
 	assert.Zero(t, d.Failed)
-	require.NotNil(t, d.PriorPeriod)
-	assert.Equal(t, "2024-12-31", d.PriorPeriod.End, "the prior period ends where the current one starts")
 	require.Len(t, d.Measures, 2)
 	var elapsed []int64
 
@@ -207,7 +238,6 @@ func TestEquityReportRecoversPlantedDisparities(t *testing.T) {
 			}
 			assert.Equal(t, tc.truth.Overall.Denominator, int(m.Get("overall.denominator").Int()))
 			assert.Equal(t, tc.truth.Overall.Numerator, int(m.Get("overall.numerator").Int()))
-			assert.True(t, m.Get("priorOverall.denominator").Int() > 0, "the prior year was evaluated")
 
 			race := m.Get(`stratifiers.#(code=="race-omb1997")`)
 			require.True(t, race.Exists())
@@ -262,7 +292,7 @@ func TestEquityReportRecoversPlantedDisparities(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("report computed in %d ms (%d patients, 2 measures, 2 periods)", elapsed[0], d.Patients)
+	t.Logf("report computed in %d ms (%d patients, 2 measures)", elapsed[0], d.Patients)
 	cms165Black := doc.Get(`measures.0.stratifiers.#(code=="race-omb1997").strata.#(code=="` + synth.RaceBlack + `").disparity`)
 	assert.True(t, cms165Black.Get("significant").Bool(), "the 16-point CMS165 gap is detected at this size")
 	cms165Es := doc.Get(`measures.0.stratifiers.#(code=="language-preferred").strata.#(code=="es")`)
@@ -277,7 +307,7 @@ func TestEquityReportRecoversPlantedDisparities(t *testing.T) {
 func TestEquityReportFormats(t *testing.T) {
 	f := setup(t)
 	q := url.Values{"measure": {cms165}, "periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"},
-		"stratifier": {"race,sex,payer,age-band"}}
+		"stratifier": {"race,sex,payer,age-band"}, "subject": {cohort(t, f)}}
 
 	code, h, body := get(t, reportURL(f, q))
 	require.Equal(t, http.StatusOK, code, string(body))
@@ -298,6 +328,9 @@ func TestEquityReportFormats(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(csvBytes), strings.Join(equity.TidyColumns(), ",")))
 	assert.True(t, doc.Get(`parameter.#(name=="note").valueString`).Exists(), "the CMS165 correction is reported")
+	assert.Equal(t, cohortSize, int(doc.Get(`parameter.#(name=="patients").valueInteger`).Int()))
+	denominator := mr.Get(`group.0.population.#(code.coding.0.code=="denominator").count`).String()
+	require.NotEmpty(t, denominator)
 
 	for _, hdr := range [][]string{nil, {"Accept", "text/csv"}} {
 		qq := url.Values{}
@@ -317,7 +350,7 @@ func TestEquityReportFormats(t *testing.T) {
 		for _, r := range rows[1:] {
 			if r[8] == "overall" {
 				overall++
-				assert.Equal(t, strconv.Itoa(f.summary.Truth.CMS165.Overall.Denominator), r[12])
+				assert.Equal(t, denominator, r[12], "the CSV and the MeasureReport agree")
 			}
 		}
 		assert.Equal(t, 4, overall, "one overall row per stratifier")
@@ -331,7 +364,7 @@ func TestEquityReportFormats(t *testing.T) {
 	// POST with a Parameters body, including an inline SVI table.
 	params := `{"resourceType":"Parameters","parameter":[{"name":"measure","valueString":"` + cms165 + `"},
 	 {"name":"periodStart","valueDate":"2025-01-01"},{"name":"periodEnd","valueDate":"2025-12-31"},
-	 {"name":"stratifier","valueString":"svi"},{"name":"equityWeight","valueDecimal":0.25},{"name":"equityPool","valueDecimal":100000},
+	 {"name":"stratifier","valueString":"svi"},{"name":"subject","valueReference":{"reference":"Group/equity-cohort"}},{"name":"equityWeight","valueDecimal":0.25},{"name":"equityPool","valueDecimal":100000},
 	 {"name":"output","valueCode":"dashboard"},
 	 {"name":"sviTable","valueAttachment":{"contentType":"text/csv","data":"` +
 		base64.StdEncoding.EncodeToString([]byte("key,rpl_themes\nCook County, IL,0.9\nWayne County, MI,0.95\nKing County, WA,0.2\n")) + `"}}]}`
@@ -413,6 +446,10 @@ func TestEquityReportBadParameters(t *testing.T) {
 		{"bad svi table", base("sviTable", "a,b\nc,notanumber"), 400},
 		{"bad min denominator", base("minDenominator", "2.5"), 400},
 		{"unsupported _format", base("_format", "application/xml"), 406},
+		{"prior report not JSON", base("priorReport", "last year"), 400},
+		{"prior report not a dashboard", base("priorReport", `{"resourceType":"Parameters"}`), 400},
+		{"prior report and prior period", base("priorReport", `{"version":1,"period":{"start":"2024-01-01","end":"2024-12-31"}}`, "priorPeriodStart", "2024-01-01"), 400},
+		{"prior report not before", base("priorReport", `{"version":1,"period":{"start":"2025-01-01","end":"2025-12-31"}}`), 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, h, body := get(t, reportURL(f, tc.q))
@@ -445,34 +482,72 @@ func TestEquityReportBadParameters(t *testing.T) {
 // TestEquityReportGroupSubject reports over a Group's members only.
 func TestEquityReportGroupSubject(t *testing.T) {
 	f := setup(t)
-	var members []string
-	err := f.st.Scan(context.Background(), "Patient", time.Time{}, func(r *store.Resource) error {
-		if len(members) < 300 {
-			members = append(members, `{"entity":{"reference":"Patient/`+r.ID+`"}}`)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	group := `{"resourceType":"Group","id":"equity-cohort","type":"person","actual":true,"member":[` + strings.Join(members, ",") + `]}`
-	req, err := http.NewRequest(http.MethodPut, f.url+"/Group/equity-cohort", strings.NewReader(group))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Contains(t, []int{200, 201}, resp.StatusCode, string(b))
-
+	cohort(t, f)
 	q := url.Values{"measure": {cms165}, "periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"}, "stratifier": {"sex"},
 		"subject": {"Group/equity-cohort"}, "output": {"dashboard"}}
 	code, _, body := get(t, reportURL(f, q))
 	require.Equal(t, http.StatusOK, code, string(body))
 	d := gjson.ParseBytes(body)
-	assert.Equal(t, 300, int(d.Get("patients").Int()))
+	assert.Equal(t, cohortSize, int(d.Get("patients").Int()))
 	assert.Equal(t, "Group/equity-cohort", d.Get("entity.id").String())
 	assert.Equal(t, "Group", d.Get("entity.type").String())
 
 	// A provider client that does not own the Group does not learn it exists.
 	code, _, body = get(t, reportURL(f, q), orgHeader, "nobody")
 	assert.Equal(t, http.StatusNotFound, code, string(body))
+}
+
+// TestEquityReportSuppliedPriorReport: last year's dashboard document
+// supplied as priorReport yields the same year-over-year figures as
+// evaluating the prior period again, for every released stratum.
+func TestEquityReportSuppliedPriorReport(t *testing.T) {
+	f := setup(t)
+	q := func(start, end string, kv ...string) url.Values {
+		v := url.Values{"measure": {cms165}, "periodStart": {start}, "periodEnd": {end}, "stratifier": {"race,payer"},
+			"reference": {"largest"}, "output": {"dashboard"}, "subject": {cohort(t, f)}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	code, _, last := get(t, reportURL(f, q("2024-01-01", "2024-12-31")))
+	require.Equal(t, http.StatusOK, code, string(last))
+	code, _, evaluated := get(t, reportURL(f, q("2025-01-01", "2025-12-31", "priorPeriodStart", "2024-01-01")))
+	require.Equal(t, http.StatusOK, code, string(evaluated))
+
+	params := `{"resourceType":"Parameters","parameter":[{"name":"measure","valueString":"` + cms165 + `"},
+	 {"name":"periodStart","valueDate":"2025-01-01"},{"name":"periodEnd","valueDate":"2025-12-31"},
+	 {"name":"stratifier","valueString":"race,payer"},{"name":"reference","valueCode":"largest"},
+	 {"name":"subject","valueReference":{"reference":"Group/equity-cohort"}},{"name":"output","valueCode":"dashboard"},
+	 {"name":"priorReport","valueAttachment":{"contentType":"application/json","data":"` + base64.StdEncoding.EncodeToString(last) + `"}}]}`
+	resp, err := http.Post(f.url+"/$equity-report", "application/fhir+json", strings.NewReader(params))
+	require.NoError(t, err)
+	supplied, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(supplied))
+
+	ev, sp := gjson.ParseBytes(evaluated), gjson.ParseBytes(supplied)
+	assert.Equal(t, "2024-12-31", sp.Get("priorPeriod.end").String())
+	assert.Positive(t, ev.Get("measures.0.priorOverall.denominator").Int(), "the prior period was evaluated")
+	assert.Equal(t, ev.Get("measures.0.priorOverall").Raw, sp.Get("measures.0.priorOverall").Raw)
+	compared, gaps := 0, 0
+	for si, st := range ev.Get("measures.0.stratifiers").Array() {
+		for ki, s := range st.Get("strata").Array() {
+			other := sp.Get("measures.0.stratifiers." + strconv.Itoa(si) + ".strata." + strconv.Itoa(ki))
+			require.Equal(t, s.Get("code").String(), other.Get("code").String())
+			if s.Get("prior").Type == gjson.Null {
+				continue
+			}
+			compared++
+			if s.Get("prior.gapChange").Type == gjson.Number {
+				gaps++
+			}
+			for _, k := range []string{"rate", "rateChange", "rateChangeP", "priorAbsGap", "gapChange", "gapChangeP", "trend"} {
+				assert.Equal(t, s.Get("prior."+k).Raw, other.Get("prior."+k).Raw, "%s %s", s.Get("code"), k)
+			}
+		}
+	}
+	assert.Positive(t, compared, "some strata have year-over-year figures")
+	assert.Positive(t, gaps, "some strata have gap changes")
+	assert.Equal(t, "2024-12-31", ev.Get("priorPeriod.end").String(), "the prior period ends where the current one starts")
 }
