@@ -203,7 +203,7 @@ func TestEquityReportRecoversPlantedDisparities(t *testing.T) {
 	f := setup(t)
 	q := url.Values{"measure": {cms165 + "," + cms122}, "periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"},
 		"stratifier": {"race", "ethnicity", "language", "race+language"},
-		"reference": {"largest"}, "output": {"dashboard"}}
+		"reference":  {"largest"}, "output": {"dashboard"}}
 	code, h, body := get(t, reportURL(f, q))
 	require.Equal(t, http.StatusOK, code, string(body))
 	assert.Equal(t, "application/json", h.Get("Content-Type"))
