@@ -34,10 +34,11 @@ const (
 // env is the real server (rest + the ATR operations) on a real badger store,
 // served on 127.0.0.1:0.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	st   store.Store
 	base string
 	jobs *attribution.Jobs
+	srv  *rest.Server
 }
 
 // clients maps bearer tokens to principals: "payer" may do anything,
@@ -78,7 +79,7 @@ func authenticate(next http.Handler) http.Handler {
 // newEnv seeds a two-clinic network and patients pt1..pt4 (member ids
 // M-pt1..M-pt4, covered by the payer); pt1 and pt2 pick p1 (clinic one)
 // as PCP, and a prospective run makes list1 with the given status.
-func newEnv(t *testing.T, status string) *env {
+func newEnv(t testing.TB, status string) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.Options{NoSync: true})
@@ -98,7 +99,7 @@ func newEnv(t *testing.T, status string) *env {
 	atrapi.New(atrapi.Config{Store: st, Lists: lists, Jobs: jobs, Base: srv.Base}).Mount(srv)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, st: st, base: hs.URL + "/fhir", jobs: jobs}
+	e := &env{t: t, st: st, base: hs.URL + "/fhir", jobs: jobs, srv: srv}
 
 	bodies := []string{
 		`{"resourceType":"Organization","id":"payer","name":"Acme Health"}`,
@@ -536,4 +537,35 @@ func TestProviderScopedOperations(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, r.status)
 	_, members := e.members("/Group/" + list1)
 	assert.Equal(t, map[string]string{"Patient/pt2": "changed@" + npiP1 + ":2026-02-01.."}, members)
+}
+
+// FuzzOperations posts arbitrary bodies to the list operations: every
+// answer is a FHIR response, never a 500.
+func FuzzOperations(f *testing.F) {
+	for _, seed := range []string{
+		params(memberID("M-pt3"), providerNPI(npiP2), period("2026-02-01", "2026-12-31")),
+		params(ref("patientReference", "Patient/pt1"), ref("providerReference", "Practitioner/p1"), ref("coverageReference", "Coverage/cov-pt1")),
+		params(`{"name":"memberId","valueString":"M-pt1"}`),
+		params(`{"name":"attributionPeriod","valuePeriod":{"start":"2026-02-01T10:00:00Z"}}`),
+		`{"resourceType":"Parameters","parameter":{"name":"memberId"}}`,
+		`[]`, `null`, ``,
+	} {
+		for op := range 4 {
+			f.Add(uint8(op), seed)
+		}
+	}
+	e := newEnv(f, attribution.StatusDraft)
+	ops := []string{"$member-add", "$member-remove", "$attribution-status", "$confirm-attribution-list"}
+	f.Fuzz(func(t *testing.T, op uint8, body string) {
+		req := httptest.NewRequest(http.MethodPost, "/fhir/Group/"+list1+"/"+ops[int(op)%len(ops)], strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%d for %q: %s", rec.Code, body, rec.Body.String())
+		}
+		if !gjson.Valid(rec.Body.String()) {
+			t.Fatalf("not JSON: %q", rec.Body.String())
+		}
+	})
 }
