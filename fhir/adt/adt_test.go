@@ -161,6 +161,14 @@ func TestAdmitCreatesPatientEncounterHeaderProvenance(t *testing.T) {
 	assert.Equal(t, "ATND", enc.Get("participant.0.type.0.coding.0.code").String())
 	assert.Equal(t, "http://hl7.org/fhir/sid/us-npi", enc.Get("participant.0.individual.identifier.system").String())
 	assert.Equal(t, "1234567890", enc.Get("participant.0.individual.identifier.value").String())
+	// Referenced resources exist (Da Vinci Alerts needs literal references).
+	for _, ref := range []string{"participant.0.individual.reference", "location.0.location.reference", "serviceProvider.reference"} {
+		typ, id, ok := strings.Cut(enc.Get(ref).String(), "/")
+		require.True(t, ok, ref)
+		e.read(t, typ, id)
+	}
+	assert.Equal(t, "Smith", e.read(t, "Practitioner", strings.TrimPrefix(enc.Get("participant.0.individual.reference").String(), "Practitioner/")).Get("name.0.family").String())
+	assert.Equal(t, "bd", e.read(t, "Location", strings.TrimPrefix(enc.Get("location.0.location.reference").String(), "Location/")).Get("physicalType.coding.0.code").String())
 
 	mh := e.read(t, "MessageHeader", ev.MessageHeaderID)
 	assert.Equal(t, "A01", mh.Get("eventCoding.code").String())
@@ -390,6 +398,25 @@ func TestMatchesPatientCreatedElsewhere(t *testing.T) {
 	assert.Equal(t, "Dr Who", p.Get("generalPractitioner.0.display").String(), "elements the message does not carry are kept")
 	assert.Equal(t, "O'Brien", p.Get("name.0.family").String())
 	assert.Equal(t, 1, e.count(t, "Patient"))
+}
+
+func TestReferencedResourcesReused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: "Practitioner", ID: "npi-1",
+		Body: []byte(`{"resourceType":"Practitioner","id":"npi-1","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890"}],"name":[{"family":"Smith","given":["John","Q"]}]}`)}}})
+	require.NoError(t, err)
+	for i, pid := range []string{pidMary, strings.Replace(pidMary, "MRN123", "MRN456", 1)} {
+		pv1 := strings.Replace(pv1Admit, "V100", fmt.Sprintf("V%d", i), 1)
+		require.Equal(t, "AA", e.send(t, msg("A01", fmt.Sprintf("P%d", i), strings.Replace(pid, "123-45-6789", fmt.Sprintf("99%d", i), 1), pv1)).code)
+		enc := e.read(t, "Encounter", e.lastEvent(t).EncounterID)
+		assert.Equal(t, "Practitioner/npi-1", enc.Get("participant.0.individual.reference").String(), "the existing NPI holder")
+	}
+	assert.Equal(t, 1, e.count(t, "Practitioner"))
+	assert.Equal(t, 1, e.count(t, "Location"))
+	assert.Equal(t, 1, e.count(t, "Organization"))
+	assert.Equal(t, 2, e.count(t, "Patient"))
+	assert.Equal(t, "Q", e.read(t, "Practitioner", "npi-1").Get("name.0.given.1").String(), "reference data is not rewritten")
 }
 
 func TestVersions(t *testing.T) {

@@ -62,6 +62,7 @@ func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
 		return nil, hl7v2.Errorf(hl7v2.At("MSH", 4), hl7v2.CodeRequiredMissing, "MSH-4 sending facility (or MSH-3) is required to scope identifiers")
 	}
 	pl.m = &mapper{loc: p.opts.Location, authorities: p.opts.Authorities, sender: senderSys}
+	pl.m.org = pl.m.organizationRef(msh.Field(4))
 
 	// Times: EVN-6 (occurred), EVN-2 (recorded), MSH-7 (message).
 	now := p.now()
@@ -225,6 +226,9 @@ func (p *Processor) ForgetBefore(ctx context.Context, t time.Time) (int, error) 
 func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error) {
 	tx := store.Tx{KV: map[string][]byte{}}
 	ev := Event{Kind: pl.kind, Trigger: pl.trigger, Sender: pl.sender, At: pl.at}
+	if err := p.resolveRefs(ctx, pl.m.refs, &tx); err != nil {
+		return tx, ev, err
+	}
 
 	patientID, existing, merged, err := p.findPatient(ctx, pl.patient.IDs, true)
 	if err != nil {
@@ -296,7 +300,7 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		}
 		b, err := pl.m.encounter(encounterInput{
 			ID: pl.encounterID, PatientID: patientID, Trigger: pl.trigger, Status: pl.status, V: pl.visit,
-			Existing: old, At: pl.at, EventTime: pl.eventTime, Provider: pl.m.organization(pl.msg.Segment("MSH").Field(4)),
+			Existing: old, At: pl.at, EventTime: pl.eventTime, Provider: pl.m.org,
 		})
 		if err != nil {
 			return tx, ev, err

@@ -16,7 +16,9 @@ type visit struct {
 	ID          identifier // PV1-19
 	Class       *coding    // PV1-2
 	Location    string     // PV1-3, display
-	Prior       string     // PV1-6, display
+	LocationRef *reference
+	Prior       string // PV1-6, display
+	PriorRef    *reference
 	Type        *codeableConcept
 	ServiceType *codeableConcept
 	Participant []participant
@@ -50,8 +52,8 @@ func (m *mapper) visit(pv1, pv2 *hl7v2.Segment) (*visit, error) {
 		}
 		v.Class = &cl
 	}
-	v.Location = placeDisplay(pv1.Field(3))
-	v.Prior = placeDisplay(pv1.Field(6))
+	v.Location, v.LocationRef = m.location(pv1.Field(3))
+	v.Prior, v.PriorRef = m.location(pv1.Field(6))
 	v.Type = cwe(pv1.Field(4).Repetition(1), "0007")
 	v.ServiceType = cwe(pv1.Field(10).Repetition(1), "0069")
 	v.AdmitSource = cwe(pv1.Field(14).Repetition(1), "0023")
@@ -63,7 +65,7 @@ func (m *mapper) visit(pv1, pv2 *hl7v2.Segment) (*visit, error) {
 		code, name string
 	}{{7, "ATND", "attender"}, {8, "REF", "referrer"}, {9, "CON", "consultant"}, {17, "ADM", "admitter"}} {
 		for _, r := range pv1.Field(pt.field).Repetitions() {
-			ref := m.xcn(r)
+			ref := m.xcn(r, true)
 			if ref == nil {
 				continue
 			}
@@ -93,31 +95,105 @@ func (m *mapper) visit(pv1, pv2 *hl7v2.Segment) (*visit, error) {
 	return v, nil
 }
 
-// xcn maps a practitioner (XCN) to a logical reference: NPI when the
-// identifier type or assigning authority says so.
-func (m *mapper) xcn(r hl7v2.Repetition) *reference {
+// xcn maps a practitioner (XCN) to a reference: by NPI when the
+// identifier type or assigning authority says so. With create, an
+// identified practitioner becomes a Practitioner resource (created when
+// absent) that the reference points at.
+func (m *mapper) xcn(r hl7v2.Repetition, create bool) *reference {
 	id := str(r.Component(1))
+	name := humanName{Family: str(r.Component(2).Subcomponent(1))}
+	for _, n := range []int{3, 4} {
+		if s := str(r.Component(n)); s != "" {
+			name.Given = append(name.Given, s)
+		}
+	}
+	if s := str(r.Component(6)); s != "" {
+		name.Prefix = []string{s}
+	}
+	for _, n := range []int{5, 7} {
+		if s := str(r.Component(n)); s != "" {
+			name.Suffix = append(name.Suffix, s)
+		}
+	}
 	var parts []string
-	for _, n := range []int{6, 3, 4, 2, 5, 7} { // prefix given middle family suffix degree
-		if s := str(r.Component(n).Subcomponent(1)); s != "" {
-			parts = append(parts, s)
-		}
+	parts = append(parts, name.Prefix...)
+	parts = append(parts, name.Given...)
+	if name.Family != "" {
+		parts = append(parts, name.Family)
 	}
-	ref := &reference{Type: "Practitioner", Display: strings.Join(parts, " ")}
-	if id != "" {
-		sys := hdSub(r.Component(9), m.authorities)
-		if strings.EqualFold(r.Component(13).String(), "NPI") || strings.EqualFold(r.Component(9).Subcomponent(1).String(), "NPI") ||
-			sys == "urn:oid:2.16.840.1.113883.4.6" {
-			sys = sysNPI
+	parts = append(parts, name.Suffix...)
+	display := strings.Join(parts, " ")
+	if id == "" {
+		if display == "" {
+			return nil
 		}
-		if sys == "" {
-			sys = m.sender
-		}
-		ref.Identifier = &identifier{System: sys, Value: id}
+		return &reference{Type: "Practitioner", Display: display}
 	}
-	if ref.Identifier == nil && ref.Display == "" {
+	sys := hdSub(r.Component(9), m.authorities)
+	if strings.EqualFold(r.Component(13).String(), "NPI") || strings.EqualFold(r.Component(9).Subcomponent(1).String(), "NPI") ||
+		sys == "urn:oid:2.16.840.1.113883.4.6" {
+		sys = sysNPI
+	}
+	if sys == "" {
+		sys = m.sender
+	}
+	ident := &identifier{System: sys, Value: id}
+	if !create {
+		return &reference{Type: "Practitioner", Identifier: ident, Display: display}
+	}
+	rid := hashID("Practitioner", sys, id)
+	body := map[string]any{"resourceType": "Practitioner", "id": rid, "identifier": []identifier{*ident}}
+	if name.Family != "" || len(name.Given) > 0 {
+		body["name"] = []humanName{name}
+	}
+	ref := m.ref("Practitioner", rid, ident, display, body)
+	ref.Type = "Practitioner"
+	return ref
+}
+
+// location maps a PL (pointOfCare^room^bed^facility) to its display and a
+// reference to a Location resource (created when absent), identified by
+// the facility and the three place components.
+func (m *mapper) location(f hl7v2.Field) (string, *reference) {
+	display := placeDisplay(f)
+	if display == "" {
+		return "", nil
+	}
+	fac := hdSub(f.Component(4), m.authorities)
+	if fac == "" {
+		fac = m.sender
+	}
+	poc, room, bed := str(f.Component(1)), str(f.Component(2)), str(f.Component(3))
+	id := hashID("Location", fac, poc, room, bed)
+	kind := coding{System: "http://terminology.hl7.org/CodeSystem/location-physical-type", Code: "wa", Display: "Ward"}
+	switch {
+	case bed != "":
+		kind = coding{System: kind.System, Code: "bd", Display: "Bed"}
+	case room != "":
+		kind = coding{System: kind.System, Code: "ro", Display: "Room"}
+	case poc == "":
+		kind = coding{System: kind.System, Code: "si", Display: "Site"}
+	}
+	body := map[string]any{"resourceType": "Location", "id": id, "status": "active", "name": display, "mode": "instance",
+		"physicalType": codeableConcept{Coding: []coding{kind}}}
+	return display, m.ref("Location", id, nil, display, body)
+}
+
+// organizationRef registers the facility in f (MSH-4) as an Organization.
+func (m *mapper) organizationRef(f hl7v2.Field) *reference {
+	sys := hdField(f, m.authorities)
+	if sys == "" {
 		return nil
 	}
+	ident := &identifier{System: sysURI, Value: sys}
+	name := str(f.Component(1))
+	if name == "" {
+		name = sys
+	}
+	id := hashID("Organization", sys)
+	ref := m.ref("Organization", id, ident, name, map[string]any{"resourceType": "Organization", "id": id,
+		"identifier": []identifier{*ident}, "active": true, "name": name})
+	ref.Type = "Organization"
 	return ref
 }
 
@@ -315,8 +391,12 @@ func locations(old gjson.Result, v *visit, status, at string) []json.RawMessage 
 		}
 		out[i] = b
 	}
-	add := func(display, s string, withStart bool) {
-		e := map[string]any{"location": reference{Display: display}, "status": s}
+	add := func(display string, ref *reference, s string, withStart bool) {
+		loc := reference{Display: display}
+		if ref != nil {
+			loc.Reference = ref.Reference
+		}
+		e := map[string]any{"location": loc, "status": s}
 		if withStart && at != "" {
 			e["period"] = period{Start: at}
 		}
@@ -327,7 +407,7 @@ func locations(old gjson.Result, v *visit, status, at string) []json.RawMessage 
 		if i, ok := present[v.Prior]; ok {
 			setStatus(i, "completed", true)
 		} else {
-			add(v.Prior, "completed", false)
+			add(v.Prior, v.PriorRef, "completed", false)
 		}
 	}
 	cur := "active"
@@ -343,7 +423,7 @@ func locations(old gjson.Result, v *visit, status, at string) []json.RawMessage 
 		if i, ok := present[v.Location]; ok {
 			setStatus(i, cur, false)
 		} else {
-			add(v.Location, cur, true)
+			add(v.Location, v.LocationRef, cur, true)
 		}
 	}
 	if status == "finished" {

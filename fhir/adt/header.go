@@ -26,7 +26,7 @@ func (m *mapper) messageHeader(id string, msh *hl7v2.Segment, trigger string, fo
 	h := header{
 		ResourceType: "MessageHeader", ID: id,
 		EventCoding: coding{System: sysV2Prefix + "0003", Code: trigger},
-		Sender:      m.organization(msh.Field(4)),
+		Sender:      m.org,
 		Source:      endpointNamed{Name: str(msh.Field(3).Component(1)), Endpoint: m.endpoint(msh.Field(3), msh.Field(4))},
 		Focus:       focus,
 	}
@@ -46,15 +46,6 @@ func (m *mapper) endpoint(app, facility hl7v2.Field) string {
 		return a + "@" + f
 	}
 	return a
-}
-
-// organization is a logical reference to a facility (MSH-4, MSH-6).
-func (m *mapper) organization(f hl7v2.Field) *reference {
-	sys := hdField(f, m.authorities)
-	if sys == "" {
-		return nil
-	}
-	return &reference{Type: "Organization", Identifier: &identifier{System: sysURI, Value: sys}, Display: str(f.Component(1))}
 }
 
 // provenance maps EVN (EVN-2 recorded, EVN-4 reason, EVN-5 operator, EVN-6
@@ -86,7 +77,7 @@ func (m *mapper) provenance(id string, msh, evn *hl7v2.Segment, trigger, recorde
 	if r := cwe(evn.Field(4).Repetition(1), "0062"); r != nil {
 		p.Reason = []codeableConcept{*r}
 	}
-	author := m.organization(msh.Field(4))
+	author := m.org
 	if author == nil {
 		author = &reference{Display: "unknown sending facility"}
 	}
@@ -95,7 +86,7 @@ func (m *mapper) provenance(id string, msh, evn *hl7v2.Segment, trigger, recorde
 		Who:  *author,
 	})
 	if op := evn.Field(5).Repetition(1); !op.Empty() {
-		if who := m.xcn(op); who != nil {
+		if who := m.xcn(op, false); who != nil {
 			p.Agent = append(p.Agent, agent{
 				Type: &codeableConcept{Coding: []coding{{System: sysProvAgent, Code: "enterer", Display: "Enterer"}}},
 				Who:  *who,

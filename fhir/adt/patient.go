@@ -39,6 +39,8 @@ type mapper struct {
 	loc         *time.Location
 	authorities map[string]string
 	sender      string // default assigning authority: the sending facility's system
+	refs        []*refResource
+	org         *reference // the sending facility (MSH-4) as an Organization
 }
 
 func loc(seg *hl7v2.Segment, field int) hl7v2.Location {
