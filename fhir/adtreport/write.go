@@ -1,6 +1,7 @@
 package adtreport
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
@@ -71,36 +72,54 @@ type obj = map[string]any
 //     failed (missed) with the code in businessStatus, restriction.period
 //     the 14-day window, inputs due-7, due-14 and days-since-discharge,
 //     and the follow-up visit as output;
-//   - the Encounters and Patients those reference.
+//   - the Encounters and Patients those reference, as stored.
+//
+// Entries are streamed; stored resources are copied as they are.
 func (r *Report) WriteBundle(w io.Writer, base string) error {
-	var entries []obj
-	seen := map[string]bool{}
-	var resources []obj
-	addEnc := func(e Encounter) {
-		if e.body == nil || seen["Encounter/"+e.ID] {
-			return
-		}
-		seen["Encounter/"+e.ID] = true
-		resources = append(resources, obj{"fullUrl": base + "/Encounter/" + e.ID, "resource": json.RawMessage(e.body)})
+	bw := bufio.NewWriterSize(w, 64<<10)
+	head, err := json.Marshal(resource{
+		"resourceType": "Bundle", "id": newID(), "type": "collection",
+		"meta":       obj{"tag": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": "adt-report"}}},
+		"identifier": obj{"system": "http://equitas.example/fhir/adt-report", "value": r.Group.ID + "/" + r.Date},
+		"timestamp":  time.Now().UTC().Format(time.RFC3339),
+	})
+	if err != nil {
+		return err
 	}
-	list := func(code, title string, items []Item) resource {
-		l := resource{
-			"resourceType": "List", "id": newID(), "status": "current", "mode": "snapshot", "title": title,
-			"code":    obj{"coding": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": code}}, "text": title},
-			"date":    r.Date,
-			"subject": obj{"reference": "Group/" + r.Group.ID},
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"entry":[`)
+	n := 0
+	sep := func() {
+		if n > 0 {
+			bw.WriteByte(',')
 		}
-		var es []obj
-		for _, it := range items {
-			es = append(es, obj{"item": obj{"reference": "Encounter/" + it.Encounter.ID}})
-			addEnc(it.Encounter)
+		n++
+	}
+	generated := func(res resource) error {
+		b, err := json.Marshal(obj{"fullUrl": "urn:uuid:" + res["id"].(string), "resource": res})
+		if err != nil {
+			return err
 		}
-		if len(es) > 0 {
-			l["entry"] = es
-		} else {
-			l["emptyReason"] = obj{"coding": []obj{{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "nilknown"}}}
+		sep()
+		bw.Write(b)
+		return nil
+	}
+	stored := func(typ, id string, body []byte) {
+		sep()
+		bw.WriteString(`{"fullUrl":`)
+		q, _ := json.Marshal(base + "/" + typ + "/" + id)
+		bw.Write(q)
+		bw.WriteString(`,"resource":`)
+		bw.Write(body)
+		bw.WriteByte('}')
+	}
+	var encs []Encounter
+	seen := map[string]bool{}
+	addEnc := func(e Encounter) {
+		if e.body != nil && !seen[e.ID] {
+			seen[e.ID] = true
+			encs = append(encs, e)
 		}
-		return l
 	}
 	for _, sec := range []struct {
 		code, title string
@@ -110,30 +129,43 @@ func (r *Report) WriteBundle(w io.Writer, base string) error {
 		{"discharges", "Discharges on " + r.Date, r.Discharges},
 		{"transfers", "Transfers on " + r.Date, r.Transfers},
 	} {
-		l := list(sec.code, sec.title, sec.items)
-		entries = append(entries, obj{"fullUrl": "urn:uuid:" + l["id"].(string), "resource": l})
+		l := resource{
+			"resourceType": "List", "id": newID(), "status": "current", "mode": "snapshot", "title": sec.title,
+			"code":    obj{"coding": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": sec.code}}, "text": sec.title},
+			"date":    r.Date,
+			"subject": obj{"reference": "Group/" + r.Group.ID},
+		}
+		var es []obj
+		for _, it := range sec.items {
+			es = append(es, obj{"item": obj{"reference": "Encounter/" + it.Encounter.ID}})
+			addEnc(it.Encounter)
+		}
+		if len(es) > 0 {
+			l["entry"] = es
+		} else {
+			l["emptyReason"] = obj{"coding": []obj{{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "nilknown"}}}
+		}
+		if err := generated(l); err != nil {
+			return err
+		}
 	}
 	for _, f := range r.FollowUps {
-		t := task(r, f)
-		entries = append(entries, obj{"fullUrl": "urn:uuid:" + t["id"].(string), "resource": t})
+		if err := generated(task(r, f)); err != nil {
+			return err
+		}
 		addEnc(f.Discharge)
 		if f.Visit != nil {
 			addEnc(*f.Visit)
 		}
 	}
-	entries = append(entries, resources...)
+	for _, e := range encs {
+		stored("Encounter", e.ID, e.body)
+	}
 	for _, id := range sortedKeys(r.patients) {
-		entries = append(entries, obj{"fullUrl": base + "/Patient/" + id, "resource": json.RawMessage(r.patients[id])})
+		stored("Patient", id, r.patients[id])
 	}
-	b := resource{
-		"resourceType": "Bundle", "id": newID(), "type": "collection",
-		"meta":       obj{"tag": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": "adt-report"}}},
-		"identifier": obj{"system": "http://equitas.example/fhir/adt-report", "value": r.Group.ID + "/" + r.Date},
-		"timestamp":  time.Now().UTC().Format(time.RFC3339),
-		"entry":      entries,
-	}
-	enc := json.NewEncoder(w)
-	return enc.Encode(b)
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 func task(r *Report, f FollowUp) resource {
