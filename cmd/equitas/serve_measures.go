@@ -42,13 +42,16 @@ func profileMode(s string) (elm.ProfileMode, error) {
 }
 
 // mountMeasures mounts $evaluate-measure, $data-requirements and
-// $submit-data over a catalog of the store's measures.
+// $submit-data over a catalog of the store's measures, and publishes the
+// catalog in env for the areas mounted after it. Its async runner is
+// registered here, before the job manager starts.
 func mountMeasures(ctx context.Context, env *serveEnv, o measureServeOptions) (stop func(), err error) {
 	mode, err := profileMode(o.profiles)
 	if err != nil {
 		return nil, fmt.Errorf("--measure-profiles: %w", err)
 	}
 	cat := catalog.New(env.st, catalog.Options{ELM: elm.Options{Profiles: mode}, Logger: env.log})
+	env.measures = cat // shared with $care-gaps and the equity reports
 	h, err := measureapi.New(measureapi.Options{
 		Catalog: cat, Store: env.st, Jobs: env.bulk.jobs, Base: env.srv.Base,
 		RequiresAccessToken: env.bulk.authenticate != nil,

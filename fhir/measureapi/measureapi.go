@@ -7,6 +7,7 @@ package measureapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -560,11 +561,16 @@ func (h *Handler) runJob(ctx context.Context, rec *job.Record, dir string, progr
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(manifest{
+	// The manifest holds URLs: keep their & and < unescaped.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err = enc.Encode(manifest{
 		TransactionTime:     rec.TransactionTime.Format(time.RFC3339Nano),
 		Request:             rec.Request,
 		RequiresAccessToken: h.o.RequiresAccessToken,
 		Output:              []manifestFile{{Type: "MeasureReport", URL: p.Base + "/bulkfiles/" + rec.ID + "/" + reportFile, Count: n}},
 		Error:               []manifestFile{},
 	})
+	return bytes.TrimSpace(buf.Bytes()), err
 }

@@ -449,6 +449,12 @@ func (a *Aggregator) Report() *MeasureReport {
 		typ, profile = TypeSubjectList, ProfileSubjectList
 	}
 	rep := header(a.def, a.opts, typ, profile)
+	if a.errors > 0 {
+		// Patients the engine could not evaluate are counted nowhere; the
+		// report says how many (their ids are in the evaluator's log).
+		rep.Extension = append(rep.Extension, Extension{URL: ExtEvaluationError,
+			ValueString: fmt.Sprintf("%d of %d patients could not be evaluated and are not counted", a.errors, a.patients)})
+	}
 	listN := 0
 	list := func(title string, subjects []string) *Reference {
 		listN++

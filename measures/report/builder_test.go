@@ -98,7 +98,9 @@ func TestSummaryCountsScoreStrataAndSDE(t *testing.T) {
 		sde[o.Code.Coding[0].Code] = *o.ValueInteger
 	}
 	assert.Equal(t, map[string]int{"male": 2, "female": 2}, sde)
-	assert.Len(t, rep.Extension, 2)
+	require.Len(t, rep.Extension, 3, "two supplemental data references and the evaluation-error count")
+	assert.Equal(t, ExtEvaluationError, rep.Extension[0].URL)
+	assert.Contains(t, rep.Extension[0].ValueString, "1 of 5 patients")
 
 	// DEQM: scoring and group improvement notation on the group.
 	var urls []string
