@@ -27,10 +27,14 @@ const (
 	ActCodeSystem            = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 )
 
-var statusDisplay = map[measure.GapStatus]string{
-	measure.OpenGap:       "Gap in care detected",
-	measure.ClosedGap:     "Gap in care closed",
-	measure.NotApplicable: "Not applicable",
+func statusDisplay(s measure.GapStatus) string {
+	switch s {
+	case measure.OpenGap:
+		return "Gap in care detected"
+	case measure.ClosedGap:
+		return "Gap in care closed"
+	}
+	return "Not applicable"
 }
 
 type (
@@ -147,7 +151,7 @@ func (s *Service) Document(plan *Plan, pg *PatientGaps, base string) (doc []byte
 			di := &detectedIssue{
 				ResourceType: "DetectedIssue", ID: newID(), Meta: &meta{Profile: []string{ProfileGapsDetectedIssue}},
 				ModifierExtension: []extension{{URL: ExtGapStatus, ValueCodeableConcept: concept{
-					Coding: []coding{{System: GapStatusSystem, Code: string(g.Status), Display: statusDisplay[g.Status]}}}}},
+					Coding: []coding{{System: GapStatusSystem, Code: string(g.Status), Display: statusDisplay(g.Status)}}}}},
 				Status:             "final",
 				Code:               concept{Coding: []coding{{System: ActCodeSystem, Code: "CAREGAP", Display: "Care Gaps"}}},
 				Patient:            reference{Reference: subject},

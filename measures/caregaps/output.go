@@ -137,8 +137,10 @@ func (s *Service) WriteNDJSON(ctx context.Context, plan *Plan, base string, w io
 }
 
 // csvHeader is the header row of the provider gap list.
-var csvHeader = []string{"patient_id", "patient_name", "birth_date", "provider_npi", "organization",
-	"measure_id", "measure_title", "measure_url", "group", "period_start", "period_end", "status", "reason"}
+func csvHeader() []string {
+	return []string{"patient_id", "patient_name", "birth_date", "provider_npi", "organization",
+		"measure_id", "measure_title", "measure_url", "group", "period_start", "period_end", "status", "reason"}
+}
 
 // WriteCSV runs the plan and writes the provider gap list: one row per
 // patient × measure (× proportion group) with a reported status, with the
@@ -147,7 +149,7 @@ var csvHeader = []string{"patient_id", "patient_name", "birth_date", "provider_n
 func (s *Service) WriteCSV(ctx context.Context, plan *Plan, w io.Writer) (Summary, error) {
 	var sum Summary
 	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
+	if err := cw.Write(csvHeader()); err != nil {
 		return sum, err
 	}
 	at := s.attributionDate(plan.Request)

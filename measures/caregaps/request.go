@@ -48,11 +48,15 @@ func (e *ParamError) Error() string {
 // exist (a subject, a measure); the HTTP layer answers 404.
 var ErrNotFound = errors.New("not found")
 
-// Params are the names ParseRequest accepts (besides _format and
-// _outputFormat, which the HTTP layer consumes).
-var paramNames = map[string]bool{
-	"periodStart": true, "periodEnd": true, "subject": true, "practitioner": true, "organization": true,
-	"status": true, "measureId": true, "measureIdentifier": true, "measureUrl": true, "program": true, "topic": true,
+// known reports whether name is a parameter ParseRequest accepts (besides
+// _format and _outputFormat, which the HTTP layer consumes).
+func known(name string) bool {
+	switch name {
+	case "periodStart", "periodEnd", "subject", "practitioner", "organization",
+		"status", "measureId", "measureIdentifier", "measureUrl", "program", "topic":
+		return true
+	}
+	return false
 }
 
 var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
@@ -66,7 +70,7 @@ var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // Every failure is a *ParamError.
 func ParseRequest(v url.Values) (*Request, error) {
 	for name := range v {
-		if !paramNames[name] && name != "_format" && name != "_outputFormat" {
+		if !known(name) && name != "_format" && name != "_outputFormat" {
 			return nil, &ParamError{Param: name, Reason: "unknown parameter of $care-gaps"}
 		}
 	}
