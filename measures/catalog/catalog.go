@@ -92,8 +92,10 @@ func (c *Catalog) entry(ctx context.Context, ref string) (*entry, error) {
 		c.mu.Unlock()
 		if !ok {
 			c.build(ctx, id, e)
-			if e.err != nil && ctx.Err() != nil {
-				c.forget(id, e) // a cancelled build says nothing about the content
+			// A cancelled build says nothing about the content, and
+			// remembering unknown ids would let requests grow the cache.
+			if e.err != nil && (ctx.Err() != nil || errors.Is(e.err, ErrNotFound)) {
+				c.forget(id, e)
 			}
 			return e, e.err
 		}

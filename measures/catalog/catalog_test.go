@@ -86,6 +86,7 @@ func TestCatalogErrors(t *testing.T) {
 		_, err := c.Measure(ctx, ref)
 		assert.ErrorIs(t, err, ErrNotFound, ref)
 	}
+	assert.Zero(t, c.Len(), "unknown measures are not remembered")
 	// A missing included library is named; adding it back repairs the measure.
 	lib, err := st.Read(ctx, "Library", "FHIRHelpers")
 	require.NoError(t, err)
