@@ -382,18 +382,26 @@ func (p *Processor) findPatient(ctx context.Context, ids []identifier, follow bo
 			return p.survivor(ctx, r, follow)
 		}
 	}
+	// One search for all identifiers (values of one parameter are OR-ed);
+	// several matches prefer the one holding the earliest identifier.
+	vals := make([]string, len(ids))
+	for i, id := range ids {
+		vals[i] = id.System + "|" + id.Value
+	}
+	res, err := p.st.Search(ctx, store.Query{Type: "Patient", Count: 10,
+		Params: []store.Param{{Name: "identifier", Values: vals}}})
+	if err != nil {
+		return "", nil, false, fmt.Errorf("adt: search patient by identifier: %w", err)
+	}
 	for _, id := range ids {
-		res, err := p.st.Search(ctx, store.Query{Type: "Patient", Count: 2,
-			Params: []store.Param{{Name: "identifier", Values: []string{id.System + "|" + id.Value}}}})
-		if err != nil {
-			return "", nil, false, fmt.Errorf("adt: search patient by identifier: %w", err)
-		}
-		if len(res.Resources) > 1 {
-			p.log.LogAttrs(ctx, slog.LevelWarn, "adt: identifier matches several patients; using the first",
-				slog.String("system", id.System), slog.String("patient", res.Resources[0].ID))
-		}
-		if len(res.Resources) > 0 {
-			return p.survivor(ctx, res.Resources[0], follow)
+		for _, r := range res.Resources {
+			if hasIdentifier(r.Body, id) {
+				if len(res.Resources) > 1 {
+					p.log.LogAttrs(ctx, slog.LevelWarn, "adt: identifiers match several patients; using the first",
+						slog.String("system", id.System), slog.String("patient", r.ID))
+				}
+				return p.survivor(ctx, r, follow)
+			}
 		}
 	}
 	return "", nil, false, nil

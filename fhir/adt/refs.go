@@ -21,7 +21,7 @@ type refResource struct {
 	Type  string
 	ID    string      // derived id, used when creating it
 	Ident *identifier // nil for Location (found by its derived id only)
-	Body  []byte
+	Body  any // marshalled only when the resource is created
 	Uses  []*reference // references to point at the resolved id
 }
 
@@ -36,7 +36,7 @@ func (m *mapper) ref(typ, id string, ident *identifier, display string, body any
 		}
 	}
 	u := &reference{Reference: typ + "/" + id, Identifier: ident, Display: display}
-	m.refs = append(m.refs, &refResource{Type: typ, ID: id, Ident: ident, Body: raw(body), Uses: []*reference{u}})
+	m.refs = append(m.refs, &refResource{Type: typ, ID: id, Ident: ident, Body: body, Uses: []*reference{u}})
 	return u
 }
 
@@ -84,7 +84,7 @@ func (p *Processor) resolveRefs(ctx context.Context, refs []*refResource, tx *st
 		if create {
 			// A concurrent message creating it too makes this commit
 			// fail with a version conflict; the retry then finds it.
-			tx.Writes = append(tx.Writes, store.Write{Op: store.OpPut, Type: r.Type, ID: id, Body: r.Body, IfNoneExist: true})
+			tx.Writes = append(tx.Writes, store.Write{Op: store.OpPut, Type: r.Type, ID: id, Body: raw(r.Body), IfNoneExist: true})
 		}
 		if key != "" && !indexed {
 			tx.KV[key] = []byte(id)
