@@ -72,7 +72,11 @@ type Store struct {
 	applyGate sync.RWMutex
 	// clockMu orders snapshot times against commit timestamps: the writer
 	// holds it from choosing timestamps to publishing the commit.
-	clockMu   sync.Mutex
+	clockMu sync.Mutex
+	// viewMu guards preCommit, the view readers share while the writer's
+	// commit is in flight (see readTxn).
+	viewMu    sync.Mutex
+	preCommit *sharedView
 	lastTS    int64 // last committed lastUpdated (µs)
 	floorTS   int64 // highest time handed out as a snapshot time
 	maxBatch  int64
@@ -234,24 +238,78 @@ func (s *Store) loadClock() error {
 	})
 }
 
-// readTxn opens a read-only badger transaction, never in the middle of a
-// staged transaction's apply phase.
-func (s *Store) readTxn() (*badger.Txn, error) {
+// readTxn returns a read-only badger transaction and its release, never
+// in the middle of a staged transaction's apply phase.
+//
+// A new badger transaction waits until every commit already holding a
+// commit timestamp is written, fsync included: under a steady stream of
+// durable commits every read would stall for one (ADT intake reads a few
+// times per message, so its messages would commit one fsync apart however
+// many arrive at once). While the writer's commit is in flight, readers
+// therefore share the view the writer opened just before it: the state of
+// every commit that has returned, which is all a reader may expect to see.
+func (s *Store) readTxn() (*badger.Txn, func(), error) {
 	if s.closed.Load() {
-		return nil, store.ErrClosed
+		return nil, nil, store.ErrClosed
 	}
+	s.viewMu.Lock()
+	if v := s.preCommit; v != nil {
+		v.refs++
+		s.viewMu.Unlock()
+		return v.txn, func() { s.releaseView(v) }, nil
+	}
+	// Opened under viewMu, so a fresh view either predates the next
+	// published commit or is opened after that commit's view was retired:
+	// no reader can see a commit and a later reader not see it.
 	s.applyGate.RLock()
 	txn := s.db.NewTransaction(false)
 	s.applyGate.RUnlock()
-	return txn, nil
+	s.viewMu.Unlock()
+	return txn, txn.Discard, nil
+}
+
+// sharedView is a read-only transaction shared by readers while a commit
+// is in flight.
+type sharedView struct {
+	txn  *badger.Txn
+	refs int // guarded by Store.viewMu; the writer holds one until the commit is done
+}
+
+// publishView opens the view readers share during the commit the writer
+// is about to make; no commit is in flight, so opening it does not wait.
+func (s *Store) publishView() *sharedView {
+	v := &sharedView{txn: s.db.NewTransaction(false), refs: 1}
+	s.viewMu.Lock()
+	s.preCommit = v
+	s.viewMu.Unlock()
+	return v
+}
+
+// retireView stops handing v out once its commit is done (new readers see
+// the commit) and releases the writer's reference.
+func (s *Store) retireView(v *sharedView) {
+	s.viewMu.Lock()
+	s.preCommit = nil
+	s.viewMu.Unlock()
+	s.releaseView(v)
+}
+
+func (s *Store) releaseView(v *sharedView) {
+	s.viewMu.Lock()
+	v.refs--
+	last := v.refs == 0
+	s.viewMu.Unlock()
+	if last {
+		v.txn.Discard()
+	}
 }
 
 func (s *Store) view(fn func(r *reader) error) error {
-	txn, err := s.readTxn()
+	txn, release, err := s.readTxn()
 	if err != nil {
 		return err
 	}
-	defer txn.Discard()
+	defer release()
 	return fn(&reader{s: s, txn: txn})
 }
 
@@ -329,20 +387,22 @@ func (s *Store) Snapshot(ctx context.Context) (store.Snapshot, error) {
 	}
 	s.clockMu.Lock()
 	defer s.clockMu.Unlock()
-	txn, err := s.readTxn()
+	// Holding clockMu, no commit is in flight: the view is current.
+	txn, release, err := s.readTxn()
 	if err != nil {
 		return nil, err
 	}
 	now := s.opts.Now().UnixMicro()
 	t := max(now, s.lastTS)
 	s.floorTS = max(s.floorTS, t)
-	return &snapshot{reader: reader{s: s, txn: txn}, t: time.UnixMicro(t).UTC()}, nil
+	return &snapshot{reader: reader{s: s, txn: txn}, t: time.UnixMicro(t).UTC(), release: release}, nil
 }
 
 type snapshot struct {
 	reader
-	t    time.Time
-	once sync.Once
+	t       time.Time
+	release func()
+	once    sync.Once
 }
 
 func (sn *snapshot) Time() time.Time { return sn.t }
@@ -363,7 +423,7 @@ func (sn *snapshot) Search(ctx context.Context, q store.Query) (*store.SearchRes
 	return sn.search(ctx, q)
 }
 
-func (sn *snapshot) Close() { sn.once.Do(sn.txn.Discard) }
+func (sn *snapshot) Close() { sn.once.Do(sn.release) }
 
 // badgerLogger routes badger's warnings and errors to slog; its info
 // output is noise.

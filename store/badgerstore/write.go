@@ -81,11 +81,11 @@ func (s *Store) prepare(ws []store.Write) []prepared {
 const prepareChunk = 256
 
 func (s *Store) prepareRange(ws []store.Write, out []prepared) {
-	txn, err := s.readTxn()
+	txn, release, err := s.readTxn()
 	if err != nil {
 		return // the writer reports ErrClosed
 	}
-	defer txn.Discard()
+	defer release()
 	r := &reader{s: s, txn: txn}
 	for i, w := range ws {
 		p := &out[i]
@@ -581,6 +581,8 @@ func (s *Store) write(muts []mutation) error {
 		if err := setAll(txn, muts); err != nil {
 			return fmt.Errorf("badgerstore: %w", err)
 		}
+		v := s.publishView()
+		defer s.retireView(v)
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("badgerstore: commit: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"net"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -20,13 +21,17 @@ import (
 // the message's durable commit (badger with synchronous writes, the real
 // ADT processor). Every message admits a new patient (A01), the costliest
 // common case; it also reports the ACK latency percentiles.
+//
+// With stop-and-wait senders a group commit holds at most one message per
+// connection; window>1 has each sender keep that many messages
+// unacknowledged (pipelining), which the server handles concurrently.
 func BenchmarkMLLP(b *testing.B) {
-	for _, conns := range []int{1, 8, 32} {
-		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) { benchMLLP(b, conns) })
+	for _, c := range []struct{ conns, window int }{{1, 1}, {8, 1}, {32, 1}, {8, 16}} {
+		b.Run(fmt.Sprintf("conns=%d/window=%d", c.conns, c.window), func(b *testing.B) { benchMLLP(b, c.conns, c.window) })
 	}
 }
 
-func benchMLLP(b *testing.B, conns int) {
+func benchMLLP(b *testing.B, conns, window int) {
 	st := openStore(b, b.TempDir())
 	b.Cleanup(func() { _ = st.Close() })
 	ts := startServer(b, st, mllp.Config{})
@@ -57,6 +62,17 @@ func benchMLLP(b *testing.B, conns int) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if window > 1 {
+					local, err := pipelined(ts.addr, msgs[i], window)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					lat = append(lat, local...)
+					mu.Unlock()
+					return
+				}
 				local := make([]time.Duration, 0, perConn)
 				for _, m := range msgs[i] {
 					t0 := time.Now()
@@ -89,6 +105,55 @@ func benchMLLP(b *testing.B, conns int) {
 	b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// pipelined sends msgs over a connection of its own keeping window of
+// them unacknowledged, and returns each message's send-to-ACK latency;
+// every ACK must be AA.
+func pipelined(addr string, msgs [][]byte, window int) ([]time.Duration, error) {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	sent := make([]time.Time, len(msgs))
+	slots := make(chan struct{}, window)
+	werr := make(chan error, 1)
+	go func() {
+		var out []byte
+		for i, m := range msgs {
+			slots <- struct{}{}
+			mu.Lock()
+			sent[i] = time.Now()
+			mu.Unlock()
+			out = mllp.AppendFrame(out[:0], m)
+			if _, err := nc.Write(out); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	r := mllp.NewReader(nc, 1<<20)
+	lat := make([]time.Duration, 0, len(msgs))
+	for i := range msgs {
+		if _, _, err := r.WaitStart(); err != nil {
+			return nil, err
+		}
+		ack, err := r.ReadMessage()
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		lat = append(lat, time.Since(sent[i]))
+		mu.Unlock()
+		if code, _ := msa(ack); code != "AA" {
+			return nil, fmt.Errorf("ack %s: %q", code, ack)
+		}
+		<-slots
+	}
+	return lat, <-werr
 }
 
 // BenchmarkFsync measures what bounds a durable commit on this disk: one
