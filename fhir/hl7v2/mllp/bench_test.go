@@ -3,8 +3,8 @@ package mllp_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
