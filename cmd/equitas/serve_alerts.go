@@ -49,7 +49,7 @@ func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsSe
 	}
 	subs := subscription.New(env.st, subscription.Options{
 		BaseURL: base, MaxAttempts: o.maxAttempts, Backoff: o.backoff, MaxBackoff: o.maxBackoff,
-		Workers: o.workers, Timeout: o.timeout, Logger: env.log,
+		Workers: o.workers, Timeout: o.timeout, Logger: env.log, Registry: env.srv.Registry(),
 	})
 	if err := subs.PublishTopic(ctx); err != nil {
 		return nil, nil, fmt.Errorf("alerts: %w", err)

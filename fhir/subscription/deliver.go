@@ -102,7 +102,7 @@ func (m *Manager) deliver(ctx context.Context, j *job) {
 	}
 	sub, err := Parse(res.Body)
 	if err != nil || sub.Owner == "" {
-		m.bury(ctx, j, 0, "the Subscription is no longer valid")
+		m.drop(ctx, j, "the Subscription is no longer valid")
 		return
 	}
 	sub.ID, sub.Version = res.ID, res.Version
@@ -111,10 +111,10 @@ func (m *Manager) deliver(ctx context.Context, j *job) {
 		m.finish(ctx, j)
 		return
 	case sub.Status == StatusError:
-		m.bury(ctx, j, 0, "the Subscription is in status error")
+		m.drop(ctx, j, "the Subscription is in status error")
 		return
 	case j.Type == kindNotification && sub.Status != StatusActive:
-		m.bury(ctx, j, 0, "the Subscription is not active")
+		m.drop(ctx, j, "the Subscription is not active")
 		return
 	}
 	body, err := m.notification(ctx, sub, j)
@@ -125,7 +125,9 @@ func (m *Manager) deliver(ctx context.Context, j *job) {
 	code, err := m.post(ctx, sub, body)
 	if err != nil {
 		if permanent(code) {
-			m.bury(ctx, j, code, err.Error())
+			j.Attempts++
+			j.LastError, j.LastHTTPStatus = err.Error(), code
+			m.bury(ctx, j, true)
 			return
 		}
 		m.retry(ctx, j, code, err)
@@ -137,7 +139,14 @@ func (m *Manager) deliver(ctx context.Context, j *job) {
 			return
 		}
 	}
+	m.count("delivered")
 	m.finish(ctx, j)
+}
+
+func (m *Manager) count(result string) {
+	if m.metrics != nil {
+		m.metrics.deliveries.WithLabelValues(result).Inc()
+	}
 }
 
 // post sends one notification; err is set for anything but a 2xx.
@@ -194,7 +203,7 @@ func (m *Manager) retry(ctx context.Context, j *job, code int, cause error) {
 	j.Attempts++
 	j.LastError, j.LastHTTPStatus = cause.Error(), code
 	if j.Attempts >= m.opts.MaxAttempts {
-		m.bury(ctx, j, code, cause.Error())
+		m.bury(ctx, j, true)
 		return
 	}
 	d := m.opts.Backoff << (j.Attempts - 1)
@@ -202,6 +211,7 @@ func (m *Manager) retry(ctx context.Context, j *job, code int, cause error) {
 		d = m.opts.MaxBackoff
 	}
 	j.NextAt = m.opts.Now().Add(d)
+	m.count("retried")
 	m.log.Warn("subscription: delivery failed, will retry", "subscription", j.Sub, "event", j.EventNumber,
 		"attempt", j.Attempts, "retry_in", d.String(), "error", cause.Error())
 	if b, err := json.Marshal(j); err == nil {
@@ -212,18 +222,17 @@ func (m *Manager) retry(ctx context.Context, j *job, code int, cause error) {
 	m.release(j, false)
 }
 
-// bury turns j into a dead letter and puts its Subscription in status
-// error: the receiver could not be reached after every attempt.
-func (m *Manager) bury(ctx context.Context, j *job, code int, reason string) {
-	if j.Attempts == 0 || j.LastError != reason {
-		if j.Attempts == 0 && code != 0 {
-			j.Attempts = 1
-		}
-		j.LastError = reason
-	}
-	if code != 0 {
-		j.LastHTTPStatus = code
-	}
+// drop dead-letters a job that is not delivered because its Subscription
+// no longer takes it (invalid, in error, not active).
+func (m *Manager) drop(ctx context.Context, j *job, reason string) {
+	j.LastError = reason
+	m.bury(ctx, j, false)
+}
+
+// bury turns j into a dead letter. When the receiver failed it (failed),
+// the Subscription goes to status error: it could not be reached after
+// every attempt, or refused the notification for good.
+func (m *Manager) bury(ctx context.Context, j *job, failed bool) {
 	d := DeadLetter{Subscription: j.Sub, Type: j.Type, EventNumber: j.EventNumber, Kind: j.Kind, At: j.At,
 		Patient: j.Patient, Encounter: j.Encounter, Attempts: j.Attempts, LastError: j.LastError,
 		LastHTTPStatus: j.LastHTTPStatus, DeadAt: m.opts.Now().UTC()}
@@ -240,9 +249,10 @@ func (m *Manager) bury(ctx context.Context, j *job, code int, reason string) {
 		m.release(j, false)
 		return
 	}
+	m.count("dead")
 	m.log.Warn("subscription: notification dead-lettered", "subscription", j.Sub, "event", j.EventNumber,
 		"attempts", j.Attempts, "error", j.LastError)
-	if res, err := m.st.Read(ctx, "Subscription", j.Sub); err == nil {
+	if res, err := m.st.Read(ctx, "Subscription", j.Sub); failed && err == nil {
 		if s, err := Parse(res.Body); err == nil && s.Status != StatusError && s.Status != StatusOff {
 			if err := m.setStatus(ctx, j.Sub, StatusError, "delivery failed: "+j.LastError); err != nil {
 				m.log.Error("subscription: set status error", "subscription", j.Sub, "error", err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/sjson"
 
 	"github.com/equitas/equitas/fhir/attribution"
@@ -48,6 +49,8 @@ type Options struct {
 	Client *http.Client
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Registry receives the delivery metrics (nil: not exported).
+	Registry prometheus.Registerer
 	// Refresh is how long the list of Subscriptions is cached between
 	// events (default 1s); changes made through this package are seen at
 	// once.
@@ -137,6 +140,8 @@ type Manager struct {
 	cacheAt time.Time
 	parsed  map[string]*Subscription // id@version -> parsed
 
+	metrics *metrics
+
 	done    chan string // keys of delivered jobs, deleted in batches
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -183,9 +188,14 @@ func New(st store.Store, opts Options) *Manager {
 // Start loads the deliveries a previous run left pending and starts the
 // workers; they stop when ctx ends or Stop is called.
 func (m *Manager) Start(ctx context.Context) error {
+	met, err := newMetrics(m.opts.Registry, m.Pending)
+	if err != nil {
+		return err
+	}
+	m.metrics = met
 	m.seq = uint64(m.opts.Now().UnixNano())
 	var jobs []*job
-	err := m.kv.Scan(ctx, kvQueue, func(key string, v []byte) error {
+	err = m.kv.Scan(ctx, kvQueue, func(key string, v []byte) error {
 		var j job
 		if err := json.Unmarshal(v, &j); err != nil {
 			m.log.Error("subscription: dropping corrupt queue record", "key", key, "error", err)
@@ -348,6 +358,9 @@ func (m *Manager) Notify(ctx context.Context, ev Event) error {
 	}
 	for id, n := range counts {
 		m.counts[id] = n
+	}
+	if m.metrics != nil {
+		m.metrics.queued.Add(float64(len(jobs)))
 	}
 	m.mu.Lock()
 	for _, j := range jobs {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
@@ -403,7 +404,8 @@ func TestRetryThenDelivered(t *testing.T) {
 			st := openStore(t, t.TempDir())
 			defer st.Close()
 			seed(t, st)
-			e := start(t, st, subscription.Options{MaxAttempts: 5})
+			reg := prometheus.NewRegistry()
+			e := start(t, st, subscription.Options{MaxAttempts: 5, Registry: reg})
 			rc := newReceiver(t, 2, status)
 			id := e.subscribe(t, orgA, subscriptionJSON(rc.URL, subscription.ContentIDOnly))
 			e.admit(t, "p1", "enc1")
@@ -415,8 +417,34 @@ func TestRetryThenDelivered(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, dl)
 			assert.Equal(t, "active", e.status(t, id, orgA))
+			assert.Equal(t, 2.0, metric(t, reg, "equitas_subscription_deliveries_total", "retried"))
+			assert.Equal(t, 2.0, metric(t, reg, "equitas_subscription_deliveries_total", "delivered"), "the handshake and the event")
+			assert.Equal(t, 1.0, metric(t, reg, "equitas_subscription_notifications_queued_total", ""))
+			assert.Equal(t, 0.0, metric(t, reg, "equitas_subscription_queue_depth", ""))
 		})
 	}
+}
+
+// metric reads a counter or gauge (with the given result label, if any).
+func metric(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if result != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != result) {
+				continue
+			}
+			if m.Counter != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 func TestDeadLetterAfterExhaustion(t *testing.T) {
