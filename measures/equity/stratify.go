@@ -68,7 +68,7 @@ func LoadSVITable(text string) (SVITable, error) {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		header := first
 		first = false
-		if c < 0 || err != nil || f > 1 {
+		if c < 0 || err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f > 1 {
 			if header {
 				continue
 			}
