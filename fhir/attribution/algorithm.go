@@ -13,9 +13,14 @@
 //
 // A Run streams the store's patients one compartment at a time, so memory
 // stays flat in population size. Membership lives in a member index in the
-// store's KV space (one key per group member), from which each run computes
-// the month-over-month changeType and renders the ATR Group as a new
-// version, and from which CSV lists for provider portals are written.
+// store's KV space (one key per group member, plus one history key per
+// member change), from which each run computes the month-over-month
+// changeType and from which CSV lists for provider portals are written.
+// The stored Group carries no members: RenderGroup renders them on read,
+// as of the version read. Lists applies the ATR reconciliation operations,
+// each a small commit (member keys, Group version, Provenance); Jobs runs
+// attributions asynchronously; Assignments and OrganizationPatients answer
+// who is attributed to whom for provider-scoped access.
 package attribution
 
 import (
