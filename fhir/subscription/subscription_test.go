@@ -661,3 +661,28 @@ func TestTopicPublished(t *testing.T) {
 	assert.Equal(t, uint64(1), res.Version, "republishing an unchanged topic writes nothing")
 	assert.Equal(t, subscription.TopicURL, gjson.GetBytes(res.Body, `extension.#(url%"*SubscriptionTopic.url").valueUri`).String())
 }
+
+func TestFilterCriteria(t *testing.T) {
+	tests := []struct {
+		name    string
+		filters []string
+		kind    string
+		patient string
+		want    bool
+	}{
+		{"no filter takes every topic event", nil, "transfer", "p1", true},
+		{"event list", []string{"Encounter?event=admit,discharge"}, "discharge", "p1", true},
+		{"event not listed", []string{"Encounter?event=admit,discharge"}, "transfer", "p1", false},
+		{"repeated criteria narrow", []string{"Encounter?event=admit,discharge", "Encounter?event=discharge"}, "admit", "p1", false},
+		{"patient reference", []string{"Encounter?patient=Patient/p1"}, "admit", "p1", true},
+		{"bare patient id", []string{"Encounter?patient=p2"}, "admit", "p1", false},
+		{"both in one criterion", []string{"Encounter?event=admit&patient=p1,p2"}, "admit", "p2", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := subscription.Parse([]byte(subscriptionJSON("http://h/", "id-only", tc.filters...)))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, s.Filter.Matches(tc.kind, tc.patient))
+		})
+	}
+}
