@@ -586,3 +586,71 @@ func TestForgetBefore(t *testing.T) {
 	assert.Equal(t, 1, e.count(t, "Encounter"))
 	assert.Equal(t, 1, e.count(t, "MessageHeader"))
 }
+
+func TestDiagnosesAndCoverage(t *testing.T) {
+	e := newEnv(t)
+	dg1 := []string{
+		"DG1|1||I10^Essential hypertension^I10||20260301|A|||||||||1",
+		"DG1|2||E11.9^Type 2 diabetes^I10||20260301|F",
+		"DG1|3||^^",
+	}
+	in1 := segment("IN1", map[int]string{1: "1", 2: "HMO1^Gold HMO", 3: "PAYER9^^^GOODHOSP", 4: "Acme Health", 12: "20260101", 13: "20261231", 17: "SEL", 36: "MEM777"})
+	segs := append([]string{pidMary, pv1Admit}, append(dg1, in1)...)
+	ack := e.send(t, msg("A01", "DX1", segs...))
+	require.Equal(t, "AA", ack.code, "%v", ack.errs)
+	ev := e.lastEvent(t)
+	enc := e.read(t, "Encounter", ev.EncounterID)
+	require.Len(t, enc.Get("diagnosis").Array(), 2, "the DG1 without a code is skipped")
+	assert.Equal(t, "AD", enc.Get("diagnosis.0.use.coding.0.code").String())
+	assert.Equal(t, int64(1), enc.Get("diagnosis.0.rank").Int())
+	cond := e.read(t, "Condition", strings.TrimPrefix(enc.Get("diagnosis.0.condition.reference").String(), "Condition/"))
+	assert.Equal(t, "http://hl7.org/fhir/sid/icd-10-cm", cond.Get("code.coding.0.system").String())
+	assert.Equal(t, "I10", cond.Get("code.coding.0.code").String())
+	assert.Equal(t, "encounter-diagnosis", cond.Get("category.0.coding.0.code").String())
+	assert.Equal(t, "Encounter/"+ev.EncounterID, cond.Get("encounter.reference").String())
+	assert.Equal(t, "Patient/"+ev.PatientID, cond.Get("subject.reference").String())
+
+	res, err := e.st.Search(context.Background(), store.Query{Type: "Coverage"})
+	require.NoError(t, err)
+	require.Len(t, res.Resources, 1)
+	cov := gjson.ParseBytes(res.Resources[0].Body)
+	assert.Equal(t, "MEM777", cov.Get("subscriberId").String())
+	assert.Equal(t, "Acme Health", cov.Get("payor.0.display").String())
+	assert.Equal(t, "PAYER9", cov.Get("payor.0.identifier.value").String())
+	assert.Equal(t, "self", cov.Get("relationship.coding.0.code").String())
+	assert.Equal(t, "2026-12-31", cov.Get("period.end").String())
+	assert.Equal(t, "HMO1", cov.Get("class.0.value").String())
+	assert.Equal(t, "Patient/"+ev.PatientID, cov.Get("beneficiary.reference").String())
+
+	// The same lists again: nothing new.
+	require.Equal(t, "AA", e.send(t, msg("A08", "DX2", segs...)).code)
+	assert.Equal(t, 2, e.count(t, "Condition"))
+	assert.Equal(t, 1, e.count(t, "Coverage"))
+	hist, err := e.st.History(context.Background(), store.HistoryQuery{Type: "Condition", Count: -1})
+	require.NoError(t, err)
+	assert.Len(t, hist, 2, "unchanged diagnoses are not rewritten")
+
+	for _, tc := range []struct{ seg, loc string }{
+		{"DG1|1||I10^HTN^I10||2026-03-01", "DG1-5"},
+		{segment("IN1", map[int]string{2: "HMO1", 3: "PAYER9", 4: "Acme", 12: "20260101", 13: "20251231"}), "IN1-13"},
+	} {
+		ack := e.send(t, msg("A01", "DXB"+tc.loc, pidMary, pv1Admit, tc.seg))
+		require.Equal(t, "AE", ack.code)
+		loc, _ := errLocation(ack.errs[0])
+		assert.Equal(t, tc.loc, loc)
+	}
+}
+
+// segment renders a segment from its numbered fields.
+func segment(name string, fields map[int]string) string {
+	n := 0
+	for k := range fields {
+		n = max(n, k)
+	}
+	parts := make([]string, n+1)
+	parts[0] = name
+	for k, v := range fields {
+		parts[k] = v
+	}
+	return strings.Join(parts, "|")
+}

@@ -42,6 +42,8 @@ type plan struct {
 	patient             *patientPlan
 	prior               []identifier // A40 MRG-1
 	visit               *visit
+	diagnoses           []diagnosis
+	coverages           []coverage
 	encounterID         string
 	at                  time.Time // when the event happened
 	eventTime, recorded string    // FHIR dateTime / instant
@@ -105,6 +107,9 @@ func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
 	if pl.patient, err = pl.m.patient(msg.Segment("PID")); err != nil {
 		return nil, err
 	}
+	if pl.coverages, err = pl.m.coverages(msg.All("IN1")); err != nil {
+		return nil, err
+	}
 	if trigger == "A40" {
 		mrg := msg.Segment("MRG")
 		if mrg == nil {
@@ -127,6 +132,9 @@ func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
 		return pl, nil
 	}
 	if pl.visit, err = pl.m.visit(pv1, msg.Segment("PV2")); err != nil {
+		return nil, err
+	}
+	if pl.diagnoses, err = pl.m.diagnoses(msg.All("DG1")); err != nil {
 		return nil, err
 	}
 	pl.encounterID = hashID("Encounter", pl.visit.ID.System, pl.visit.ID.Value)
@@ -298,9 +306,31 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		if old == nil && (pl.trigger == "A11" || pl.trigger == "A13") {
 			return tx, ev, hl7v2.Errorf(hl7v2.At("PV1", 19), hl7v2.CodeUnknownKey, "PV1-19 names no known visit to cancel")
 		}
+		var diag []encounterDiagnosis
+		for _, d := range pl.diagnoses {
+			id := hashID("Condition", pl.encounterID, d.key)
+			cur, err := p.readCurrent(ctx, "Condition", id)
+			if err != nil {
+				return tx, ev, err
+			}
+			var curBody []byte
+			if cur != nil {
+				curBody = cur.Body
+			}
+			b, err := condition(curBody, id, patientID, pl.encounterID, d)
+			if err != nil {
+				return tx, ev, err
+			}
+			tx.Writes = appendPut(tx.Writes, "Condition", id, b, cur)
+			ed := encounterDiagnosis{Condition: reference{Reference: "Condition/" + id}, Rank: d.Rank}
+			if d.Use != nil {
+				ed.Use = &codeableConcept{Coding: []coding{*d.Use}}
+			}
+			diag = append(diag, ed)
+		}
 		b, err := pl.m.encounter(encounterInput{
 			ID: pl.encounterID, PatientID: patientID, Trigger: pl.trigger, Status: pl.status, V: pl.visit,
-			Existing: old, At: pl.at, EventTime: pl.eventTime, Provider: pl.m.org,
+			Existing: old, At: pl.at, EventTime: pl.eventTime, Provider: pl.m.org, Diagnoses: diag,
 		})
 		if err != nil {
 			return tx, ev, err
@@ -312,6 +342,22 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	}
 	if prior != nil {
 		targets = append(targets, reference{Reference: "Patient/" + prior.ID})
+	}
+	for _, c := range pl.coverages {
+		id := hashID("Coverage", patientID, c.key)
+		cur, err := p.readCurrent(ctx, "Coverage", id)
+		if err != nil {
+			return tx, ev, err
+		}
+		var curBody []byte
+		if cur != nil {
+			curBody = cur.Body
+		}
+		b, err := coverageBody(curBody, id, patientID, c)
+		if err != nil {
+			return tx, ev, err
+		}
+		tx.Writes = appendPut(tx.Writes, "Coverage", id, b, cur)
 	}
 
 	msh, evn := pl.msg.Segment("MSH"), pl.msg.Segment("EVN")
@@ -337,6 +383,18 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 		}
 	}
 	return tx, ev, nil
+}
+
+// readCurrent reads typ/id; nil (no error) when absent or deleted.
+func (p *Processor) readCurrent(ctx context.Context, typ, id string) (*store.Resource, error) {
+	r, err := p.st.Read(ctx, typ, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("adt: read %s: %w", typ, err)
+	}
+	return r, nil
 }
 
 // appendPut adds a write of typ/id guarded against concurrent changes:

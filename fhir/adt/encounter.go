@@ -253,6 +253,13 @@ type encounterInput struct {
 	At            time.Time
 	EventTime     string // FHIR dateTime of the event (EVN-6/EVN-2/MSH-7)
 	Provider      *reference
+	Diagnoses     []encounterDiagnosis // from DG1; nil keeps the stored ones
+}
+
+type encounterDiagnosis struct {
+	Condition reference        `json:"condition"`
+	Use       *codeableConcept `json:"use,omitempty"`
+	Rank      int              `json:"rank,omitempty"`
 }
 
 // encounter builds the Encounter body: the stored one with what the
@@ -304,6 +311,9 @@ func (m *mapper) encounter(in encounterInput) ([]byte, error) {
 	}
 	if v.Reason != nil {
 		o.setValue("reasonCode", []codeableConcept{*v.Reason})
+	}
+	if len(in.Diagnoses) > 0 {
+		o.setValue("diagnosis", in.Diagnoses)
 	}
 	if in.Provider != nil {
 		o.setValue("serviceProvider", in.Provider)
