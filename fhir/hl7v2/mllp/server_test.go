@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -508,4 +509,58 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	assert.ErrorIs(t, ts.srv.Serve(ln), mllp.ErrServerClosed)
+}
+
+// TestPipelinedSender: a sender that does not wait for each ACK gets every
+// ACK in message order, and each patient's messages apply in the order
+// sent although different patients' messages are handled concurrently: a
+// discharge sent right after its admit leaves the visit finished.
+func TestPipelinedSender(t *testing.T) {
+	for _, pipeline := range []int{1, 16} {
+		t.Run(fmt.Sprintf("pipeline=%d", pipeline), func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			t.Cleanup(func() { _ = st.Close() })
+			// The real processor behind a random delay, so concurrently
+			// handled messages finish in any order unless sequenced.
+			proc := adt.New(st, adt.Options{})
+			jitter := mllp.HandlerFunc(func(ctx context.Context, msg []byte) []byte {
+				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+				return proc.HandleER7(ctx, msg)
+			})
+			ts := startServer(t, st, mllp.Config{Pipeline: pipeline, Handler: jitter})
+			const patients = 6
+			var msgs [][]byte
+			var controls []string
+			add := func(trigger string, p int) {
+				ctl := fmt.Sprintf("P%d-%s-%d", p, trigger, len(msgs))
+				msgs = append(msgs, adtMessage(trigger, ctl, fmt.Sprintf("MRN-P%d", p), fmt.Sprintf("V-P%d", p)))
+				controls = append(controls, ctl)
+			}
+			for _, trigger := range []string{"A01", "A08", "A02", "A03"} {
+				for p := range patients {
+					add(trigger, p)
+				}
+			}
+			msgs = append(msgs, msgs[0]) // a resend inside the window
+			controls = append(controls, controls[0])
+
+			c := dial(t, ts.addr)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			acks, err := c.SendAll(ctx, msgs, 16)
+			require.NoError(t, err)
+			require.Len(t, acks, len(msgs))
+			for i, ack := range acks {
+				code, control := msa(ack)
+				assert.Equal(t, "AA", code)
+				assert.Equal(t, controls[i], control, "ACK %d answers message %d", i, i)
+			}
+			for p := range patients {
+				encs := encounterByVisit(t, st, fmt.Sprintf("V-P%d", p))
+				require.Len(t, encs, 1)
+				assert.Equal(t, "finished", gjson.GetBytes(encs[0].Body, "status").String(), "patient %d's discharge applied last", p)
+			}
+			assert.Equal(t, int64(4*patients), counts(t, st)["MessageHeader"], "the resend was not applied again")
+		})
+	}
 }
