@@ -19,9 +19,9 @@ const kvRef = "adt/ref/"
 // sender must not rewrite them on every message.
 type refResource struct {
 	Type  string
-	ID    string      // derived id, used when creating it
-	Ident *identifier // nil for Location (found by its derived id only)
-	Body  any // marshalled only when the resource is created
+	ID    string       // derived id, used when creating it
+	Ident *identifier  // nil for Location (found by its derived id only)
+	Body  any          // marshalled only when the resource is created
 	Uses  []*reference // references to point at the resolved id
 }
 
