@@ -19,6 +19,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/bulk/job"
+	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/bulkapi"
 	"github.com/equitas/equitas/fhir/measureapi"
 	"github.com/equitas/equitas/fhir/rest"
@@ -41,31 +42,55 @@ type env struct {
 type envOptions struct {
 	asyncOver int
 	reporter  string
+	// principal, when set, authenticates every request as this caller.
+	principal *access.Principal
+	// store, when set, is served instead of a new one (without async jobs).
+	store *badgerstore.Store
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := badgerstore.Open(context.Background(), filepath.Join(dir, "db"), badgerstore.Options{NoSync: true})
+	st := o.store
+	if st == nil {
+		var err error
+		st, err = badgerstore.Open(context.Background(), filepath.Join(dir, "db"), badgerstore.Options{NoSync: true})
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+	}
+	cfg := rest.Config{Store: st}
+	if o.principal != nil {
+		cfg.Authenticate = func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p := *o.principal
+				next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), &p)))
+			})
+		}
+	}
+	srv, err := rest.New(cfg)
 	require.NoError(t, err)
-	jobs, err := job.NewManager(st.KV(), job.Options{Dir: filepath.Join(dir, "jobs"), TTL: time.Hour, MaxPerOwner: 8})
-	require.NoError(t, err)
-	srv, err := rest.New(rest.Config{Store: st})
-	require.NoError(t, err)
-	bulkapi.New(st, jobs, srv.Base, false).Mount(srv, nil)
+	var jobs *job.Manager
+	if o.store == nil {
+		jobs, err = job.NewManager(st.KV(), job.Options{Dir: filepath.Join(dir, "jobs"), TTL: time.Hour, MaxPerOwner: 8})
+		require.NoError(t, err)
+		bulkapi.New(st, jobs, srv.Base, false).Mount(srv, nil)
+	}
 	h, err := measureapi.New(measureapi.Options{Catalog: catalog.New(st, catalog.Options{}), Store: st, Jobs: jobs,
 		Base: srv.Base, AsyncOver: o.asyncOver, Reporter: o.reporter, ReporterDisplay: "Equitas test", TempDir: dir})
 	require.NoError(t, err)
 	h.Mount(srv)
 	ctx, cancel := context.WithCancel(context.Background())
-	require.NoError(t, jobs.Start(ctx))
+	if jobs != nil {
+		require.NoError(t, jobs.Start(ctx))
+	}
 	hs := httptest.NewServer(srv)
 	e := &env{t: t, st: st, jobs: jobs, http: hs, base: hs.URL + "/fhir"}
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()
-		jobs.Wait()
-		st.Close()
+		if jobs != nil {
+			jobs.Wait()
+		}
 	})
 	return e
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
+
+	"github.com/equitas/equitas/fhir/access"
 )
 
 const (
@@ -413,4 +415,37 @@ func TestEvaluateAsync(t *testing.T) {
 	}
 	assert.Equal(t, sum, counts(reports["summary"][0]))
 	assert.Equal(t, sum, counts(list[len(list)-1]))
+}
+
+// TestEvaluateRestrictedCaller: a caller bound to some patients (an
+// organization's attributed patients) gets reports over those only, and
+// a caller without a MeasureReport read scope gets none.
+func TestEvaluateRestrictedCaller(t *testing.T) {
+	open := newEnv(t, envOptions{})
+	open.loadMeasure(cms165)
+	cases := open.loadSomeCases(cms165, 6)
+	period := cases[0].period
+	visible := access.Set{cases[0].patient: true, cases[1].patient: true, cases[2].patient: true}
+	sum := []map[string]int{{}}
+	for id := range visible {
+		r := open.get("/Measure/$evaluate-measure", evalQuery(cms165, period, "subject", "Patient/"+id))
+		require.Equal(t, http.StatusOK, r.status)
+		for code, n := range counts(r.json("@this"))[0] {
+			sum[0][code] += n
+		}
+	}
+
+	e := newEnv(t, envOptions{store: open.st, principal: &access.Principal{ClientID: "org-client", Scopes: []string{"system/*.read"}, Patients: visible, Groups: access.Set{}}})
+	pop := e.get("/Measure/$evaluate-measure", evalQuery(cms165, period))
+	require.Equal(t, http.StatusOK, pop.status, truncate(pop.body))
+	assert.Equal(t, sum, counts(pop.json("@this")), "only the caller's patients count")
+	hidden := e.get("/Measure/$evaluate-measure", evalQuery(cms165, period, "subject", "Patient/"+cases[5].patient))
+	assert.Equal(t, http.StatusBadRequest, hidden.status, "another organization's patient is not found")
+	group := e.get("/Measure/$evaluate-measure", evalQuery(cms165, period, "subject", "Group/any"))
+	assert.Equal(t, http.StatusBadRequest, group.status)
+
+	noScope := newEnv(t, envOptions{store: open.st, principal: &access.Principal{ClientID: "c", Scopes: []string{"system/Patient.read"}}})
+	res := noScope.get("/Measure/$evaluate-measure", evalQuery(cms165, period))
+	assert.Equal(t, http.StatusForbidden, res.status)
+	assert.Equal(t, "OperationOutcome", res.json("resourceType").String())
 }
