@@ -25,15 +25,32 @@ func newVisibility(st store.Store) *access.Cache {
 		if err != nil {
 			return access.Visibility{}, fmt.Errorf("lists of %s: %w", org, err)
 		}
+		day := time.Now().UTC().Format(time.DateOnly)
 		ids := make(access.Set, len(groups))
+		patients := access.Set{}
 		for _, g := range groups {
+			// A list whose Group was deleted over REST keeps its index; it
+			// grants nothing any more.
+			if _, err := st.Read(ctx, "Group", g.ID); errors.Is(err, store.ErrDeleted) {
+				continue
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return access.Visibility{}, fmt.Errorf("list %s: %w", g.ID, err)
+			}
 			ids[g.ID] = true
+			if !g.ActiveOn(day) {
+				continue
+			}
+			err := attribution.Members(ctx, kv, g.ID, func(e *attribution.Entry) error {
+				if e.ActiveOn(day) {
+					patients[e.PatientID] = true
+				}
+				return nil
+			})
+			if err != nil {
+				return access.Visibility{}, fmt.Errorf("members of %s: %w", g.ID, err)
+			}
 		}
-		patients, err := attribution.OrganizationPatients(ctx, kv, org, time.Now())
-		if err != nil {
-			return access.Visibility{}, fmt.Errorf("patients of %s: %w", org, err)
-		}
-		return access.Visibility{Patients: access.Set(patients), Groups: ids}, nil
+		return access.Visibility{Patients: patients, Groups: ids}, nil
 	}
 	stamp := func(ctx context.Context, org string) (string, error) {
 		groups, err := attribution.OrganizationGroups(ctx, kv, org)
@@ -43,17 +60,15 @@ func newVisibility(st store.Store) *access.Cache {
 		var b strings.Builder
 		b.WriteString(time.Now().UTC().Format(time.DateOnly))
 		for _, g := range groups {
-			v := g.Version
-			if v == 0 {
-				// A list from before versions were kept in the index: its
-				// stored Group's version tells when it changed.
-				if res, err := st.Read(ctx, "Group", g.ID); err == nil {
-					v = res.Version
-				} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrDeleted) {
-					return "", err
-				}
+			// The stored Group's version also moves when the list is
+			// deleted or replaced over REST, which the index does not see.
+			var stored uint64
+			if res, err := st.Read(ctx, "Group", g.ID); res != nil && (err == nil || errors.Is(err, store.ErrDeleted)) {
+				stored = res.Version
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return "", err
 			}
-			fmt.Fprintf(&b, "|%s:%d:%s:%s:%s:%s:%d:%d", g.ID, v, g.Status, g.ContractStart, g.ContractEnd, g.AsOf, g.Active, g.Inactive)
+			fmt.Fprintf(&b, "|%s:%d:%d:%s:%s:%s:%s:%d:%d", g.ID, g.Version, stored, g.Status, g.ContractStart, g.ContractEnd, g.AsOf, g.Active, g.Inactive)
 		}
 		return b.String(), nil
 	}
@@ -85,22 +100,10 @@ func groupMembers(ctx context.Context, kv store.KV, snap store.Snapshot, groupID
 	day := snap.Time().UTC().Format(time.DateOnly)
 	var ids []string
 	err = attribution.Members(ctx, kv, g.ID, func(e *attribution.Entry) error {
-		if !e.Inactive && covers(e.PeriodStart, e.PeriodEnd, day) {
+		if e.ActiveOn(day) {
 			ids = append(ids, e.PatientID)
 		}
 		return nil
 	})
 	return ids, err
-}
-
-// covers reports whether a period given as (partial) dates or dateTimes
-// covers day (YYYY-MM-DD); their date prefixes order as strings.
-func covers(start, end, day string) bool {
-	if len(start) > 10 {
-		start = start[:10]
-	}
-	if len(end) > 10 {
-		end = end[:10]
-	}
-	return (start == "" || start <= day) && (end == "" || end >= day)
 }

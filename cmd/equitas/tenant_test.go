@@ -460,6 +460,27 @@ func TestCrossTenantMatrix(t *testing.T) {
 		assert.Equal(t, "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/davinci-data-export",
 			cs.Get(`rest.0.resource.#(type=="Group").operation.#(name=="davinci-data-export").definition`).String())
 	})
+	// Last: it changes the lists.
+	defer t.Run("deleting a list ends the access it granted", func(t *testing.T) {
+		var g, m string
+		for cand := range w.a.groups {
+			for p := range w.memberOfGroups[cand] {
+				only := true
+				for other := range w.a.groups {
+					only = only && (other == cand || !w.memberOfGroups[other][p])
+				}
+				if only {
+					g, m = cand, p
+				}
+			}
+		}
+		require.NotEmpty(t, m, "clinic A has a member on one list only")
+		require.Equal(t, http.StatusOK, w.call(t, w.a, "GET", "Patient/"+m, "").status)
+		require.Equal(t, http.StatusNoContent, w.call(t, w.payer, "DELETE", "Group/"+g, "").status)
+		assert.Equal(t, http.StatusNotFound, w.call(t, w.a, "GET", "Patient/"+m, "").status, "the member is no longer attributed")
+		assert.Equal(t, http.StatusNotFound, w.call(t, w.a, "GET", "Group/"+g, "").status)
+		assert.Equal(t, http.StatusGone, w.call(t, w.payer, "GET", "Group/"+g, "").status)
+	})
 	t.Run("payer sees everyone", func(t *testing.T) {
 		assert.Equal(t, http.StatusOK, w.call(t, w.payer, "GET", "Patient/"+bOnly, "").status)
 		assert.Equal(t, http.StatusOK, w.call(t, w.payer, "GET", "Coverage/"+cov, "").status)

@@ -62,6 +62,8 @@ func Shared(typ string) bool { return sharedTypes[typ] }
 //     patient at all is not seen;
 //   - a Provenance is also seen when it targets one of the caller's Groups
 //     (the audit trail of its lists);
+//   - a Subscription is seen by the organization that owns it (the
+//     server-set SubscriptionOwnerExtension);
 //   - other types are seen when Shared (directories, definitions) and
 //     hidden otherwise.
 func (p *Principal) Sees(res *store.Resource) bool {
@@ -76,6 +78,8 @@ func (p *Principal) Sees(res *store.Resource) bool {
 		return p.Patients.Contains(res.ID)
 	case "Group":
 		return p.SeesGroup(res.ID)
+	case "Subscription":
+		return p.ownsSubscription(res.Body)
 	}
 	if res.Body == nil {
 		// A deletion carries no body to tell whose it was.
@@ -104,6 +108,35 @@ func (p *Principal) Sees(res *store.Resource) bool {
 		}
 	}
 	return false
+}
+
+// SubscriptionOwnerExtension is the server-set extension (fhir/subscription
+// writes it, never the client) naming the organization a Subscription
+// belongs to.
+const SubscriptionOwnerExtension = "http://equitas.example/fhir/StructureDefinition/subscription-owner"
+
+// ownsSubscription reports whether a Subscription's owner extension names
+// the caller's organization; identifiers ("system|value") and references
+// ("Organization/id") compare on their value.
+func (p *Principal) ownsSubscription(body []byte) bool {
+	mine := orgKey(p.Organization)
+	if mine == "" {
+		return false
+	}
+	for _, ext := range gjson.GetBytes(body, "extension").Array() {
+		if ext.Get("url").Str == SubscriptionOwnerExtension && orgKey(ext.Get("valueString").Str) == mine {
+			return true
+		}
+	}
+	return false
+}
+
+func orgKey(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '|'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimPrefix(s, "Organization/")
 }
 
 // compartmentPaths are the elements putting each type in a patient's
@@ -214,7 +247,7 @@ func (p *Principal) SeesType(typ string) bool {
 	if !p.Restricted() {
 		return p != nil
 	}
-	if typ == "Patient" || typ == "Group" || sharedTypes[typ] {
+	if typ == "Patient" || typ == "Group" || typ == "Subscription" || sharedTypes[typ] {
 		return true
 	}
 	_, ok := compartmentPaths[typ]

@@ -49,6 +49,9 @@ func TestSees(t *testing.T) {
 		{"value set (definition)", res("ValueSet", "vs", `{"resourceType":"ValueSet"}`), true},
 		{"bundle may hold anyone", res("Bundle", "b", `{"resourceType":"Bundle","type":"collection"}`), false},
 		{"message header", res("MessageHeader", "m", `{"resourceType":"MessageHeader"}`), false},
+		{"own subscription", res("Subscription", "s1", `{"resourceType":"Subscription","extension":[{"url":"`+access.SubscriptionOwnerExtension+`","valueString":"Organization/org-a"}]}`), true},
+		{"other's subscription", res("Subscription", "s2", `{"resourceType":"Subscription","extension":[{"url":"`+access.SubscriptionOwnerExtension+`","valueString":"org-b"}]}`), false},
+		{"subscription without owner", res("Subscription", "s3", `{"resourceType":"Subscription"}`), false},
 		{"tombstone of compartment type", &store.Resource{Type: "Observation", ID: "o1", Deleted: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,7 +24,9 @@ var jsonFormats = map[string]bool{
 }
 
 // negotiate enforces the response format (Accept / _format → 406) for the
-// FHIR routes. Request Content-Type is checked where a body is read.
+// FHIR routes: FHIR JSON, or a media type the requested operation declares
+// in Operation.Formats. Request Content-Type is checked where a body is
+// read.
 func (s *Server) negotiate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := r.URL.Query().Get("_format"); f != "" {
@@ -33,16 +36,63 @@ func (s *Server) negotiate(next http.Handler) http.Handler {
 			if err != nil {
 				mt = f
 			}
-			if !jsonFormats[strings.ToLower(mt)] {
+			if mt = strings.ToLower(mt); !jsonFormats[mt] && !slices.Contains(s.opFormats(r), mt) {
 				outcome.Error(w, http.StatusNotAcceptable, "not-supported", "_format "+f+" is not supported; this server speaks application/fhir+json")
 				return
 			}
-		} else if a := r.Header.Get("Accept"); a != "" && !acceptsJSON(a) {
+		} else if a := r.Header.Get("Accept"); a != "" && !acceptsJSON(a) && !accepts(a, s.opFormats(r)) {
 			outcome.Error(w, http.StatusNotAcceptable, "not-supported", "Accept "+a+" is not supported; this server speaks application/fhir+json")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// opFormats returns the extra media types of the operation a request
+// path names ([base]/$op, [base]/Type/$op, [base]/Type/id/$op), if any.
+func (s *Server) opFormats(r *http.Request) []string {
+	segs := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, BasePath), "/"), "/")
+	name, ok := strings.CutPrefix(segs[len(segs)-1], "$")
+	if !ok {
+		return nil
+	}
+	var op Operation
+	switch len(segs) {
+	case 1:
+		op, ok = s.lookupOp(System, "", name)
+	case 2:
+		op, ok = s.lookupOp(Type, segs[0], name)
+	case 3:
+		op, ok = s.lookupOp(Instance, segs[0], name)
+	default:
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	return op.Formats
+}
+
+// accepts reports whether an Accept header admits one of formats.
+func accepts(accept string, formats []string) bool {
+	if len(formats) == 0 {
+		return false
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+				continue
+			}
+		}
+		if slices.Contains(formats, strings.ToLower(mt)) {
+			return true
+		}
+	}
+	return false
 }
 
 // acceptsJSON reports whether an Accept header admits FHIR JSON.

@@ -29,6 +29,10 @@ type Operation struct {
 	// Definition is the canonical URL of the OperationDefinition, listed
 	// in the CapabilityStatement.
 	Definition string
+	// Formats are media types besides FHIR JSON the operation can answer
+	// in (lower case, e.g. "text/csv"): content negotiation lets a request
+	// for one of them through, and the handler chooses the format.
+	Formats []string
 	// Handler serves the operation; chi URL parameters "type" and "id" are
 	// set for Type and Instance levels ("id" only for Instance). It does
 	// its own method, scope and body checks.

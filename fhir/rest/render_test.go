@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/sjson"
 
+	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/store"
 )
 
@@ -40,6 +41,8 @@ func TestRender(t *testing.T) {
 		{"Group/_history", "entry.0.resource.name", "rendered"},
 		{"Group?_id=" + g, "entry.0.resource.name", "rendered"},
 		{"Group?_id=" + g + "&_summary=true", "entry.0.resource.name", "summary"},
+		{"Group?_id=" + g + "&_elements=name,extension", "entry.0.resource.name", "summary"},
+		{"Group?_id=" + g + "&_elements=name,member", "entry.0.resource.name", "rendered"},
 		{"Patient?_id=" + p + "&_revinclude=Group:member", "entry.1.resource.name", "rendered"},
 		{"Patient/" + p, "name.0.family", "Render"},
 	} {
@@ -52,5 +55,31 @@ func TestRender(t *testing.T) {
 		r := e.do("GET", path, nil)
 		assert.Equal(t, http.StatusInternalServerError, r.Status, path)
 		assert.Equal(t, "OperationOutcome", r.get("resourceType").String(), path)
+	}
+}
+
+// TestOperationFormats: an operation declaring text/csv is reached with
+// Accept or _format text/csv; other endpoints still answer 406.
+func TestOperationFormats(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Operation(rest.Operation{Name: "csv-report", Level: rest.Instance, Types: []string{"Group"}, Formats: []string{"text/csv"},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/csv")
+			_, _ = w.Write([]byte("a,b\n"))
+		})})
+	for _, tc := range []struct {
+		path   string
+		hdr    []string
+		status int
+	}{
+		{"Group/g1/$csv-report", []string{"Accept", "text/csv"}, http.StatusOK},
+		{"Group/g1/$csv-report?_format=text/csv", nil, http.StatusOK},
+		{"Group/g1/$csv-report", []string{"Accept", "text/csv;q=0"}, http.StatusNotAcceptable},
+		{"Group/g1/$csv-report", []string{"Accept", "application/xml"}, http.StatusNotAcceptable},
+		{"Group/g1", []string{"Accept", "text/csv"}, http.StatusNotAcceptable},
+		{"Group/$csv-report", []string{"Accept", "text/csv"}, http.StatusNotAcceptable},
+	} {
+		r := e.do("GET", tc.path, nil, tc.hdr...)
+		assert.Equal(t, tc.status, r.Status, "%s %v: %s", tc.path, tc.hdr, r)
 	}
 }

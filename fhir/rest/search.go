@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -67,7 +68,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 		return
 	}
 	// Rendered before the Bundle starts, so a failure is still a clean 500.
-	summary := params.Get("_summary") == "true"
+	summary := params.Get("_summary") == "true" || elementsWithout(params, "member")
 	for i, res := range page.Matches {
 		if page.Matches[i], err = s.rendered(r.Context(), res, summary); err != nil {
 			s.fail(w, r, err)
@@ -113,4 +114,26 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, para
 	if err := bw.Close(); err != nil {
 		s.log.Debug("search response not delivered", "request_id", info(r.Context()).id, "error", err)
 	}
+}
+
+// elementsWithout reports whether _elements is given without naming el:
+// then a rendered element (an ATR Group's members) is dropped anyway, and
+// need not be rendered.
+func elementsWithout(params url.Values, el string) bool {
+	vals, ok := params["_elements"]
+	if !ok {
+		return false
+	}
+	for _, v := range vals {
+		for _, e := range strings.Split(v, ",") {
+			e = strings.TrimSpace(e)
+			if _, after, found := strings.Cut(e, "."); found {
+				e = after
+			}
+			if e == el {
+				return false
+			}
+		}
+	}
+	return true
 }
