@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -23,6 +25,7 @@ type alertsOptions struct {
 	workers     int
 	timeout     time.Duration
 	lookback    int
+	allowHosts  []string
 }
 
 func (o *alertsOptions) flags(f *pflag.FlagSet) {
@@ -32,6 +35,7 @@ func (o *alertsOptions) flags(f *pflag.FlagSet) {
 	f.DurationVar(&o.maxBackoff, "alerts-max-backoff", 10*time.Minute, "longest delay between redeliveries")
 	f.IntVar(&o.workers, "alerts-workers", 4, "concurrent notification deliveries")
 	f.DurationVar(&o.timeout, "alerts-timeout", 10*time.Second, "timeout of one notification request")
+	f.StringSliceVar(&o.allowHosts, "alerts-allow-hosts", nil, "hosts (host or host:port) Subscription endpoints may name (default: any)")
 	f.IntVar(&o.lookback, "adt-report-lookback", 30, "days before the report date whose discharges $adt-report tracks for follow-up")
 }
 
@@ -50,6 +54,7 @@ func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsSe
 	subs := subscription.New(env.st, subscription.Options{
 		BaseURL: base, MaxAttempts: o.maxAttempts, Backoff: o.backoff, MaxBackoff: o.maxBackoff,
 		Workers: o.workers, Timeout: o.timeout, Logger: env.log, Registry: env.srv.Registry(),
+		AllowEndpoint: allowEndpoint(o.allowHosts),
 	})
 	if err := subs.PublishTopic(ctx); err != nil {
 		return nil, nil, fmt.Errorf("alerts: %w", err)
@@ -75,5 +80,19 @@ func (a *alertsServer) notify(ctx context.Context, ev adt.Event) {
 	})
 	if err != nil {
 		a.env.log.ErrorContext(ctx, "alerts: queue notifications", "trigger", ev.Trigger, "patient", ev.PatientID, "error", err)
+	}
+}
+
+// allowEndpoint restricts Subscription endpoints to hosts (host or
+// host:port); nil when any host is allowed.
+func allowEndpoint(hosts []string) func(*url.URL) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	return func(u *url.URL) error {
+		if slices.Contains(hosts, u.Host) || slices.Contains(hosts, u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("host %s is not in --alerts-allow-hosts", u.Host)
 	}
 }

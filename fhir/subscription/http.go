@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -198,6 +199,12 @@ func (m *Manager) Bind(ctx context.Context, body []byte, callerOrg string, prev 
 		}
 		if !SameOrganization(owner, gi.OrganizationID) && !SameOrganization(owner, gi.NPI) && !SameOrganization(owner, gi.TIN) {
 			return nil, nil, outcome.Errorf(http.StatusForbidden, "forbidden", "Group/%s is not a list of the subscribing organization", g)
+		}
+	}
+	if m.opts.AllowEndpoint != nil {
+		u, _ := url.Parse(s.Endpoint) // Parse checked it
+		if err := m.opts.AllowEndpoint(u); err != nil {
+			return nil, nil, invalid("Subscription.channel.endpoint", "endpoint not allowed: %v", err)
 		}
 	}
 	s.Owner = owner

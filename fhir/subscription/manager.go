@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type Options struct {
 	Client *http.Client
 	Logger *slog.Logger
 	Now    func() time.Time
+	// AllowEndpoint, when set, vets a Subscription's endpoint at create and
+	// update (e.g. a host allow-list, so clients cannot make the server
+	// post into its own network); its error is the client's 400.
+	AllowEndpoint func(*url.URL) error
 	// Registry receives the delivery metrics (nil: not exported).
 	Registry prometheus.Registerer
 	// Refresh is how long the list of Subscriptions is cached between

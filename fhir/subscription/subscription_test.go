@@ -2,10 +2,12 @@ package subscription_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -534,7 +536,12 @@ func TestSubscriptionValidation(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
 	seed(t, st)
-	e := start(t, st, subscription.Options{})
+	e := start(t, st, subscription.Options{AllowEndpoint: func(u *url.URL) error {
+		if u.Hostname() != "127.0.0.1" {
+			return errors.New("not on the allow-list")
+		}
+		return nil
+	}})
 	valid := subscriptionJSON("http://127.0.0.1:9/hook", subscription.ContentIDOnly)
 	tests := []struct {
 		name string
@@ -545,6 +552,7 @@ func TestSubscriptionValidation(t *testing.T) {
 		{"not JSON", orgA, `{"resourceType":`, http.StatusBadRequest},
 		{"other criteria", orgA, strings.Replace(valid, subscription.TopicURL, "Encounter?status=finished", 1), http.StatusBadRequest},
 		{"websocket channel", orgA, strings.Replace(valid, "rest-hook", "websocket", 1), http.StatusBadRequest},
+		{"endpoint not allowed", orgA, strings.Replace(valid, "127.0.0.1:9", "10.0.0.1", 1), http.StatusBadRequest},
 		{"relative endpoint", orgA, strings.Replace(valid, "http://127.0.0.1:9/hook", "/hook", 1), http.StatusBadRequest},
 		{"bad content", orgA, strings.Replace(valid, `"valueCode":"id-only"`, `"valueCode":"everything"`, 1), http.StatusBadRequest},
 		{"unknown filter", orgA, subscriptionJSON("http://127.0.0.1:9/hook", "id-only", "Encounter?status=finished"), http.StatusBadRequest},
