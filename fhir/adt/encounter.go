@@ -2,6 +2,7 @@ package adt
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,7 +86,7 @@ func (m *mapper) visit(pv1, pv2 *hl7v2.Segment) (*visit, error) {
 		}
 		t, err := hl7v2.ParseTime(raw, m.loc)
 		if err != nil {
-			return nil, &hl7v2.Error{Location: loc(pv1, f.n), Code: hl7v2.CodeDataType, Text: "PV1-" + itoa(f.n) + " is not a valid date/time", Err: err}
+			return nil, &hl7v2.Error{Location: loc(pv1, f.n), Code: hl7v2.CodeDataType, Text: "PV1-" + strconv.Itoa(f.n) + " is not a valid date/time", Err: err}
 		}
 		*f.dst = &t
 	}
@@ -483,9 +484,4 @@ func parseFHIRTime(s string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
