@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/equitas/equitas/store"
 )
 
@@ -34,7 +36,7 @@ func membersAt(ctx context.Context, kv store.KV, groupID string, v uint64, fn fu
 			return nil
 		}
 		var e Entry
-		if err := json.Unmarshal(best, &e); err != nil {
+		if err := decodeEntry(best, &e); err != nil {
 			return fmt.Errorf("attribution: corrupt member history of %s/%s: %w", groupID, cur, err)
 		}
 		return fn(&e)
@@ -132,5 +134,59 @@ func backfill(ctx context.Context, kv store.KV, g *GroupInfo, next uint64, flush
 		}
 	}
 	g.Layout = layoutHistory
+	return nil
+}
+
+// decodeEntry decodes a member record. It is json.Unmarshal for Entry
+// without reflection: rendering a large list decodes one per member
+// (TestDecodeEntryMatchesJSON keeps the two in step).
+func decodeEntry(b []byte, e *Entry) error {
+	if !gjson.ValidBytes(b) {
+		return fmt.Errorf("invalid JSON")
+	}
+	*e = Entry{}
+	gjson.ParseBytes(b).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "patient":
+			e.PatientID = v.String()
+		case "name":
+			e.Name = v.String()
+		case "birthDate":
+			e.BirthDate = v.String()
+		case "memberId":
+			e.MemberID = v.String()
+		case "coverage":
+			e.CoverageID = v.String()
+		case "payer":
+			e.PayerID = v.String()
+		case "basis":
+			e.Basis = Method(v.String())
+		case "group":
+			e.GroupID = v.String()
+		case "periodStart":
+			e.PeriodStart = v.String()
+		case "periodEnd":
+			e.PeriodEnd = v.String()
+		case "inactive":
+			e.Inactive = v.Bool()
+		case "changeType":
+			e.ChangeType = v.String()
+		case "provider":
+			v.ForEach(func(pk, pv gjson.Result) bool {
+				switch pk.Str {
+				case "npi":
+					e.Provider.NPI = pv.String()
+				case "practitioner":
+					e.Provider.PractitionerID = pv.String()
+				case "organization":
+					e.Provider.OrganizationID = pv.String()
+				case "tin":
+					e.Provider.TIN = pv.String()
+				}
+				return true
+			})
+		}
+		return true
+	})
 	return nil
 }

@@ -75,3 +75,20 @@ func TestRenderGroupPassThroughAndSummary(t *testing.T) {
 	assert.Equal(t, "SUBSETTED", gjson.GetBytes(buf.Bytes(), "meta.tag.0.code").String())
 	assert.True(t, json.Valid(buf.Bytes()))
 }
+
+func TestDecodeEntryMatchesJSON(t *testing.T) {
+	full := Entry{
+		Member: Member{PatientID: "p", Name: "Jane \"J\" Doe", BirthDate: "1960-04-02", MemberID: "M1", CoverageID: "c", PayerID: "payer",
+			Provider: Provider{NPI: "1", PractitionerID: "pr", OrganizationID: "o", TIN: "t"}, Basis: Retrospective},
+		GroupID: "g", PeriodStart: "2026-01-01", PeriodEnd: "2026-12-31", Inactive: true, ChangeType: ChangeDropped,
+	}
+	for _, e := range []Entry{full, {Member: Member{PatientID: "only"}}} {
+		b, err := json.Marshal(&e)
+		require.NoError(t, err)
+		var want, got Entry
+		require.NoError(t, json.Unmarshal(b, &want))
+		require.NoError(t, decodeEntry(b, &got))
+		assert.Equal(t, want, got)
+	}
+	assert.Error(t, decodeEntry([]byte(`{"patient":`), new(Entry)))
+}
