@@ -63,7 +63,7 @@ func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsSe
 		return nil, nil, fmt.Errorf("alerts: %w", err)
 	}
 	subs.Mount(env.srv)
-	adtreport.NewHandler(env.st, env.srv.Base, adtreport.Options{Lookback: o.lookback}, env.log).Mount(env.srv, env.bulk.authenticate)
+	adtreport.NewHandler(env.st, env.srv.Base, adtreport.Options{Lookback: o.lookback}, env.log).Mount(env.srv)
 	a := &alertsServer{env: env, subs: subs}
 	return a, subs.Stop, nil
 }

@@ -268,7 +268,7 @@ func server(t *testing.T, st store.Store) *httptest.Server {
 	auth := withOrg(st)
 	rs, err := rest.New(rest.Config{Store: st, Authenticate: auth, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	adtreport.NewHandler(st, rs.Base, adtreport.Options{}, nil).Mount(rs, auth)
+	adtreport.NewHandler(st, rs.Base, adtreport.Options{}, nil).Mount(rs)
 	ts := httptest.NewServer(rs)
 	t.Cleanup(ts.Close)
 	return ts

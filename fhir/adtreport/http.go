@@ -20,9 +20,6 @@ import (
 // Definition is the canonical of the $adt-report OperationDefinition.
 const Definition = "http://equitas.example/fhir/OperationDefinition/Group-adt-report"
 
-// RoutePattern is where Mount serves the report below the server root.
-const RoutePattern = rest.BasePath + "/Group/{id}/$adt-report"
-
 // Handler serves GET [base]/Group/[id]/$adt-report?date=YYYY-MM-DD as a
 // FHIR Bundle, or as CSV with _format=csv|text/csv or Accept: text/csv.
 type Handler struct {
@@ -41,21 +38,13 @@ func NewHandler(st store.Store, base func(*http.Request) string, opts Options, l
 	return &Handler{st: st, base: base, opts: opts, log: log}
 }
 
-// Mount registers the operation on srv. The GET route is also added at the
-// server root, behind auth, because the FHIR routes' content negotiation
-// answers 406 to text/csv before any operation sees the request.
-func (h *Handler) Mount(srv *rest.Server, auth func(http.Handler) http.Handler) {
-	srv.Operation(rest.Operation{Name: "adt-report", Level: rest.Instance, Types: []string{"Group"}, Definition: Definition, Handler: h})
-	if auth == nil {
-		auth = func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), access.Anonymous())))
-			})
-		}
-	}
-	srv.Router().With(auth).Get(RoutePattern, h.ServeHTTP)
+// Mount registers the operation on srv, answering FHIR JSON and CSV.
+func (h *Handler) Mount(srv *rest.Server) {
+	srv.Operation(rest.Operation{Name: "adt-report", Level: rest.Instance, Types: []string{"Group"}, Definition: Definition,
+		Formats: []string{"text/csv", "csv"}, Handler: h})
 }
 
+// ServeHTTP serves the report (see Handler).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET")
