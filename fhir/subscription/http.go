@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -36,10 +37,12 @@ func (m *Manager) Mount(srv *rest.Server) {
 	h := &handlers{m: m, svc: srv.Service(), base: srv.Base}
 	srv.FHIR().Post("/Subscription", h.create)
 	srv.FHIR().Put("/Subscription/{id}", h.update)
-	srv.Operation(rest.Operation{Name: "status", Level: rest.Instance, Types: []string{"Subscription"},
-		Definition: StatusDefinition, Handler: http.HandlerFunc(h.status)})
-	srv.Operation(rest.Operation{Name: "dead-letters", Level: rest.Instance, Types: []string{"Subscription"},
-		Definition: DeadLettersDefinition, Handler: http.HandlerFunc(h.deadLetters)})
+	for _, level := range []rest.Level{rest.Type, rest.Instance} {
+		srv.Operation(rest.Operation{Name: "status", Level: level, Types: []string{"Subscription"},
+			Definition: StatusDefinition, Handler: http.HandlerFunc(h.status)})
+		srv.Operation(rest.Operation{Name: "dead-letters", Level: level, Types: []string{"Subscription"},
+			Definition: DeadLettersDefinition, Handler: http.HandlerFunc(h.deadLetters)})
+	}
 }
 
 type handlers struct {
@@ -244,114 +247,171 @@ func withOwner(body []byte, owner string) ([]byte, error) {
 	return sjson.SetBytes(body, "extension", exts)
 }
 
-// visible reads a Subscription the caller may see: its owner's clients
-// and system clients.
-func (h *handlers) visible(r *http.Request) (*Subscription, error) {
+// selected returns the Subscriptions a $status or $dead-letters call is
+// about, among those the caller may see (its organization's; all for a
+// system client): the instance, or at type level the "id" parameters
+// (repeated or comma-separated), or, without ids, all of them. An instance
+// the caller may not see is a 404; at type level it is left out.
+func (h *handlers) selected(r *http.Request) ([]*Subscription, error) {
 	p, err := caller(r, access.Read)
 	if err != nil {
 		return nil, err
 	}
-	id := chi.URLParam(r, "id")
-	res, err := h.m.st.Read(r.Context(), "Subscription", id)
-	if err != nil {
-		return nil, interaction.StoreError(err)
+	ctx := r.Context()
+	sees := func(res *store.Resource) (*Subscription, bool) {
+		s, err := Parse(res.Body)
+		if err != nil {
+			s = &Subscription{Status: gjson.GetBytes(res.Body, "status").String()}
+		}
+		if p.Organization != "" && !SameOrganization(p.Organization, s.Owner) {
+			return nil, false
+		}
+		s.ID, s.Version = res.ID, res.Version
+		if s.Status == StatusError {
+			s.errText = gjson.GetBytes(res.Body, "error").String()
+		}
+		return s, true
 	}
-	s, err := Parse(res.Body)
-	if err != nil {
-		s = &Subscription{Status: gjson.GetBytes(res.Body, "status").String()}
+	if id := chi.URLParam(r, "id"); id != "" && !strings.HasPrefix(id, "$") { // "$status" is the type level
+		res, err := h.m.st.Read(ctx, "Subscription", id)
+		if err != nil {
+			return nil, interaction.StoreError(err)
+		}
+		s, ok := sees(res)
+		if !ok {
+			return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Subscription/%s not found", id)
+		}
+		return []*Subscription{s}, nil
 	}
-	if p.Organization != "" && !SameOrganization(p.Organization, s.Owner) {
-		return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Subscription/%s not found", id)
+	q := r.URL.Query()
+	for name := range q {
+		if name != "id" && name != "_format" {
+			return nil, outcome.Errorf(http.StatusBadRequest, "invalid", "%s is not a parameter here (id)", name)
+		}
 	}
-	s.ID, s.Version = res.ID, res.Version
-	if s.Status == StatusError {
-		s.errText = gjson.GetBytes(res.Body, "error").String()
+	var ids []string
+	for _, v := range q["id"] {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimPrefix(strings.TrimSpace(id), "Subscription/"); id != "" {
+				ids = append(ids, id)
+			}
+		}
 	}
-	return s, nil
+	out := []*Subscription{}
+	if len(ids) == 0 {
+		err := h.m.st.Scan(ctx, "Subscription", time.Time{}, func(res *store.Resource) error {
+			if s, ok := sees(res); ok {
+				out = append(out, s)
+			}
+			return nil
+		})
+		return out, err
+	}
+	for _, id := range ids {
+		res, err := h.m.st.Read(ctx, "Subscription", id)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := sees(res); ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
-// status serves $status: a searchset Bundle holding the Subscription's
-// status Parameters (backport-subscription-status-r4, type query-status).
+// status serves $status (backport IG): a searchset Bundle with one status
+// Parameters (backport-subscription-status-r4, type query-status) per
+// selected Subscription.
 func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		outcome.Error(w, http.StatusMethodNotAllowed, "not-supported", "$status is GET or POST")
+	if r.Method != http.MethodGet {
+		outcome.Error(w, http.StatusMethodNotAllowed, "not-supported", "$status is GET")
 		return
 	}
-	s, err := h.visible(r)
-	if err != nil {
-		outcome.WriteError(w, err)
-		return
-	}
-	n, err := h.m.EventsSinceStart(r.Context(), s.ID)
+	subs, err := h.selected(r)
 	if err != nil {
 		outcome.WriteError(w, err)
 		return
 	}
 	base := h.base(r)
-	params := []obj{
-		{"name": "subscription", "valueReference": obj{"reference": base + "/Subscription/" + s.ID}},
-		{"name": "topic", "valueCanonical": TopicURL},
-		{"name": "status", "valueCode": s.Status},
-		{"name": "type", "valueCode": "query-status"},
-		{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(n, 10)},
-	}
-	if s.errText != "" {
-		params = append(params, obj{"name": "error", "valueCodeableConcept": obj{
-			"coding": []obj{{"system": "http://terminology.hl7.org/CodeSystem/subscription-error", "code": "no-response"}},
-			"text":   s.errText}})
-	}
-	id := uuid()
-	writeJSON(w, resource{
-		"resourceType": "Bundle", "id": uuid(), "type": "searchset", "total": 1,
-		"timestamp": h.m.opts.Now().UTC().Format(time.RFC3339Nano),
-		"entry": []obj{{
+	entries := []obj{}
+	for _, s := range subs {
+		n, err := h.m.EventsSinceStart(r.Context(), s.ID)
+		if err != nil {
+			outcome.WriteError(w, err)
+			return
+		}
+		params := []obj{
+			{"name": "subscription", "valueReference": obj{"reference": base + "/Subscription/" + s.ID}},
+			{"name": "topic", "valueCanonical": TopicURL},
+			{"name": "status", "valueCode": s.Status},
+			{"name": "type", "valueCode": "query-status"},
+			{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(n, 10)},
+		}
+		if s.errText != "" {
+			params = append(params, obj{"name": "error", "valueCodeableConcept": obj{
+				"coding": []obj{{"system": "http://terminology.hl7.org/CodeSystem/subscription-error", "code": "no-response"}},
+				"text":   s.errText}})
+		}
+		id := uuid()
+		entries = append(entries, obj{
 			"fullUrl":  "urn:uuid:" + id,
 			"resource": resource{"resourceType": "Parameters", "id": id, "meta": obj{"profile": []string{ProfileStatus}}, "parameter": params},
 			"search":   obj{"mode": "match"},
-		}},
+		})
+	}
+	writeJSON(w, resource{
+		"resourceType": "Bundle", "id": uuid(), "type": "searchset", "total": len(entries),
+		"timestamp": h.m.opts.Now().UTC().Format(time.RFC3339Nano),
+		"entry":     entries,
 	})
 }
 
 // deadLetters serves $dead-letters: one "dead-letter" parameter per
-// notification whose delivery was given up.
+// notification of the selected Subscriptions whose delivery was given up.
 func (h *handlers) deadLetters(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		outcome.Error(w, http.StatusMethodNotAllowed, "not-supported", "$dead-letters is GET")
 		return
 	}
-	s, err := h.visible(r)
-	if err != nil {
-		outcome.WriteError(w, err)
-		return
-	}
-	dl, err := h.m.DeadLetters(r.Context(), s.ID)
+	subs, err := h.selected(r)
 	if err != nil {
 		outcome.WriteError(w, err)
 		return
 	}
 	base := h.base(r)
 	params := []obj{}
-	for _, d := range dl {
-		part := []obj{
-			{"name": "type", "valueCode": d.Type},
-			{"name": "timestamp", "valueInstant": d.At.UTC().Format(time.RFC3339Nano)},
-			{"name": "attempts", "valueInteger": d.Attempts},
-			{"name": "error", "valueString": d.LastError},
-			{"name": "dead-at", "valueInstant": d.DeadAt.UTC().Format(time.RFC3339Nano)},
+	for _, s := range subs {
+		dl, err := h.m.DeadLetters(r.Context(), s.ID)
+		if err != nil {
+			outcome.WriteError(w, err)
+			return
 		}
-		if d.EventNumber > 0 {
-			part = append(part, obj{"name": "event-number", "valueString": strconv.FormatInt(d.EventNumber, 10)})
+		for _, d := range dl {
+			part := []obj{
+				{"name": "subscription", "valueReference": obj{"reference": base + "/Subscription/" + s.ID}},
+				{"name": "type", "valueCode": d.Type},
+				{"name": "timestamp", "valueInstant": d.At.UTC().Format(time.RFC3339Nano)},
+				{"name": "attempts", "valueInteger": d.Attempts},
+				{"name": "error", "valueString": d.LastError},
+				{"name": "dead-at", "valueInstant": d.DeadAt.UTC().Format(time.RFC3339Nano)},
+			}
+			if d.EventNumber > 0 {
+				part = append(part, obj{"name": "event-number", "valueString": strconv.FormatInt(d.EventNumber, 10)})
+			}
+			if d.Kind != "" {
+				part = append(part, obj{"name": "event", "valueCode": d.Kind})
+			}
+			if d.Encounter != "" {
+				part = append(part, obj{"name": "focus", "valueReference": obj{"reference": base + "/Encounter/" + d.Encounter}})
+			}
+			if d.LastHTTPStatus != 0 {
+				part = append(part, obj{"name": "http-status", "valueInteger": d.LastHTTPStatus})
+			}
+			params = append(params, obj{"name": "dead-letter", "part": part})
 		}
-		if d.Kind != "" {
-			part = append(part, obj{"name": "event", "valueCode": d.Kind})
-		}
-		if d.Encounter != "" {
-			part = append(part, obj{"name": "focus", "valueReference": obj{"reference": base + "/Encounter/" + d.Encounter}})
-		}
-		if d.LastHTTPStatus != 0 {
-			part = append(part, obj{"name": "http-status", "valueInteger": d.LastHTTPStatus})
-		}
-		params = append(params, obj{"name": "dead-letter", "part": part})
 	}
 	writeJSON(w, resource{"resourceType": "Parameters", "parameter": params})
 }

@@ -498,6 +498,21 @@ func TestDeadLetterAfterExhaustion(t *testing.T) {
 			// Another organization cannot see it.
 			code, _ = e.do(t, http.MethodGet, "Subscription/"+id+"/$dead-letters", orgB, "")
 			assert.Equal(t, http.StatusNotFound, code)
+
+			// Type level: the caller's own Subscriptions, or the ids asked for among them.
+			for _, tl := range []struct {
+				org, query string
+				want       int
+			}{{orgA, "", 1}, {orgA, "?id=" + id, 1}, {orgB, "", 0}, {orgB, "?id=" + id, 0}, {"", "?id=nope," + id, 1}} {
+				code, b := e.do(t, http.MethodGet, "Subscription/$status"+tl.query, tl.org, "")
+				require.Equal(t, http.StatusOK, code, b.Raw)
+				assert.Equal(t, int64(tl.want), b.Get("total").Int(), "%s %s", tl.org, tl.query)
+				code, b = e.do(t, http.MethodGet, "Subscription/$dead-letters"+tl.query, tl.org, "")
+				require.Equal(t, http.StatusOK, code, b.Raw)
+				assert.Len(t, b.Get(`parameter.#(name=="dead-letter")#`).Array(), tl.want)
+			}
+			code, _ = e.do(t, http.MethodGet, "Subscription/$status?patient=x", orgA, "")
+			assert.Equal(t, http.StatusBadRequest, code)
 		})
 	}
 }
