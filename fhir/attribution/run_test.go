@@ -239,3 +239,37 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// A run limited to one contract changes that list only: a member moving
+// to the other list is left where it was, and the other list gets no
+// new version.
+func TestRunOneContract(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	seedDirectory(t, st)
+	put(t, st,
+		patient("pt1", "Practitioner/p1"), coverage("pt1", "2020-01-01", "", ""),
+		patient("pt2", "Practitioner/p2"), coverage("pt2", "2020-01-01", "", ""))
+	opts := RunOptions{Options: Options{Method: Prospective, AsOf: day("2026-01-01")}}
+	_, err := Run(ctx, st, opts)
+	require.NoError(t, err)
+
+	put(t, st, patient("pt1", "Practitioner/p2"), patient("pt3", "Practitioner/p2"), coverage("pt3", "2020-01-01", "", ""))
+	opts.AsOf, opts.Contract = day("2026-02-01"), g2
+	res, err := Run(ctx, st, opts)
+	require.NoError(t, err)
+	require.Len(t, res.Groups, 1)
+	assert.Equal(t, g2, res.Groups[0].ID)
+	assert.Equal(t, map[string]memberState{
+		"pt1@" + g1: {g1, ChangeNew, "1000000001", "2026-01-01", "", false},
+		"pt1@" + g2: {g2, ChangeNew, "1000000002", "2026-02-01", "", false},
+		"pt2@" + g2: {g2, ChangeNoChange, "1000000002", "2026-01-01", "", false},
+		"pt3@" + g2: {g2, ChangeNew, "1000000002", "2026-02-01", "", false},
+	}, indexState(t, st))
+	r, err := st.Read(ctx, "Group", g1)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, r.Version, "the other list is untouched")
+	as, err := Assignments(ctx, st.KV(), "pt1", day("2026-03-01"))
+	require.NoError(t, err)
+	assert.Len(t, as, 2, "pt1 is in both lists until clinic one's is run")
+}
