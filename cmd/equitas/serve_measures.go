@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -52,11 +54,16 @@ func mountMeasures(ctx context.Context, env *serveEnv, o measureServeOptions) (s
 	}
 	cat := catalog.New(env.st, catalog.Options{ELM: elm.Options{Profiles: mode}, Logger: env.log})
 	env.measures = cat // shared with $care-gaps and the equity reports
+	// Synchronous reports are staged on the data disk, not a tmpfs.
+	tmp := filepath.Join(env.data, "measure-reports")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("measure reports dir: %w", err)
+	}
 	h, err := measureapi.New(measureapi.Options{
 		Catalog: cat, Store: env.st, Jobs: env.bulk.jobs, Base: env.srv.Base,
 		RequiresAccessToken: env.bulk.authenticate != nil,
 		Reporter:            o.reporter, ReporterDisplay: reporterDisplay(o),
-		AsyncOver: o.asyncOver, Workers: o.workers, Logger: env.log,
+		AsyncOver: o.asyncOver, Workers: o.workers, TempDir: tmp, Logger: env.log,
 	})
 	if err != nil {
 		return nil, err
