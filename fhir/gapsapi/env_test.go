@@ -34,7 +34,7 @@ import (
 // env is a real server (badger store in a temp dir, REST server, bulk
 // status and file endpoints, $care-gaps) on 127.0.0.1.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	st   *badgerstore.Store
 	http *httptest.Server
 	base string
@@ -73,7 +73,10 @@ func testAuth(st *badgerstore.Store) func(http.Handler) http.Handler {
 	}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env { return newEnvLimit(t, 150) }
+
+// newEnvLimit is newEnv answering at most maxSync patients synchronously.
+func newEnvLimit(t testing.TB, maxSync int) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := badgerstore.Open(context.Background(), filepath.Join(dir, "db"), badgerstore.Options{NoSync: true})
@@ -86,7 +89,7 @@ func newEnv(t *testing.T) *env {
 	bulkapi.New(st, jobs, srv.Base, false).Mount(srv, auth)
 	svc := caregaps.New(st, catalog.New(st, catalog.Options{Logger: slog.New(slog.DiscardHandler)}), caregaps.Options{Reporter: "Organization/payer"})
 	jobs.Register(caregaps.JobKind, svc.RunJob)
-	gapsapi.New(svc, jobs, srv.Base, gapsapi.Options{SpoolDir: dir, MaxSyncPatients: 150}).Mount(srv, auth)
+	gapsapi.New(svc, jobs, srv.Base, gapsapi.Options{SpoolDir: dir, MaxSyncPatients: maxSync}).Mount(srv, auth)
 	ctx, cancel := context.WithCancel(context.Background())
 	require.NoError(t, jobs.Start(ctx))
 	hs := httptest.NewServer(srv)
@@ -285,4 +288,31 @@ func (e *env) putGroup(id string, patients []string) {
 	body := `{"resourceType":"Group","id":"` + id + `","type":"person","actual":true,"member":[` + strings.Join(members, ",") + `]}`
 	r := e.do(http.MethodPut, "/Group/"+id, body)
 	require.Contains(e.t, []int{http.StatusOK, http.StatusCreated}, r.status, "%s", r.body)
+}
+
+// synthSink collects generated resources as transaction entries and posts
+// them through REST in batches.
+type synthSink struct {
+	e        *env
+	entries  []json.RawMessage
+	patients []string
+}
+
+func (s *synthSink) Write(typ string, line []byte) error {
+	id := gjson.GetBytes(line, "id").String()
+	if typ == "Patient" {
+		s.patients = append(s.patients, id)
+	}
+	s.entries = append(s.entries, json.RawMessage(fmt.Sprintf(`{"resource":%s,"request":{"method":"PUT","url":"%s/%s"}}`, line, typ, id)))
+	if len(s.entries) >= 2000 {
+		s.flush()
+	}
+	return nil
+}
+
+func (s *synthSink) flush() {
+	if len(s.entries) > 0 {
+		s.e.post(transaction(s.entries))
+		s.entries = nil
+	}
 }
