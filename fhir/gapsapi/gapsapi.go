@@ -140,6 +140,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, groupID string) 
 			return
 		}
 	}
+	if lenient(r) {
+		// Prefer: handling=lenient ignores parameters the operation does
+		// not define instead of refusing them.
+		for name := range values {
+			if !caregaps.KnownParameter(name) {
+				delete(values, name)
+			}
+		}
+	}
 	req, err := caregaps.ParseRequest(values)
 	if err != nil {
 		h.fail(w, err)
@@ -360,6 +369,19 @@ func async(r *http.Request) bool {
 	for _, v := range r.Header.Values("Prefer") {
 		for _, part := range strings.Split(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(part), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lenient reports whether the Prefer header asks for handling=lenient.
+func lenient(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, part := range strings.Split(v, ",") {
+			k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "handling") && strings.Trim(strings.TrimSpace(val), `"`) == "lenient" {
 				return true
 			}
 		}

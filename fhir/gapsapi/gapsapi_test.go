@@ -342,6 +342,17 @@ func TestCareGapsECQM(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
 	})
 
+	t.Run("lenient handling ignores unknown parameters", func(t *testing.T) {
+		tc := c.cases[cms165][0]
+		q := query("measureId", cms165, "periodStart", "2025-01-01", "periodEnd", "2025-12-31", "subject", "Patient/"+tc.patient,
+			"status", "open-gap", "status", "closed-gap", "status", "not-applicable", "reportType", "individual")
+		r := e.do(http.MethodGet, gapsURL(q), "")
+		assert.Equal(t, http.StatusBadRequest, r.status, "strict by default")
+		r = e.do(http.MethodGet, gapsURL(q), "", "Prefer", "return=representation, handling=lenient")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Len(t, documents(t, r.body), 1)
+	})
+
 	t.Run("POST Parameters", func(t *testing.T) {
 		tc := c.cases[cms165][0]
 		body := `{"resourceType":"Parameters","parameter":[

@@ -48,9 +48,9 @@ func (e *ParamError) Error() string {
 // exist (a subject, a measure); the HTTP layer answers 404.
 var ErrNotFound = errors.New("not found")
 
-// known reports whether name is a parameter ParseRequest accepts (besides
-// _format and _outputFormat, which the HTTP layer consumes).
-func known(name string) bool {
+// KnownParameter reports whether name is a parameter ParseRequest accepts
+// (besides _format and _outputFormat, which the HTTP layer consumes).
+func KnownParameter(name string) bool {
 	switch name {
 	case "periodStart", "periodEnd", "subject", "practitioner", "organization",
 		"status", "measureId", "measureIdentifier", "measureUrl", "program", "topic":
@@ -70,7 +70,7 @@ var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // Every failure is a *ParamError.
 func ParseRequest(v url.Values) (*Request, error) {
 	for name := range v {
-		if !known(name) && name != "_format" && name != "_outputFormat" {
+		if !KnownParameter(name) && name != "_format" && name != "_outputFormat" {
 			return nil, &ParamError{Param: name, Reason: "unknown parameter of $care-gaps"}
 		}
 	}
