@@ -221,6 +221,15 @@ func (c *refCollector) collect(body []byte) {
 	c.mu.Unlock()
 }
 
+// add records one reference to export.
+func (c *refCollector) add(ref string) {
+	c.mu.Lock()
+	if _, ok := c.refs[ref]; !ok {
+		c.refs[ref] = false
+	}
+	c.mu.Unlock()
+}
+
 // next returns the references collected and not yet handed out, sorted,
 // and marks them handed out.
 func (c *refCollector) next() []string {
@@ -245,7 +254,7 @@ func (r *run) referenced(ctx context.Context) error {
 	if r.refs == nil {
 		return nil
 	}
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 4; round++ {
 		refs := r.refs.next()
 		if len(refs) == 0 {
 			return nil
@@ -268,7 +277,32 @@ func (r *run) referenced(ctx context.Context) error {
 			if err := r.write(ctx, res); err != nil {
 				return err
 			}
+			if typ == "Practitioner" && r.refs.want["PractitionerRole"] {
+				if err := r.rolesOf(ctx, ref); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// rolesOf queues the PractitionerRoles of an exported Practitioner: they
+// say for which organization and where the attributed clinician works,
+// and nothing else the export holds points at them.
+func (r *run) rolesOf(ctx context.Context, practitioner string) error {
+	q := store.Query{Type: "PractitionerRole", Count: 1000, Params: []store.Param{{Name: "practitioner", Values: []string{practitioner}}}}
+	for {
+		res, err := r.snap.Search(ctx, q)
+		if err != nil {
+			return fmt.Errorf("export: roles of %s: %w", practitioner, err)
+		}
+		for _, role := range res.Resources {
+			r.refs.add("PractitionerRole/" + role.ID)
+		}
+		if res.NextCursor == "" {
+			return nil
+		}
+		q.Cursor = res.NextCursor
+	}
 }

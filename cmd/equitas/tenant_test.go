@@ -500,7 +500,7 @@ func TestCrossTenantMatrix(t *testing.T) {
 		for _, res := range got {
 			types[res.Get("resourceType").String()]++
 		}
-		for _, typ := range []string{"Group", "Patient", "Coverage", "Organization"} {
+		for _, typ := range []string{"Group", "Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole"} {
 			assert.Positive(t, types[typ], "$davinci-data-export writes %s", typ)
 		}
 	})
