@@ -151,7 +151,10 @@ func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, ev, false, fmt.Errorf("adt: read dedup key: %w", err)
 	}
-	keys := []string{pl.dedupKey, "enc:" + pl.encounterID}
+	keys := []string{pl.dedupKey}
+	if pl.encounterID != "" {
+		keys = append(keys, "enc:"+pl.encounterID)
+	}
 	for _, id := range append(append([]identifier(nil), pl.patient.IDs...), pl.prior...) {
 		keys = append(keys, "pid:"+id.System+"|"+id.Value)
 	}
@@ -162,7 +165,8 @@ func (p *Processor) apply(ctx context.Context, pl *plan) (ack []byte, ev Event, 
 		return storedACK(prev), ev, true, nil
 	}
 	for attempt := 1; ; attempt++ {
-		tx, ev, err := p.build(ctx, pl)
+		var tx store.Tx
+		tx, ev, err = p.build(ctx, pl)
 		if err != nil {
 			return nil, ev, false, err
 		}
