@@ -92,6 +92,16 @@ type DashStratifier struct {
 	Reference  *DashReference `json:"reference"`
 	Strata     []DashStratum  `json:"strata"`
 	Indices    *DashIndices   `json:"indices"`
+	// Completeness is the share of the denominator whose value is known,
+	// unknown or declined (§6.1).
+	Completeness DashCompleteness `json:"completeness"`
+}
+
+// DashCompleteness is a stratifier's data completeness.
+type DashCompleteness struct {
+	Known    Decimal `json:"known"`
+	Unknown  Decimal `json:"unknown"`
+	Declined Decimal `json:"declined"`
 }
 
 // DashReference is the reference the gaps are measured against.
@@ -138,6 +148,9 @@ type DashDisparity struct {
 	DRCIHigh        Decimal `json:"drCiHigh"`
 	RelDiffPct      Decimal `json:"relDiffPct"`
 	Significant     bool    `json:"significant"`
+	// FDRSignificant: the gap's p-value passes Benjamini–Hochberg at
+	// q = 0.05 over the stratifier's comparisons.
+	FDRSignificant bool `json:"fdrSignificant"`
 }
 
 // DashStratumYoY is a stratum's change since the prior period.
@@ -309,6 +322,24 @@ func dashStratifier(a Analysis, prior *Analysis, fo FHIROptions) DashStratifier 
 		}
 		st.Prior = stratumYoY(a, i, prior, priorIdx)
 		ds.Strata = append(ds.Strata, st)
+	}
+	var ps []float64
+	var at []int
+	for i, st := range ds.Strata {
+		if st.Disparity != nil && !st.IsReference {
+			ps = append(ps, a.Disparities[i].PValue)
+			at = append(at, i)
+		}
+	}
+	for k, ok := range BenjaminiHochberg(ps, 0.05) {
+		ds.Strata[at[k]].Disparity.FDRSignificant = ok
+	}
+	c := DataCompleteness(a.Stratification)
+	if c.Denominator > 0 {
+		ds.Completeness = DashCompleteness{Known: Decimal(c.Known), Unknown: Decimal(c.Unknown), Declined: Decimal(c.Declined)}
+	} else {
+		nan := Decimal(math.NaN())
+		ds.Completeness = DashCompleteness{nan, nan, nan}
 	}
 	if ix := a.Indices; ix != nil {
 		di := &DashIndices{J: ix.J, Mu: Decimal(ix.Mu), MuSource: ix.MuSource}

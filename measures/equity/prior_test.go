@@ -27,6 +27,12 @@ func dashboardOf(t *testing.T, inputs []MeasureInput, opts ReportOptions, start,
 // document equals year-over-year from last year's records.
 func TestSuppliedPriorReport(t *testing.T) {
 	cur, prior := benchRecords(6000), benchRecords(5000)
+	for i := range cur {
+		// This year Black patients fall behind.
+		if cur[i].Attributes.Race == "2054-5" && i%2 == 0 {
+			cur[i].Numerator = false
+		}
+	}
 	for i := range prior {
 		// Last year was a little worse for everyone.
 		prior[i].Numerator = prior[i].Numerator && i%7 != 0
@@ -69,6 +75,23 @@ func TestSuppliedPriorReport(t *testing.T) {
 		}
 	}
 	assert.Greater(t, compared, 10)
+
+	// Completeness shares add up; an FDR flag implies a small p-value.
+	fdr := 0
+	race := ev.Measures[0].Stratifiers[0].Completeness
+	assert.Positive(t, float64(race.Unknown), "benchRecords has unknown races")
+	assert.Positive(t, float64(race.Declined), "benchRecords has declined races")
+	for _, st := range ev.Measures[0].Stratifiers {
+		c := st.Completeness
+		assert.InDelta(t, 1, float64(c.Known+c.Unknown+c.Declined), 1e-6, st.Code)
+		for _, s := range st.Strata {
+			if s.Disparity != nil && s.Disparity.FDRSignificant {
+				fdr++
+				assert.LessOrEqual(t, float64(s.Disparity.PValue), 0.05, s.Code)
+			}
+		}
+	}
+	assert.Positive(t, fdr, "the planted gap is flagged")
 
 	for _, bad := range []string{`nope`, `{"version":2,"period":{"start":"a","end":"b"}}`, `{"version":1}`} {
 		_, err := ParseDashboard([]byte(bad))
