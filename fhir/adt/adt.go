@@ -18,6 +18,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,10 +76,10 @@ type Options struct {
 	// validate every output; the ~0.3 ms per resource google/fhir costs
 	// would otherwise cap intake below the 5k messages/s.
 	Validator *validate.Validator
+	// Limits bound the messages parsed (zero: hl7v2's defaults, 1 MiB and
+	// 2000 segments).
+	Limits hl7v2.Limits
 }
-
-// Limits on what one message may carry.
-var messageLimits = hl7v2.Limits{MaxSize: 1 << 20, MaxSegments: 2000}
 
 // stripes is the number of in-process locks serialising messages that
 // touch the same patient, visit or control id.
@@ -123,7 +124,7 @@ func supportedVersion(v string) bool {
 // AR for unsupported messages and internal failures. Nothing is written
 // unless the answer is AA.
 func (p *Processor) HandleER7(ctx context.Context, raw []byte) []byte {
-	msg, err := messageLimits.Parse(raw)
+	msg, err := p.opts.Limits.Parse(raw)
 	if err != nil {
 		he := asHL7(err)
 		p.log.LogAttrs(ctx, slog.LevelWarn, "adt: unreadable message", slog.String("location", he.Location.String()), slog.Int("code", int(he.Code)))
@@ -149,7 +150,7 @@ func (p *Processor) HandleER7(ctx context.Context, raw []byte) []byte {
 	case triggers[trigger].kind == "":
 		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 9), hl7v2.CodeUnsupportedEvent, "event "+trigger+" is not supported"))
 	case !slices.Contains(p.opts.ProcessingIDs, msh.Field(11).Component(1).String()):
-		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 11), hl7v2.CodeUnsupportedProcID, "processing id must be one of "+joinIDs(p.opts.ProcessingIDs)))
+		return reject(hl7v2.AR, hl7v2.Errorf(hl7v2.At("MSH", 11), hl7v2.CodeUnsupportedProcID, "processing id must be one of "+strings.Join(p.opts.ProcessingIDs, ", ")))
 	case ctl == "":
 		return reject(hl7v2.AE, hl7v2.Errorf(hl7v2.At("MSH", 10), hl7v2.CodeRequiredMissing, "MSH-10 message control id is required"))
 	}
@@ -176,17 +177,6 @@ func (p *Processor) HandleER7(ctx context.Context, raw []byte) []byte {
 		p.opts.Notify(ctx, ev)
 	}
 	return ack
-}
-
-func joinIDs(ids []string) string {
-	s := ""
-	for i, id := range ids {
-		if i > 0 {
-			s += ", "
-		}
-		s += id
-	}
-	return s
 }
 
 func asHL7(err error) *hl7v2.Error {

@@ -43,8 +43,10 @@ type mapper struct {
 	org         *reference // the sending facility (MSH-4) as an Organization
 }
 
+// loc locates field n of seg (nil seg: no segment, which only callers
+// holding a segment reach in practice).
 func loc(seg *hl7v2.Segment, field int) hl7v2.Location {
-	l := hl7v2.Location{Field: field, Segment: "PID"}
+	l := hl7v2.Location{Field: field}
 	if seg != nil {
 		l.Segment, l.Seq = seg.Name, seg.Seq()
 	}
