@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -284,15 +285,44 @@ func (p *Processor) match(ctx context.Context, e *entry) (string, []byte, error)
 			if len(res.Resources) > 1 {
 				p.log.Warn("identifier matches several resources; updating the first", "type", e.typ, "system", idf.system)
 			}
-			return res.Resources[0].ID, res.Resources[0].Body, nil
+			r := res.Resources[0]
+			if e.typ == "Patient" {
+				r = p.survivor(ctx, r)
+			}
+			return r.ID, r.Body, nil
 		}
 	}
 	return "", nil, nil
 }
 
+// survivor follows a merged patient's replaced-by link (set by an HL7 v2
+// A40 merge) to the record that now stands for the person, so a
+// notification about the old record updates the surviving one.
+func (p *Processor) survivor(ctx context.Context, r *store.Resource) *store.Resource {
+	for range 4 { // a short chain at most; a loop is cut off
+		to := ""
+		for _, l := range gjson.GetBytes(r.Body, "link").Array() {
+			if l.Get("type").String() == "replaced-by" {
+				to = strings.TrimPrefix(l.Get("other.reference").String(), "Patient/")
+				break
+			}
+		}
+		if to == "" || to == r.ID {
+			return r
+		}
+		next, err := p.st.Read(ctx, "Patient", to)
+		if err != nil {
+			return r // a dangling link: stay with the patient found
+		}
+		r = next
+	}
+	return r
+}
+
 // mergeIdentifiers keeps the identifiers the stored Patient has that the
 // incoming one lacks (another sender's MRN, an SSN from an HL7 v2 feed), so
-// an update from one source never erases another's match keys.
+// an update from one source never erases another's match keys, and keeps
+// its merge links.
 func mergeIdentifiers(incoming, stored []byte) ([]byte, error) {
 	have := map[string]bool{}
 	for _, i := range gjson.GetBytes(incoming, "identifier").Array() {
@@ -306,6 +336,13 @@ func mergeIdentifiers(incoming, stored []byte) ([]byte, error) {
 		}
 		if out, err = sjson.SetRawBytes(out, "identifier.-1", []byte(i.Raw)); err != nil {
 			return nil, fmt.Errorf("message: merge identifiers: %w", err)
+		}
+	}
+	// Merge links (replaces / replaced-by) are the store's record of an
+	// A40; a notification that says nothing about links keeps them.
+	if l := gjson.GetBytes(stored, "link"); l.Exists() && !gjson.GetBytes(out, "link").Exists() {
+		if out, err = sjson.SetRawBytes(out, "link", []byte(l.Raw)); err != nil {
+			return nil, fmt.Errorf("message: keep links: %w", err)
 		}
 	}
 	return out, nil

@@ -343,3 +343,27 @@ func TestKnownPatientIsUpdated(t *testing.T) {
 	assert.ElementsMatch(t, []string{"urn:oid:1.2.3.4.5.mrn", "http://hl7.org/fhir/sid/us-ssn"}, systems)
 	assert.Equal(t, "Amy", gjson.GetBytes(pat.Body, "name.0.given.0").String(), "demographics come from the notification")
 }
+
+// TestMergedPatientFollowsReplacedBy: a notification about a patient an
+// HL7 v2 A40 merged away updates the surviving record.
+func TestMergedPatientFollowsReplacedBy(t *testing.T) {
+	p, st, _ := setup(t)
+	ctx := context.Background()
+	_, err := st.Commit(ctx, store.Tx{Writes: []store.Write{
+		{Op: store.OpPut, Type: "Patient", ID: "old", Body: []byte(`{"resourceType":"Patient","active":false,"identifier":[{"system":"urn:oid:1.2.3.4.5.mrn","value":"MRN-1001"}],"link":[{"other":{"reference":"Patient/survivor"},"type":"replaced-by"}]}`)},
+		{Op: store.OpPut, Type: "Patient", ID: "survivor", Body: []byte(`{"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.3.4.5.mrn","value":"MRN-2002"}],"link":[{"other":{"reference":"Patient/old"},"type":"replaces"}]}`)},
+	}})
+	require.NoError(t, err)
+	r, err := p.Process(ctx, admit(t), base)
+	require.NoError(t, err)
+	assert.Equal(t, "survivor", r.Event.PatientID)
+	old, err := st.Read(ctx, "Patient", "old")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), old.Version, "the merged-away record is left alone")
+	enc, err := st.Read(ctx, "Encounter", r.Event.EncounterID)
+	require.NoError(t, err)
+	assert.Equal(t, "Patient/survivor", gjson.GetBytes(enc.Body, "subject.reference").String())
+	surv, err := st.Read(ctx, "Patient", "survivor")
+	require.NoError(t, err)
+	assert.Equal(t, "Patient/old", gjson.GetBytes(surv.Body, "link.0.other.reference").String(), "the merge link stays")
+}
