@@ -43,7 +43,7 @@ type AckBuilder struct {
 
 // ACK is the package-level ACK with b's clock and ids.
 func (b AckBuilder) ACK(msg *Message, code AckCode, text string, errs ...*Error) []byte {
-	d := DefaultDelimiters
+	d := DefaultDelimiters()
 	var msh *Segment
 	if msg != nil {
 		d = msg.Delims

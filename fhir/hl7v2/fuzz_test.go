@@ -66,9 +66,9 @@ func FuzzEscape(f *testing.F) {
 	f.Add("a|b^c~d\\e&f\r\ng")
 	f.Add(`\X41\`)
 	f.Fuzz(func(t *testing.T, s string) {
-		e := Escape(DefaultDelimiters, s)
+		e := Escape(DefaultDelimiters(), s)
 		require.NotContains(t, e, "|")
 		require.NotContains(t, e, "\r")
-		require.Equal(t, s, Unescape(DefaultDelimiters, []byte(e)))
+		require.Equal(t, s, Unescape(DefaultDelimiters(), []byte(e)))
 	})
 }

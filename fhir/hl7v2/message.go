@@ -41,8 +41,10 @@ type Delimiters struct {
 	Field, Component, Repetition, Escape, Subcomponent, Truncation byte
 }
 
-// DefaultDelimiters are the standard |^~\& separators.
-var DefaultDelimiters = Delimiters{Field: '|', Component: '^', Repetition: '~', Escape: '\\', Subcomponent: '&'}
+// DefaultDelimiters returns the standard |^~\& separators.
+func DefaultDelimiters() Delimiters {
+	return Delimiters{Field: '|', Component: '^', Repetition: '~', Escape: '\\', Subcomponent: '&'}
+}
 
 // encodingChars renders MSH-2.
 func (d Delimiters) encodingChars() string {

@@ -77,7 +77,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestEscape(t *testing.T) {
-	d := DefaultDelimiters
+	d := DefaultDelimiters()
 	for _, tc := range []struct{ raw, want string }{
 		{`a\F\b\S\c\T\d\R\e\E\f`, `a|b^c&d~e\f`},
 		{`\X41424344\`, "ABCD"},
