@@ -11,6 +11,10 @@
 //
 // The formulas and their numeric oracles are those of
 // shared/reference/equity.md; section numbers in comments refer to it.
-// The package needs no CQL: it works on population membership that the
-// measure engine (or any other source) produced.
+// The statistics need no CQL: they work on population membership that the
+// measure engine (or any other source) produced. Run is the service on
+// top: it evaluates measures over a patientsource (one compartment read
+// per patient feeds the attributes and every measure, current and prior
+// period), and its Result renders as FHIR Parameters, the tidy and
+// indices CSV tables, and the dashboard JSON.
 package equity
