@@ -441,6 +441,18 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			return fmt.Errorf("export: scan patients: %w", err)
 		}
 	}
+	all := len(ids)
+	if r.visible != nil {
+		// First, so that a patient the client may not see is reported
+		// exactly like one that does not exist.
+		kept := ids[:0]
+		for _, id := range ids {
+			if r.visible.Contains(id) {
+				kept = append(kept, id)
+			}
+		}
+		ids = kept
+	}
 	if len(r.p.Patients) > 0 {
 		in := map[string]bool{}
 		for _, id := range ids {
@@ -454,16 +466,6 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			}
 			ids = append(ids, id)
 		}
-	}
-	all := len(ids)
-	if r.visible != nil {
-		kept := ids[:0]
-		for _, id := range ids {
-			if r.visible.Contains(id) {
-				kept = append(kept, id)
-			}
-		}
-		ids = kept
 	}
 	var err error
 	// Scanning every resource of a type beats a compartment read per

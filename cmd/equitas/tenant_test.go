@@ -460,6 +460,22 @@ func TestCrossTenantMatrix(t *testing.T) {
 		assert.Equal(t, "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/davinci-data-export",
 			cs.Get(`rest.0.resource.#(type=="Group").operation.#(name=="davinci-data-export").definition`).String())
 	})
+	t.Run("invisible and unknown patients answer alike", func(t *testing.T) {
+		diag := func(ref string) string {
+			status, got := w.exportResources(t, w.a, "POST", "Patient/$export",
+				`{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"`+ref+`"}}]}`)
+			require.Equal(t, http.StatusOK, status)
+			for _, res := range got {
+				if res.Get("resourceType").String() == "OperationOutcome" {
+					return strings.ReplaceAll(res.Get("issue.0.diagnostics").String(), ref, "REF")
+				}
+			}
+			return ""
+		}
+		unknown := diag("Patient/no-such-patient")
+		assert.NotEmpty(t, unknown)
+		assert.Equal(t, unknown, diag("Patient/"+bOnly))
+	})
 	// Last: it changes the lists.
 	defer t.Run("deleting a list ends the access it granted", func(t *testing.T) {
 		var g, m string
