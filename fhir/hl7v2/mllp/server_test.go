@@ -428,8 +428,8 @@ func TestIdleConnectionsClose(t *testing.T) {
 	assert.Empty(t, b)
 }
 
-// TestRestartLosesNoAcknowledgedMessage: senders keep sending while the
-// server shuts down; every message acknowledged AA is in the store once
+// TestRestartLosesNoAcknowledgedMessage: senders (stop-and-wait and
+// pipelining) keep sending while the server shuts down; every message acknowledged AA is in the store once
 // it is closed and opened again, and messages in flight at shutdown were
 // finished and acknowledged rather than cut off.
 func TestRestartLosesNoAcknowledgedMessage(t *testing.T) {
@@ -453,6 +453,34 @@ func TestRestartLosesNoAcknowledgedMessage(t *testing.T) {
 				return
 			}
 			defer c.Close()
+			if i%2 == 1 {
+				// Pipelining senders: batches of 8 unacknowledged messages.
+				for j := 0; ; j += 8 {
+					var batch [][]byte
+					var mrns []string
+					for k := range 8 {
+						mrn := fmt.Sprintf("RS-%d-%d", i, j+k)
+						batch = append(batch, adtMessage("A01", "CTL-"+mrn, mrn, "V-"+mrn))
+						mrns = append(mrns, mrn)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					acks, err := c.SendAll(ctx, batch, 8)
+					cancel()
+					mu.Lock()
+					for k, ack := range acks {
+						if code, _ := msa(ack); code == "AA" {
+							acked = append(acked, mrns[k])
+						}
+					}
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+					if j == 8 {
+						started <- struct{}{}
+					}
+				}
+			}
 			for j := 0; ; j++ {
 				mrn := fmt.Sprintf("RS-%d-%d", i, j)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
