@@ -419,6 +419,21 @@ func TestReferencedResourcesReused(t *testing.T) {
 	assert.Equal(t, "Q", e.read(t, "Practitioner", "npi-1").Get("name.0.given.1").String(), "reference data is not rewritten")
 }
 
+func TestNextOfKin(t *testing.T) {
+	e := newEnv(t)
+	nk1 := "NK1|1|O'Brien^Sean|SPO^Spouse^HL70063|1 Main St^^Boston^MA^02110|^PRN^PH^^1^617^5550000||C^Emergency Contact^HL70131"
+	require.Equal(t, "AA", e.send(t, msg("A01", "K1", pidMary, nk1, pv1Admit)).code)
+	p := e.read(t, "Patient", e.lastEvent(t).PatientID)
+	assert.Equal(t, "Sean", p.Get("contact.0.name.given.0").String())
+	assert.Equal(t, "C", p.Get(`contact.0.relationship.#(coding.0.system=="http://terminology.hl7.org/CodeSystem/v2-0131").coding.0.code`).String())
+	assert.Equal(t, "SPO", p.Get(`contact.0.relationship.#(coding.0.system=="http://terminology.hl7.org/CodeSystem/v2-0063").coding.0.code`).String())
+	assert.Equal(t, "+1 (617) 5550000", p.Get("contact.0.telecom.0.value").String())
+	assert.Equal(t, "Boston", p.Get("contact.0.address.city").String())
+	// Without NK1 the contacts stay.
+	require.Equal(t, "AA", e.send(t, msg("A08", "K2", pidMary, pv1Admit)).code)
+	assert.Equal(t, "Sean", e.read(t, "Patient", e.lastEvent(t).PatientID).Get("contact.0.name.given.0").String())
+}
+
 func TestVersions(t *testing.T) {
 	for _, v := range []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.2"} {
 		t.Run(v, func(t *testing.T) {

@@ -110,6 +110,9 @@ func (p *Processor) plan(msg *hl7v2.Message, trigger string) (*plan, error) {
 	if pl.coverages, err = pl.m.coverages(msg.All("IN1")); err != nil {
 		return nil, err
 	}
+	if c := pl.m.contacts(msg.All("NK1")); len(c) > 0 {
+		pl.patient.Elements = append(pl.patient.Elements, element{Name: "contact", Raw: raw(c)})
+	}
 	if trigger == "A40" {
 		mrg := msg.Segment("MRG")
 		if mrg == nil {

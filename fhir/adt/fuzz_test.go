@@ -31,6 +31,7 @@ func FuzzHandleER7(f *testing.F) {
 		msg("A40", "F8", pidMary, "MRG|OLD9^^^GOODHOSP^MR"),
 		msg("A01", "F9", "PID|1||A1^^^&2.16.840.1.113883.19.5&ISO^PI~C3^^^^MR||Doe\\T\\Roe^Jane\\S\\Q~Janie^^^^^^N||1980|U||W~B~2108-9^European^CDCREC|Line\\F\\1\\.br\\More^^Town^ST^00001||||SPA|||||||H|||||||200101011200|Y", pv1Admit),
 		strings.ReplaceAll(msg("A01", "F10", pidMary, "ZPI|x", pv1Admit), "\r", "\n"),
+		msg("A01", "F12", pidMary, "NK1|1|O'Brien^Sean|SPO^Spouse^HL70063|1 Main St^^Boston^MA^02110|^PRN^PH^^1^617^5550000||C^Emergency Contact^HL70131", pv1Admit),
 		msg("A01", "F11", pidMary, pv1Admit, "DG1|1||I10^Essential hypertension^I10||20260301|A|||||||||1",
 			segment("IN1", map[int]string{1: "1", 2: "HMO1^Gold HMO", 3: "PAYER9^^^GOODHOSP", 4: "Acme Health", 12: "20260101", 13: "20261231", 17: "SEL", 36: "MEM777"})),
 	} {

@@ -383,3 +383,40 @@ func raceExt(f hl7v2.Field, url string, omb, legacy map[string]string) []urlExt 
 }
 
 var cdcCodeRe = regexp.MustCompile(`^[0-9]{4}-[0-9]$`)
+
+type contact struct {
+	Relationship []codeableConcept `json:"relationship,omitempty"`
+	Name         *humanName        `json:"name,omitempty"`
+	Telecom      []contactPoint    `json:"telecom,omitempty"`
+	Address      *address          `json:"address,omitempty"`
+}
+
+// contacts maps NK1 segments to Patient.contact: NK1-2 name, NK1-3
+// relationship (v2-0063), NK1-7 contact role (v2-0131), NK1-4 address,
+// NK1-5/6 home and business phone. A message carrying NK1 replaces the
+// stored contacts; one without leaves them alone.
+func (m *mapper) contacts(segs []*hl7v2.Segment) []contact {
+	var out []contact
+	for _, nk := range segs {
+		var c contact
+		if names := m.names(nk.Field(2)); len(names) > 0 {
+			c.Name = &names[0]
+		}
+		for _, rel := range []struct {
+			f     hl7v2.Field
+			table string
+		}{{nk.Field(7), "0131"}, {nk.Field(3), "0063"}} {
+			if cc := cwe(rel.f.Repetition(1), rel.table); cc != nil {
+				c.Relationship = append(c.Relationship, *cc)
+			}
+		}
+		if addrs := m.addresses(nk.Field(4), hl7v2.Field{}); len(addrs) > 0 {
+			c.Address = &addrs[0]
+		}
+		c.Telecom = append(m.telecoms(nk.Field(5), "home"), m.telecoms(nk.Field(6), "work")...)
+		if c.Name != nil || len(c.Telecom) > 0 || c.Address != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
