@@ -50,7 +50,7 @@ func (m *Manager) take() (*job, time.Duration, chan struct{}) {
 	var best *subQueue
 	var wait time.Duration
 	for _, q := range m.queues {
-		if q.busy || len(q.jobs) == 0 {
+		if q.busy || len(q.jobs) == 0 || q.jobs[0].unsaved {
 			continue
 		}
 		h := q.jobs[0]
@@ -85,8 +85,7 @@ func (m *Manager) release(j *job, finished bool) {
 			delete(m.queues, j.Sub)
 		}
 	}
-	close(m.wake)
-	m.wake = make(chan struct{})
+	m.wakeLocked()
 }
 
 // deliver makes one attempt at j.

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +68,7 @@ type Options struct {
 //
 //	subscription/queue/<seq>        job (a pending delivery)
 //	subscription/dead/<sub>/<seq>   DeadLetter
-//	subscription/events/<sub>       events since subscription start (decimal)
+//	subscription/events/<sub>/<n>   events since subscription start: the highest n
 const (
 	kvQueue  = "subscription/queue/"
 	kvDead   = "subscription/dead/"
@@ -96,6 +98,9 @@ type job struct {
 	NextAt         time.Time `json:"next"`
 	LastError      string    `json:"lastError,omitempty"`
 	LastHTTPStatus int       `json:"lastStatus,omitempty"`
+	// unsaved marks a job queued in memory whose store write is still in
+	// flight: it is not delivered before it is durable.
+	unsaved bool
 }
 
 func (j *job) key() string { return kvQueue + fmt.Sprintf("%020d", j.Seq) }
@@ -283,6 +288,26 @@ func (m *Manager) pushLocked(j *job) {
 	copy(q.jobs[i+1:], q.jobs[i:])
 	q.jobs[i] = j
 	m.queued++
+	m.wakeLocked()
+}
+
+// removeLocked takes a job whose store write failed out of its queue.
+func (m *Manager) removeLocked(j *job) {
+	q := m.queues[j.Sub]
+	if q == nil {
+		return
+	}
+	if i := slices.Index(q.jobs, j); i >= 0 {
+		q.jobs = slices.Delete(q.jobs, i, i+1)
+		m.queued--
+	}
+	if len(q.jobs) == 0 && !q.busy {
+		delete(m.queues, j.Sub)
+	}
+}
+
+// wakeLocked wakes the workers waiting for work.
+func (m *Manager) wakeLocked() {
 	close(m.wake)
 	m.wake = make(chan struct{})
 }
@@ -335,45 +360,66 @@ func (m *Manager) Notify(ctx context.Context, ev Event) error {
 			encVer = res.Version
 		}
 	}
+	// Numbers are handed out and the jobs queued (not yet deliverable) in
+	// event order under enqMu; the durable write happens outside it, so
+	// concurrent events share the store's group commit.
 	m.enqMu.Lock()
-	defer m.enqMu.Unlock()
 	ops := map[string][]byte{}
 	var jobs []*job
-	counts := map[string]int64{}
 	for _, s := range targets {
 		n, err := m.eventCount(ctx, s.ID)
 		if err != nil {
+			m.enqMu.Unlock()
 			return err
 		}
 		n++
-		counts[s.ID] = n
+		m.counts[s.ID] = n
 		j := &job{Seq: m.nextSeq(), Sub: s.ID, Type: kindNotification, EventNumber: n, Kind: ev.Kind, Trigger: ev.Trigger,
 			At: at.UTC(), Patient: ev.PatientID, Encounter: ev.EncounterID, EncounterVer: encVer, MessageHeader: ev.MessageHeaderID,
-			NextAt: m.opts.Now()}
+			NextAt: m.opts.Now(), unsaved: true}
 		b, err := json.Marshal(j)
 		if err != nil {
+			m.enqMu.Unlock()
 			return err
 		}
 		ops[j.key()] = b
-		ops[kvEvents+s.ID] = []byte(strconv.FormatInt(n, 10))
+		// The count is a key per number: a batch deleting only the number
+		// before its own leaves the highest number whatever order
+		// concurrent batches commit in.
+		ops[eventKey(s.ID, n)] = []byte{}
+		if n > 1 {
+			ops[eventKey(s.ID, n-1)] = nil
+		}
 		jobs = append(jobs, j)
-	}
-	if err := m.kv.Batch(ctx, ops); err != nil {
-		return fmt.Errorf("subscription: queue notifications: %w", err)
-	}
-	for id, n := range counts {
-		m.counts[id] = n
-	}
-	if m.metrics != nil {
-		m.metrics.queued.Add(float64(len(jobs)))
 	}
 	m.mu.Lock()
 	for _, j := range jobs {
 		m.pushLocked(j)
 	}
 	m.mu.Unlock()
+	m.enqMu.Unlock()
+
+	err = m.kv.Batch(ctx, ops)
+	m.mu.Lock()
+	for _, j := range jobs {
+		if err != nil {
+			m.removeLocked(j)
+		} else {
+			j.unsaved = false
+		}
+	}
+	m.wakeLocked()
+	m.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("subscription: queue notifications: %w", err)
+	}
+	if m.metrics != nil {
+		m.metrics.queued.Add(float64(len(jobs)))
+	}
 	return nil
 }
+
+func eventKey(id string, n int64) string { return kvEvents + id + "/" + fmt.Sprintf("%020d", n) }
 
 // eventCount is the number of events queued for a Subscription so far;
 // the caller holds enqMu.
@@ -381,16 +427,17 @@ func (m *Manager) eventCount(ctx context.Context, id string) (int64, error) {
 	if n, ok := m.counts[id]; ok {
 		return n, nil
 	}
-	b, err := m.kv.Get(ctx, kvEvents+id)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
+	var n int64
+	err := m.kv.Scan(ctx, kvEvents+id+"/", func(key string, _ []byte) error {
+		v, err := strconv.ParseInt(key[strings.LastIndexByte(key, '/')+1:], 10, 64)
+		if err != nil {
+			return fmt.Errorf("subscription: corrupt event count key %s: %w", key, err)
+		}
+		n = max(n, v)
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("subscription: event count: %w", err)
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("subscription: corrupt event count of %s: %w", id, err)
 	}
 	m.counts[id] = n
 	return n, nil

@@ -419,6 +419,8 @@ func TestRetryThenDelivered(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, dl)
 			assert.Equal(t, "active", e.status(t, id, orgA))
+			// The receiver has the event; the worker's bookkeeping follows.
+			require.Eventually(t, func() bool { return e.m.Pending() == 0 }, 10*time.Second, 5*time.Millisecond)
 			assert.Equal(t, 2.0, metric(t, reg, "equitas_subscription_deliveries_total", "retried"))
 			assert.Equal(t, 2.0, metric(t, reg, "equitas_subscription_deliveries_total", "delivered"), "the handshake and the event")
 			assert.Equal(t, 1.0, metric(t, reg, "equitas_subscription_notifications_queued_total", ""))
