@@ -334,7 +334,7 @@ func TestCrossTenantMatrix(t *testing.T) {
 				body: `{"resourceType":"Parameters","parameter":[{"name":"exportUrl","valueUrl":"http://127.0.0.1:1/fhir/$export"}]}`},
 			{name: "$bulk-submit refused", method: "POST", path: "$bulk-submit", want: 403,
 				body: `{"resourceType":"Parameters","parameter":[{"name":"submitter","valueIdentifier":{"value":"x"}},{"name":"submissionId","valueString":"s1"},{"name":"manifestUrl","valueString":"http://127.0.0.1:1/m.json"}]}`},
-			{name: "update of other's Group refused", method: "PUT", path: "Group/" + g, want: 404,
+			{name: "update of other's Group refused", method: "PUT", path: "Group/" + g, want: 403,
 				body: `{"resourceType":"Group","id":"` + g + `","type":"person","actual":true}`},
 			{name: "create a list naming the other clinic", method: "POST", path: "Group", want: 403,
 				body: `{"resourceType":"Group","type":"person","actual":true,"characteristic":[{"code":{"text":"organization"},"valueReference":{"reference":"Organization/` + other.org + `"},"exclude":false}]}`},

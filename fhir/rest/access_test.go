@@ -70,8 +70,9 @@ func TestScopes(t *testing.T) {
 		{"provider reads own patient's data", "provider", "GET", "Observation/" + o1, nil, 200},
 		{"provider reads non-patient data", "provider", "GET", "Organization/" + org, nil, 200},
 		{"provider system history", "provider", "GET", "_history", nil, 200},
-		{"provider cannot update other patient", "writer", "PUT", "Patient/" + p2, map[string]any{"resourceType": "Patient", "id": p2}, 404},
-		{"provider cannot delete other patient's data", "writer", "DELETE", "Observation/" + o2, nil, 404},
+		{"provider cannot update other patient", "writer", "PUT", "Patient/" + p2, map[string]any{"resourceType": "Patient", "id": p2}, 403},
+		{"provider update of unknown id with other's data answers alike", "writer", "PUT", "Observation/no-such-id", map[string]any{"resourceType": "Observation", "id": "no-such-id", "status": "final", "code": map[string]any{"text": "x"}, "subject": map[string]any{"reference": "Patient/" + p2}}, 403},
+		{"provider delete of other patient's data does nothing", "writer", "DELETE", "Observation/" + o2, nil, 204},
 		{"provider cannot write into other patient", "writer", "POST", "Observation", observation("Patient/" + p2), 403},
 		{"provider writes own patient's data", "writer", "POST", "Observation", observation("Patient/" + p1), 201},
 		{"provider conditional update refused", "writer", "PUT", "Patient?name=Scope", patient("Scope"), 403},
@@ -100,6 +101,9 @@ func TestScopes(t *testing.T) {
 			assert.Equal(t, "Patient/"+p1, en.Get("resource.subject.reference").String())
 		}
 		assert.Contains(t, ids, o1)
+	})
+	t.Run("other patient's data survived the provider's delete", func(t *testing.T) {
+		assert.Equal(t, http.StatusOK, e.do("GET", "Observation/"+o2, nil, as("reader")...).Status)
 	})
 	t.Run("provider system history is filtered", func(t *testing.T) {
 		r := e.do("GET", "_history", nil, as("provider")...)

@@ -336,7 +336,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, typ, id string) 
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.checkReplace(r, typ, id, nil); err != nil {
+	if err := s.checkReplace(r, typ, id, nil); errors.Is(err, errNotYours) {
+		// Deleting another patient's resource answers as deleting one
+		// that is not there: nothing done, no version.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	} else if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -371,10 +376,7 @@ func (s *Server) checkReplace(r *http.Request, typ, id string, body []byte) erro
 	case errors.Is(err, store.ErrNotFound):
 		old = nil
 	case errors.Is(err, store.ErrDeleted):
-		if !s.sawBeforeDeletion(r, old) {
-			return outcome.Errorf(http.StatusNotFound, "not-found", "%s/%s not found", typ, id)
-		}
-		old = nil
+		old = nil // gone: the write is judged by its new body alone
 	case err != nil:
 		return err
 	}

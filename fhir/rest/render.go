@@ -55,16 +55,18 @@ func sees(r *http.Request, res *store.Resource) bool {
 }
 
 // checkWrite keeps a restricted caller's writes inside what it may see:
-// the resource it replaces or deletes must be visible (else 404, as for a
-// read), and so must the resource it writes (else 403), so no write can
-// move data into or out of another organization's patients.
+// the resource it replaces and the one it writes must both be visible
+// (else 403), so no write can move data into or out of another
+// organization's patients.
 func checkWrite(r *http.Request, old, next *store.Resource) error {
 	p := access.FromContext(r.Context())
 	if !p.Restricted() {
 		return nil
 	}
 	if old != nil && !old.Deleted && !p.Sees(old) {
-		return outcome.Errorf(http.StatusNotFound, "not-found", "%s/%s not found", old.Type, old.ID)
+		// The same answer as writing an invisible body under a new id, so
+		// that writes do not tell which ids exist for other patients.
+		return errNotYours
 	}
 	if next != nil && next.Type == "Group" {
 		if err := p.MayWriteGroup(next.Body); err != nil {
@@ -73,10 +75,13 @@ func checkWrite(r *http.Request, old, next *store.Resource) error {
 		return nil
 	}
 	if next != nil && !p.Sees(next) {
-		return outcome.Errorf(http.StatusForbidden, "forbidden", "an organization-bound client may write only resources of the patients attributed to it")
+		return errNotYours
 	}
 	return nil
 }
+
+// errNotYours refuses a restricted caller's write outside its patients.
+var errNotYours = outcome.Errorf(http.StatusForbidden, "forbidden", "an organization-bound client may write only resources of the patients attributed to it")
 
 // refuseRestricted answers 403 for interactions an organization-bound
 // caller may not use because their outcome would reveal resources outside
