@@ -415,7 +415,9 @@ func (c *conn) read(log *slog.Logger, jobs chan<- *job, window chan struct{}) {
 			return
 		}
 		jobs <- j
-		if j.ack == nil && tooLarge != nil {
+		// Only an oversize job's ack is the reader's to look at; others
+		// belong to their handler goroutine.
+		if tooLarge != nil && j.ack == nil {
 			return // no Reject: close rather than leave the sender waiting
 		}
 	}
