@@ -241,8 +241,13 @@ func Run(ctx context.Context, src patientsource.Source, ms []*measure.Measure, o
 	}
 
 	ev := evaluator{ms: ms, targets: targets, period: period, prior: prior, end: end, opts: &opts}
+	// The equity pool counts every attributed member, measured or not.
+	var members []*Attributes
 	if err := ev.run(ctx, src, func(o *patientOutcome) {
 		res.Patients++
+		if opts.SVI != nil && o.attrs != nil {
+			members = append(members, o.attrs)
+		}
 		if o.failed {
 			res.Failed++
 		}
@@ -274,7 +279,7 @@ func Run(ctx context.Context, src patientsource.Source, ms []*measure.Measure, o
 	}
 	res.score(opts)
 	if opts.SVI != nil {
-		res.Pool = pool(inputs, opts)
+		res.Pool = pool(members, inputs, opts)
 	}
 	res.Elapsed = time.Since(began)
 	return res, nil
@@ -331,32 +336,43 @@ func performance(rate float64, dir Direction) float64 {
 	return rate
 }
 
-// pool allocates the equity pool over the attributed providers of the
-// current period's records.
-func pool(inputs []MeasureInput, opts RunOptions) *Pool {
+// pool allocates the equity pool over the providers members are
+// attributed to: high-SVI members counted over every member, scores from
+// the current period's records.
+func pool(members []*Attributes, inputs []MeasureInput, opts RunOptions) *Pool {
 	thr := opts.HighSVIThreshold
 	if thr <= 0 {
 		thr = HighSVIThreshold
 	}
 	type prov struct {
-		members map[*Attributes]bool
-		counts  []Counts
+		members, highSVI int
+		counts           []Counts
 	}
 	provs := map[string]*prov{}
+	get := func(id string) *prov {
+		p := provs[id]
+		if p == nil {
+			p = &prov{counts: make([]Counts, len(inputs))}
+			provs[id] = p
+		}
+		return p
+	}
+	for _, a := range members {
+		if a.Provider == "" {
+			continue
+		}
+		p := get(a.Provider)
+		p.members++
+		if v, ok := sviOf(opts.SVI, a); ok && v >= thr {
+			p.highSVI++
+		}
+	}
 	for k := range inputs {
 		for i := range inputs[k].Records {
 			rec := &inputs[k].Records[i]
-			a := rec.Attributes
-			if a == nil || a.Provider == "" {
-				continue
+			if a := rec.Attributes; a != nil && a.Provider != "" {
+				rec.add(&get(a.Provider).counts[k])
 			}
-			p := provs[a.Provider]
-			if p == nil {
-				p = &prov{members: map[*Attributes]bool{}, counts: make([]Counts, len(inputs))}
-				provs[a.Provider] = p
-			}
-			p.members[a] = true
-			rec.add(&p.counts[k])
 		}
 	}
 	ids := make([]string, 0, len(provs))
@@ -368,12 +384,7 @@ func pool(inputs []MeasureInput, opts RunOptions) *Pool {
 	var claims []PoolProvider
 	for _, id := range ids {
 		p := provs[id]
-		e := PoolEntry{ID: id, Members: len(p.members)}
-		for a := range p.members {
-			if v, ok := sviOf(opts.SVI, a); ok && v >= thr {
-				e.HighSVI++
-			}
-		}
+		e := PoolEntry{ID: id, Members: p.members, HighSVI: p.highSVI}
 		var s float64
 		n := 0
 		for k, c := range p.counts {
@@ -459,6 +470,7 @@ func PeriodEndTime(s string) (time.Time, error) {
 
 // patientOutcome is one patient's records per target.
 type patientOutcome struct {
+	attrs      *Attributes
 	cur, prior [][]Record
 	failed     bool
 }
@@ -559,6 +571,7 @@ func (e *evaluator) one(ctx context.Context, p *patientsource.Patient, cur, pri 
 		}
 	}
 	attrs := &a
+	o.attrs = attrs
 	eval := func(sessions []*measure.Session, out [][]Record) {
 		results := make([]*measure.PatientResult, len(e.ms))
 		for k, t := range e.targets {
