@@ -15,7 +15,6 @@ package adt
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -55,6 +54,14 @@ type Options struct {
 	// Notify is called after the commit of every applied (not duplicate,
 	// not rejected) message, synchronously, before the ACK is returned.
 	Notify func(ctx context.Context, ev Event)
+	// Queue, when set, is called with the Event of a message about to be
+	// committed; the KV writes it returns are committed atomically with
+	// the message (its resources and dedup key), so work derived from the
+	// event (notification jobs) can never be lost between the commit and
+	// Notify. It may be called more than once for one message (the commit
+	// is retried on a version conflict) and must have no side effects; an
+	// error is answered AR (the sender retries).
+	Queue  func(ctx context.Context, ev Event) (map[string][]byte, error)
 	Logger *slog.Logger
 	Now    func() time.Time
 
@@ -81,10 +88,6 @@ type Options struct {
 	Limits hl7v2.Limits
 }
 
-// stripes is the number of in-process locks serialising messages that
-// touch the same patient, visit or control id.
-const stripes = 512
-
 // Processor maps and applies ADT messages. It is safe for concurrent use.
 type Processor struct {
 	st    store.Store
@@ -92,7 +95,7 @@ type Processor struct {
 	log   *slog.Logger
 	now   func() time.Time
 	ack   hl7v2.AckBuilder
-	locks [stripes]sync.Mutex
+	locks keyLocks
 }
 
 // New returns a Processor writing to st.
@@ -187,23 +190,57 @@ func asHL7(err error) *hl7v2.Error {
 	return &hl7v2.Error{Code: hl7v2.CodeApplicationError, Err: err}
 }
 
-// lock takes the stripes of keys in a fixed order (no deadlock between
-// messages sharing several keys) and returns the unlock.
-func (p *Processor) lock(keys []string) func() {
-	idx := make([]int, 0, len(keys))
-	for _, k := range keys {
-		h := fnv.New32a()
-		h.Write([]byte(k))
-		idx = append(idx, int(h.Sum32()%stripes))
+// lock serialises messages sharing a key (patient identifier, visit,
+// control id) for the time between their reads and their commit, and
+// returns the unlock. Only messages sharing a key wait for each other.
+func (p *Processor) lock(keys []string) func() { return p.locks.lock(keys) }
+
+// keyLocks is a table of per-key mutexes, created on demand and dropped
+// when no message holds or waits for them.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int // holders and waiters
+}
+
+// lock takes the keys in sorted order, so two messages sharing several
+// keys cannot deadlock.
+func (l *keyLocks) lock(keys []string) func() {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	held := make([]*keyLock, len(keys))
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*keyLock{}
 	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		p.locks[i].Lock()
+	for i, k := range keys {
+		e := l.m[k]
+		if e == nil {
+			e = &keyLock{}
+			l.m[k] = e
+		}
+		e.refs++
+		held[i] = e
+	}
+	l.mu.Unlock()
+	for _, e := range held {
+		e.mu.Lock()
 	}
 	return func() {
-		for _, i := range slices.Backward(idx) {
-			p.locks[i].Unlock()
+		for _, e := range slices.Backward(held) {
+			e.mu.Unlock()
 		}
+		l.mu.Lock()
+		for i, k := range keys {
+			if held[i].refs--; held[i].refs == 0 {
+				delete(l.m, k)
+			}
+		}
+		l.mu.Unlock()
 	}
 }

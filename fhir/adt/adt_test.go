@@ -669,3 +669,33 @@ func segment(name string, fields map[int]string) string {
 	}
 	return strings.Join(parts, "|")
 }
+
+func TestQueueCommitsWithTheMessage(t *testing.T) {
+	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	fail := false
+	p := adt.New(st, adt.Options{Queue: func(_ context.Context, ev adt.Event) (map[string][]byte, error) {
+		if fail {
+			return nil, fmt.Errorf("queue unavailable")
+		}
+		return map[string][]byte{"alerts/job/" + ev.MessageHeaderID: []byte(ev.Kind + " " + ev.PatientID)}, nil
+	}})
+	ack := parseACK(t, p.HandleER7(context.Background(), []byte(msg("A01", "Q1", pidMary, pv1Admit))))
+	require.Equal(t, "AA", ack.code)
+	var jobs []string
+	require.NoError(t, st.KV().Scan(context.Background(), "alerts/job/", func(_ string, v []byte) error {
+		jobs = append(jobs, string(v))
+		return nil
+	}))
+	require.Len(t, jobs, 1)
+	assert.True(t, strings.HasPrefix(jobs[0], "admit "))
+
+	// A failing queue rejects the message (AR, retry later) and writes nothing.
+	fail = true
+	ack = parseACK(t, p.HandleER7(context.Background(), []byte(msg("A03", "Q2", pidMary, pv1Admit))))
+	require.Equal(t, "AR", ack.code)
+	counts, err := st.Counts(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), counts["MessageHeader"])
+}

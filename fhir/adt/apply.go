@@ -382,6 +382,18 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	for _, id := range pp.IDs {
 		tx.KV[kvPatient+hashID(id.System, id.Value)] = []byte(patientID)
 	}
+	if p.opts.Queue != nil {
+		kv, err := p.opts.Queue(ctx, ev)
+		if err != nil {
+			return tx, ev, fmt.Errorf("adt: queue: %w", err)
+		}
+		for k, v := range kv {
+			if strings.HasPrefix(k, "adt/") {
+				return tx, ev, fmt.Errorf("adt: queue wrote into the adt/ KV namespace (%q)", k)
+			}
+			tx.KV[k] = v
+		}
+	}
 	if v := p.opts.Validator; v != nil {
 		for _, w := range tx.Writes {
 			if _, _, err := v.Resource(w.Body); err != nil {
