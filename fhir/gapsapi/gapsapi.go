@@ -27,6 +27,8 @@ import (
 	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/measures/caregaps"
+	"github.com/equitas/equitas/measures/catalog"
+	"github.com/equitas/equitas/measures/measure"
 )
 
 // Definition is the canonical of the DEQM 4.0.0 OperationDefinition.
@@ -299,8 +301,12 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &pe):
 		outcome.Error(w, http.StatusBadRequest, "invalid", pe.Error())
-	case errors.Is(err, caregaps.ErrNotFound):
+	case errors.Is(err, caregaps.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
 		outcome.Error(w, http.StatusNotFound, "not-found", err.Error())
+	case errors.Is(err, measure.ErrBadContent):
+		// The named measure's content on the server cannot be compiled:
+		// say which piece is missing rather than a bare 500.
+		outcome.Error(w, http.StatusUnprocessableEntity, "processing", err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away: nobody reads the answer.
 	default:

@@ -589,6 +589,13 @@ func attributeCMS165(t *testing.T, e *env, c *ecqm) {
 func TestInvalidRequests(t *testing.T) {
 	e := newEnv(t)
 	ok := "periodStart=2025-01-01&periodEnd=2025-12-31&status=open-gap"
+	crit := func(code string) string {
+		return `{"code":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/measure-population","code":"` + code + `"}]},"criteria":{"language":"text/cql-identifier","expression":"X"}}`
+	}
+	r := e.do(http.MethodPut, "/Measure/broken", `{"resourceType":"Measure","id":"broken","url":"http://x.org/Measure/broken","status":"active",
+		"library":["http://x.org/Library/missing"],"scoring":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/measure-scoring","code":"proportion"}]},
+		"group":[{"population":[`+crit("initial-population")+`,`+crit("denominator")+`,`+crit("numerator")+`]}]}`)
+	require.Contains(t, []int{http.StatusOK, http.StatusCreated}, r.status, "%s", r.body)
 	for _, tt := range []struct {
 		name, method, path, body string
 		headers                  []string
@@ -624,6 +631,7 @@ func TestInvalidRequests(t *testing.T) {
 		{"POST wrong content type", "POST", "/Measure/$care-gaps", `a=b`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "Parameters"},
 		{"POST bad combination", "POST", "/Measure/$care-gaps", `{"resourceType":"Parameters","parameter":[{"name":"periodStart","valueDate":"2025"},{"name":"periodEnd","valueDate":"2025"},{"name":"status","valueCode":"open-gap"},{"name":"practitioner","valueReference":{"reference":"Practitioner/p"}}]}`, nil, 400, "organization"},
 		{"DELETE", "DELETE", "/Measure/$care-gaps?" + ok, "", nil, 405, "GET and POST"},
+		{"measure content that cannot compile", "GET", "/Measure/$care-gaps?" + ok + "&subject=Patient/a&measureId=broken", "", nil, 422, "Library/missing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.do(tt.method, tt.path, tt.body, tt.headers...)
