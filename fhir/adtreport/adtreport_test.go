@@ -21,6 +21,7 @@ import (
 	"github.com/equitas/equitas/fhir/adtreport"
 	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/rest"
+	"github.com/equitas/equitas/fhir/validate"
 	"github.com/equitas/equitas/store"
 	"github.com/equitas/equitas/store/badgerstore"
 )
@@ -304,6 +305,10 @@ func TestReportHTTP(t *testing.T) {
 		b := gjson.ParseBytes(body)
 		assert.Equal(t, "collection", b.Get("type").String())
 		assert.True(t, strings.HasPrefix(string(body), `{"resourceType":"Bundle","id":`), "resourceType first")
+		v, err := validate.New()
+		require.NoError(t, err)
+		_, _, err = v.Resource(body)
+		require.NoError(t, err, "the report Bundle is valid R4")
 		lists := b.Get(`entry.#(resource.resourceType=="List")#.resource`).Array()
 		require.Len(t, lists, 3)
 		assert.Equal(t, "Encounter/e-adm", lists[0].Get("entry.0.item.reference").String())

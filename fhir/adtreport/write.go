@@ -176,14 +176,18 @@ func task(r *Report, f FollowUp) resource {
 		"code":           obj{"text": "Post-discharge outpatient follow-up with the attributed provider"},
 		"focus":          obj{"reference": "Encounter/" + f.Discharge.ID},
 		"for":            obj{"reference": "Patient/" + f.Patient.ID},
-		"owner":          obj{"reference": "Group/" + r.Group.ID},
-		"authoredOn":     f.Discharge.End,
-		"restriction":    obj{"period": obj{"start": f.DischargeDate, "end": f.Due14}},
+		// The report's tasks share the report's identifier.
+		"groupIdentifier": obj{"system": "http://equitas.example/fhir/adt-report", "value": r.Group.ID + "/" + r.Date},
+		"authoredOn":      f.Discharge.End,
+		"restriction":     obj{"period": obj{"start": f.DischargeDate, "end": f.Due14}},
 		"input": []obj{
 			{"type": obj{"text": "due-7"}, "valueDate": f.Due7},
 			{"type": obj{"text": "due-14"}, "valueDate": f.Due14},
 			{"type": obj{"text": "days-since-discharge"}, "valueInteger": f.DaysSinceDischarge},
 		},
+	}
+	if r.Group.OrganizationID != "" {
+		t["owner"] = obj{"reference": "Organization/" + r.Group.OrganizationID}
 	}
 	if f.Visit != nil {
 		t["output"] = []obj{{"type": obj{"text": "follow-up visit"}, "valueReference": obj{"reference": "Encounter/" + f.Visit.ID}}}

@@ -283,6 +283,10 @@ func TestDeliveryPayloads(t *testing.T) {
 
 			n := rc.events()[0]
 			assert.True(t, strings.HasPrefix(n.Raw, `{"resourceType":"Bundle","id":`), "resourceType first")
+			v, err := validate.New()
+			require.NoError(t, err)
+			_, _, err = v.Resource([]byte(n.Raw))
+			require.NoError(t, err, "the notification Bundle is valid R4")
 			assert.Equal(t, "history", n.Get("type").String())
 			assert.Equal(t, subscription.ProfileNotification, n.Get("meta.profile.0").String())
 			require.Len(t, n.Get("entry").Array(), tc.entries)
@@ -488,6 +492,12 @@ func TestDeadLetterAfterExhaustion(t *testing.T) {
 
 			code, sb := e.do(t, http.MethodGet, "Subscription/"+id+"/$status", orgA, "")
 			require.Equal(t, http.StatusOK, code, sb.Raw)
+			v, err := validate.New()
+			require.NoError(t, err)
+			for _, b := range []gjson.Result{sb, dl} {
+				_, _, err = v.Resource([]byte(b.Raw))
+				require.NoError(t, err, "valid R4: %s", b.Raw)
+			}
 			ps := sb.Get("entry.0.resource")
 			assert.Equal(t, "error", param(ps, "status").Get("valueCode").String())
 			assert.Equal(t, "query-status", param(ps, "type").Get("valueCode").String())
