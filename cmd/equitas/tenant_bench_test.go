@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
 	"syscall"
@@ -111,6 +113,7 @@ func BenchmarkTenantFilter(b *testing.B) {
 	ctx := context.Background()
 	vis := newVisibility(st)
 	const org = "clinic-a"
+	listA := attribution.GroupID("payer", attribution.Provider{OrganizationID: "clinic-a"})
 
 	b.Run("resolve/cold", func(b *testing.B) {
 		cpu0 := processCPU()
@@ -163,9 +166,14 @@ func BenchmarkTenantFilter(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		srv.Render("Group", func(ctx context.Context, res *store.Resource, summary bool) ([]byte, error) {
+			return renderGroup(ctx, st.KV(), res, summary)
+		})
 		for _, q := range []struct{ name, path string }{
 			{"search-page", "/fhir/Coverage?_count=100"},
 			{"search-count", "/fhir/Coverage?_summary=count"},
+			{"read-list", "/fhir/Group/" + listA},
+			{"read-list-summary", "/fhir/Group/" + listA + "?_summary=true"},
 		} {
 			b.Run(q.name+"/"+who, func(b *testing.B) {
 				var total int64
@@ -177,6 +185,9 @@ func BenchmarkTenantFilter(b *testing.B) {
 						b.Fatalf("%d %s", rec.Code, rec.Body)
 					}
 					total = gjson.GetBytes(rec.Body.Bytes(), "total").Int()
+					if q.name == "read-list" {
+						total = int64(len(gjson.GetBytes(rec.Body.Bytes(), "member").Array()))
+					}
 				}
 				reportCPU(b, cpu0)
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/request")
@@ -185,7 +196,39 @@ func BenchmarkTenantFilter(b *testing.B) {
 		}
 	}
 
-	ex := export.New(st, export.Options{Visibility: vis.Resolve})
+	ex := export.New(st, export.Options{Visibility: vis.Resolve,
+		Members: func(ctx context.Context, snap store.Snapshot, groupID string) ([]string, error) {
+			return groupMembers(ctx, st.KV(), snap, groupID)
+		},
+		Render: map[string]export.Renderer{"Group": func(ctx context.Context, res *store.Resource) ([]byte, error) {
+			return renderGroup(ctx, st.KV(), res, false)
+		}}})
+	b.Run("davinci-data-export/provider", func(b *testing.B) {
+		vals := url.Values{"exportType": {export.ATRExportType}}
+		var written int64
+		cpu0 := processCPU()
+		for b.Loop() {
+			p, err := export.ParseDaVinci(export.Kickoff{Level: export.Group, GroupID: listA, Values: vals})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.ClientID, p.Scopes, p.Organization, p.FileBase = "bench", []string{"system/*.read"}, org, "http://x/fhir/bulkfiles"
+			params, err := json.Marshal(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, err := ex.Run(ctx, &job.Record{ID: "bench", Params: params}, b.TempDir(), func(string) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, f := range gjson.GetBytes(out, "output").Array() {
+				written += f.Get("count").Int()
+			}
+		}
+		reportCPU(b, cpu0)
+		b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "resources/s")
+		b.ReportMetric(float64(written)/float64(b.N), "resources")
+	})
 	for _, who := range []string{"payer", "provider"} {
 		b.Run("export-patient/"+who, func(b *testing.B) {
 			organization := ""
