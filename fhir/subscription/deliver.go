@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/equitas/equitas/store"
@@ -79,7 +80,9 @@ func (m *Manager) release(j *job, finished bool) {
 	q := m.queues[j.Sub]
 	q.busy = false
 	if finished {
-		q.jobs = q.jobs[1:]
+		if i := slices.Index(q.jobs, j); i >= 0 {
+			q.jobs = slices.Delete(q.jobs, i, i+1)
+		}
 		m.queued--
 		if len(q.jobs) == 0 {
 			delete(m.queues, j.Sub)

@@ -281,7 +281,7 @@ func (m *Manager) pushLocked(j *job) {
 		m.queues[j.Sub] = q
 	}
 	i := len(q.jobs)
-	for i > 0 && q.jobs[i-1].Seq > j.Seq {
+	for i > 0 && q.jobs[i-1].Seq > j.Seq && !(i == 1 && q.busy) { // never ahead of a head in delivery
 		i--
 	}
 	q.jobs = append(q.jobs, nil)
