@@ -24,13 +24,13 @@ type Visibility struct {
 // auth client's Organization: an NPI, a TIN or an Organization id).
 type Resolver func(ctx context.Context, organization string) (Visibility, error)
 
-// SharedTypes are the resource types outside the patient compartment that
+// sharedTypes are the resource types outside the patient compartment that
 // a restricted caller still sees: directories (who and where care is
 // given, which attributed members and their claims reference) and
 // definitional or terminology content. They carry no patient data.
 // Every other type outside the compartment (Bundle, Binary,
-// MessageHeader, Subscription, Parameters, ...) may hold patient data of
-// anyone and is hidden from restricted callers.
+// MessageHeader, Parameters, ...) may hold patient data of anyone and is
+// hidden from restricted callers (Subscription has its own rule).
 var sharedTypes = map[string]bool{
 	"Organization": true, "OrganizationAffiliation": true, "Practitioner": true, "PractitionerRole": true,
 	"Location": true, "HealthcareService": true, "Endpoint": true, "InsurancePlan": true,
@@ -60,8 +60,8 @@ func Shared(typ string) bool { return sharedTypes[typ] }
 //     compartment of at least one attributed patient (FHIR R4 Patient
 //     CompartmentDefinition, as the store indexes it); one referencing no
 //     patient at all is not seen;
-//   - a Provenance is also seen when it targets one of the caller's Groups
-//     (the audit trail of its lists);
+//   - a Provenance targeting a Group (a list change) is seen when it
+//     targets only the caller's own lists, whatever patients it names;
 //   - a Subscription is seen by the organization that owns it (the
 //     server-set SubscriptionOwnerExtension);
 //   - other types are seen when Shared (directories, definitions) and
@@ -94,17 +94,27 @@ func (p *Principal) Sees(res *store.Resource) bool {
 		// patients': a byte scan rejects them without parsing the JSON.
 		return false
 	}
+	if res.Type == "Provenance" {
+		// A list's audit trail is its organization's: a change to another
+		// organization's list stays hidden even when it names a shared
+		// patient.
+		ownList := false
+		for _, ref := range searchparam.ReferenceValues("Provenance", "target", res.Body) {
+			if id, ok := strings.CutPrefix(ref, "Group/"); ok {
+				if !p.SeesGroup(id) {
+					return false
+				}
+				ownList = true
+			}
+		}
+		if ownList {
+			return true
+		}
+	}
 	root := gjson.ParseBytes(res.Body)
 	for _, segs := range paths {
 		if refersTo(root, segs, p.Patients) {
 			return true
-		}
-	}
-	if res.Type == "Provenance" {
-		for _, ref := range searchparam.ReferenceValues("Provenance", "target", res.Body) {
-			if id, ok := strings.CutPrefix(ref, "Group/"); ok && p.SeesGroup(id) {
-				return true
-			}
 		}
 	}
 	return false

@@ -44,6 +44,7 @@ func TestSees(t *testing.T) {
 		{"provenance of own list", res("Provenance", "pv1", `{"resourceType":"Provenance","target":[{"reference":"Group/list-a/_history/2"}]}`), true},
 		{"provenance of other list", res("Provenance", "pv2", `{"resourceType":"Provenance","target":[{"reference":"Group/list-b/_history/2"}]}`), false},
 		{"provenance of own member", res("Provenance", "pv3", `{"resourceType":"Provenance","target":[{"reference":"Patient/mine"}]}`), true},
+		{"provenance of other list naming own member", res("Provenance", "pv4", `{"resourceType":"Provenance","target":[{"reference":"Group/list-b/_history/3"},{"reference":"Patient/mine"}]}`), false},
 		{"practitioner (directory)", res("Practitioner", "pr", `{"resourceType":"Practitioner"}`), true},
 		{"organization (directory)", res("Organization", "org", `{"resourceType":"Organization"}`), true},
 		{"value set (definition)", res("ValueSet", "vs", `{"resourceType":"ValueSet"}`), true},
