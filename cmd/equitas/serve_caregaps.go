@@ -67,6 +67,6 @@ func mountCareGaps(ctx context.Context, env *serveEnv, o careGapsOptions) (stop 
 		MaxSyncPatients: o.maxSyncPatients, SpoolDir: spool,
 		RequiresAccessToken: env.bulk.authenticate != nil, Logger: env.log,
 	})
-	h.Mount(env.srv, env.bulk.authenticate)
+	h.Mount(env.srv)
 	return nil, nil
 }

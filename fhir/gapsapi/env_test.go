@@ -89,7 +89,7 @@ func newEnvLimit(t testing.TB, maxSync int) *env {
 	bulkapi.New(st, jobs, srv.Base, false).Mount(srv, auth)
 	svc := caregaps.New(st, catalog.New(st, catalog.Options{Logger: slog.New(slog.DiscardHandler)}), caregaps.Options{Reporter: "Organization/payer"})
 	jobs.Register(caregaps.JobKind, svc.RunJob)
-	gapsapi.New(svc, jobs, srv.Base, gapsapi.Options{SpoolDir: dir, MaxSyncPatients: maxSync}).Mount(srv, auth)
+	gapsapi.New(svc, jobs, srv.Base, gapsapi.Options{SpoolDir: dir, MaxSyncPatients: maxSync}).Mount(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	require.NoError(t, jobs.Start(ctx))
 	hs := httptest.NewServer(srv)

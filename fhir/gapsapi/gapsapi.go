@@ -76,23 +76,12 @@ func New(svc *caregaps.Service, jobs *job.Manager, base func(*http.Request) stri
 }
 
 // Mount registers Measure/$care-gaps and Group/[id]/$care-gaps as
-// operations of srv (listed in the CapabilityStatement) and, at the root
-// router, the same two paths authenticated by auth: the FHIR routes
-// negotiate FHIR JSON only, and a provider portal asks for text/csv. nil
-// auth serves them as access.Anonymous() (servers without auth).
-func (h *Handler) Mount(srv *rest.Server, auth func(http.Handler) http.Handler) {
-	srv.Operation(rest.Operation{Name: "care-gaps", Level: rest.Type, Types: []string{"Measure"}, Definition: Definition, Handler: http.HandlerFunc(h.Measure)})
-	srv.Operation(rest.Operation{Name: "care-gaps", Level: rest.Instance, Types: []string{"Group"}, Definition: Definition, Handler: http.HandlerFunc(h.Group)})
-	if auth == nil {
-		auth = func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), access.Anonymous())))
-			})
-		}
-	}
-	root := srv.Router().With(auth)
-	root.HandleFunc(rest.BasePath+"/Measure/$care-gaps", h.Measure)
-	root.HandleFunc(rest.BasePath+"/Group/{id}/$care-gaps", h.Group)
+// operations of srv, answering FHIR JSON or (for provider portals)
+// text/csv.
+func (h *Handler) Mount(srv *rest.Server) {
+	formats := []string{"text/csv"}
+	srv.Operation(rest.Operation{Name: "care-gaps", Level: rest.Type, Types: []string{"Measure"}, Definition: Definition, Formats: formats, Handler: http.HandlerFunc(h.Measure)})
+	srv.Operation(rest.Operation{Name: "care-gaps", Level: rest.Instance, Types: []string{"Group"}, Definition: Definition, Formats: formats, Handler: http.HandlerFunc(h.Group)})
 }
 
 // Measure serves [base]/Measure/$care-gaps.
