@@ -33,3 +33,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDaVinci: $davinci-data-export parsing never panics, and what it
+// accepts always holds the ATR minimum types and requires a token.
+func FuzzParseDaVinci(f *testing.F) {
+	f.Add("exportType=hl7.fhir.us.davinci-atr&_type=Group,Patient,Coverage,Practitioner")
+	f.Add("exportType=hl7.fhir.us.davinci-atr&resourceTypes=GRoup,patient,COVERAGE&patient=Patient/1,Organization/2")
+	f.Add("exportType=hl7.fhir.us.davinci-atr&_since=2024-01-01T00:00:00Z&_until=2025-01-01T00:00:00Z")
+	f.Fuzz(func(t *testing.T, query string) {
+		vals, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		for _, lenient := range []bool{false, true} {
+			p, err := ParseDaVinci(Kickoff{Level: Group, GroupID: "g", Values: vals, Lenient: lenient})
+			if err != nil {
+				continue
+			}
+			if !p.RequiresAccessToken || p.ExportType != ATRExportType {
+				t.Fatalf("accepted without the ATR settings: %+v", p)
+			}
+			for _, typ := range atrMinimum {
+				found := false
+				for _, got := range p.Types {
+					found = found || got == typ
+				}
+				if !found && !lenient {
+					t.Fatalf("accepted %q without %s: %v", query, typ, p.Types)
+				}
+			}
+		}
+	})
+}
