@@ -158,18 +158,18 @@ func (r *Request) checkTargets() error {
 		r.Subject = typ + "/" + id
 	}
 	if r.Organization != "" {
-		if typ, id, ok := splitRef(r.Organization); !ok || typ != "Organization" {
+		typ, id, ok := splitRef(r.Organization)
+		if !ok || typ != "Organization" {
 			return &ParamError{Param: "organization", Reason: fmt.Sprintf("%q must be a reference Organization/id", r.Organization)}
-		} else {
-			r.Organization = typ + "/" + id
 		}
+		r.Organization = typ + "/" + id
 	}
 	if r.Practitioner != "" {
-		if typ, id, ok := splitRef(r.Practitioner); !ok || typ != "Practitioner" {
+		typ, id, ok := splitRef(r.Practitioner)
+		if !ok || typ != "Practitioner" {
 			return &ParamError{Param: "practitioner", Reason: fmt.Sprintf("%q must be a reference Practitioner/id", r.Practitioner)}
-		} else {
-			r.Practitioner = typ + "/" + id
 		}
+		r.Practitioner = typ + "/" + id
 	}
 	return nil
 }
