@@ -24,6 +24,7 @@ import (
 	"github.com/equitas/equitas/bulk/ingest"
 	"github.com/equitas/equitas/bulk/synth"
 	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/equityapi"
 	"github.com/equitas/equitas/fhir/rest"
 	"github.com/equitas/equitas/fhir/validate"
@@ -102,7 +103,7 @@ func setup(t *testing.T) *fixture {
 			fixErr = err
 			return
 		}
-		st, err := badgerstore.Open(ctx, filepath.Join(base, "data"), badgerstore.Options{})
+		st, err := badgerstore.Open(ctx, filepath.Join(base, "data"), badgerstore.Options{NoSync: true})
 		if err != nil {
 			fixErr = err
 			return
@@ -112,6 +113,15 @@ func setup(t *testing.T) *fixture {
 			return
 		}
 		if err := catalog.LoadDir(ctx, st, filepath.Join(shared, "ecqm"), cms165, cms122); err != nil {
+			fixErr = err
+			return
+		}
+		// ATR lists for 2025 (hybrid attribution at the period end), so
+		// reports can take a list as subject and name attributed providers.
+		_, err = attribution.Run(ctx, st, attribution.RunOptions{
+			Options:       attribution.Options{Method: attribution.Hybrid, AsOf: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)},
+			ContractStart: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ContractEnd: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
 			fixErr = err
 			return
 		}
@@ -550,4 +560,37 @@ func TestEquityReportSuppliedPriorReport(t *testing.T) {
 	assert.Positive(t, compared, "some strata have year-over-year figures")
 	assert.Positive(t, gaps, "some strata have gap changes")
 	assert.Equal(t, "2024-12-31", ev.Get("priorPeriod.end").String(), "the prior period ends where the current one starts")
+}
+
+// TestEquityReportATRList reports over an ATR list (members from the
+// attribution index, not the stored Group) with providers named by the
+// attribution at the period end.
+func TestEquityReportATRList(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	groups, err := attribution.Groups(ctx, f.st.KV())
+	require.NoError(t, err)
+	require.NotEmpty(t, groups, "the fixture's attribution run wrote lists")
+	g := groups[0]
+	members, npis := 0, map[string]bool{}
+	require.NoError(t, attribution.Members(ctx, f.st.KV(), g.ID, func(e *attribution.Entry) error {
+		if !e.Inactive {
+			members++
+			npis["NPI/"+e.Provider.NPI] = true
+		}
+		return nil
+	}))
+	require.Positive(t, members)
+
+	q := url.Values{"measure": {cms165}, "periodStart": {"2025-01-01"}, "periodEnd": {"2025-12-31"}, "stratifier": {"provider"},
+		"subject": {"Group/" + g.ID}, "output": {"dashboard"}, "minDenominator": {"1"}}
+	code, _, body := get(t, reportURL(f, q))
+	require.Equal(t, http.StatusOK, code, string(body))
+	d := gjson.ParseBytes(body)
+	assert.Equal(t, members, int(d.Get("patients").Int()))
+	strata := d.Get("measures.0.stratifiers.0.strata").Array()
+	require.NotEmpty(t, strata)
+	for _, s := range strata {
+		assert.True(t, npis[s.Get("code").String()], "stratum %s is a provider of the list", s.Get("code"))
+	}
 }

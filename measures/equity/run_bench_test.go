@@ -81,7 +81,7 @@ func BenchmarkRunStore3x6(b *testing.B) {
 	if _, err := synth.GenerateDir(ctx, synth.Options{Patients: n, Seed: 1}, pop); err != nil {
 		b.Fatal(err)
 	}
-	st, err := badgerstore.Open(ctx, filepath.Join(dir, "data"), badgerstore.Options{})
+	st, err := badgerstore.Open(ctx, filepath.Join(dir, "data"), badgerstore.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
