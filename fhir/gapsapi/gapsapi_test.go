@@ -147,7 +147,7 @@ func docStatus(t *testing.T, v *validate.Validator, doc gjson.Result, measureURL
 		assert.Regexp(t, `^\d{4}-\d{2}-\d{2}$`, mr.Get("period.end").String(), "deqm-1 day precision")
 		assert.NotEmpty(t, mr.Get("reporter.reference").String())
 		assert.NotEmpty(t, mr.Get("date").String())
-		assert.NotEmpty(t, mr.Get("improvementNotation.coding.0.code").String(), "deqm-2")
+		checkDEQM(t, mr)
 		// Every evaluated resource is in the document.
 		mr.Get("evaluatedResource").ForEach(func(_, ev gjson.Result) bool {
 			found := false
@@ -177,6 +177,33 @@ func docStatus(t *testing.T, v *validate.Validator, doc gjson.Result, measureURL
 		}
 	}
 	return statuses, report
+}
+
+// checkDEQM asserts the DEQM invariants deqm-2 … deqm-6 of an individual
+// MeasureReport (deqm-1 is checked with the period above).
+func checkDEQM(t *testing.T, mr gjson.Result) {
+	t.Helper()
+	const extScoring = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-measureScoring"
+	const extGroupNotation = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-groupImprovementNotation"
+	rootScoring := mr.Get(`extension.#(url=="` + extScoring + `").valueCodeableConcept.coding.0.code`).String()
+	rootNotation := mr.Get("improvementNotation").Exists()
+	groups := mr.Get("group").Array()
+	require.NotEmpty(t, groups)
+	if rootScoring == "proportion" {
+		assert.True(t, rootNotation, "deqm-2")
+	}
+	for i, g := range groups {
+		scoring := g.Get(`extension.#(url=="` + extScoring + `").valueCodeableConcept.coding.0.code`).String()
+		assert.True(t, (rootScoring == "") != (scoring == ""), "deqm-3: group %d scoring at the root xor on the group", i)
+		if scoring == "proportion" {
+			groupNotation := g.Get(`extension.#(url=="` + extGroupNotation + `")`).Exists()
+			assert.True(t, rootNotation != groupNotation, "deqm-4: group %d has exactly one improvement notation", i)
+		}
+		assert.NotEmpty(t, g.Get("population").Array(), "deqm-5")
+		if s := g.Get("measureScore.value"); s.Exists() {
+			assert.True(t, s.Float() >= 0 && s.Float() <= 1, "deqm-6: score %v", s.Float())
+		}
+	}
 }
 
 func reportCounts(mr gjson.Result) []map[string]int {

@@ -209,11 +209,16 @@ func (s *Service) selected(mm *measureMeta, m *measure.Measure) *Selected {
 		sel.Notations = append(sel.Notations, n)
 	}
 	// The report states the notation once at the root when every group
-	// shares it, else per group (DEQM groupImprovementNotation).
+	// shares it, else on every group and not at the root (DEQM deqm-4:
+	// exactly one of the two per group).
 	def.ImprovementNotation = sel.Notations[0].Code
+	for _, n := range sel.Notations {
+		if n.Code != def.ImprovementNotation {
+			def.ImprovementNotation = ""
+		}
+	}
 	for gi := range def.Groups {
-		g := &def.Groups[gi]
-		g.GroupLevelImprovementNotation = g.ImprovementNotation != def.ImprovementNotation
+		def.Groups[gi].GroupLevelImprovementNotation = def.ImprovementNotation == ""
 	}
 	if !proportion {
 		return nil

@@ -183,3 +183,52 @@ func TestResolveNotationShippedContent(t *testing.T) {
 		})
 	}
 }
+
+// TestSelectedNotationPlacement: a report states the notation at the root
+// when every group shares it, else on every group (deqm-4), and a measure
+// without a proportion group has no gaps.
+func TestSelectedNotationPlacement(t *testing.T) {
+	const sys = `"system":"http://terminology.hl7.org/CodeSystem/measure-improvement-notation"`
+	ext := func(code string) string {
+		return `{"extension":[{"url":"http://hl7.org/fhir/us/cqfmeasures/StructureDefinition/cqfm-improvementNotation","valueCodeableConcept":{"coding":[{` + sys + `,"code":"` + code + `"}]}}]}`
+	}
+	s := New(nil, nil, Options{})
+	for _, tt := range []struct {
+		name      string
+		notations []string
+		scoring   measure.Scoring
+		root      string
+		perGroup  bool
+		none      bool
+	}{
+		{"shared", []string{"increase", "increase"}, measure.Proportion, "increase", false, false},
+		{"different", []string{"increase", "decrease"}, measure.Proportion, "", true, false},
+		{"cohort only", []string{"increase"}, measure.Cohort, "", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := `{"resourceType":"Measure","url":"http://x/M","group":[`
+			def := &measure.Definition{URL: "http://x/M"}
+			for i, n := range tt.notations {
+				if i > 0 {
+					raw += ","
+				}
+				raw += ext(n)
+				def.Groups = append(def.Groups, measure.Group{Index: i, Scoring: tt.scoring, ImprovementNotation: n})
+			}
+			raw += "]}"
+			mm := parseMeta([]byte(raw))
+			sel := s.selected(&mm, &measure.Measure{Def: def})
+			if tt.none {
+				assert.Nil(t, sel)
+				return
+			}
+			require.NotNil(t, sel)
+			assert.Equal(t, tt.root, sel.Def.ImprovementNotation)
+			for gi, g := range sel.Def.Groups {
+				assert.Equal(t, tt.perGroup, g.GroupLevelImprovementNotation)
+				assert.Equal(t, tt.notations[gi], g.ImprovementNotation)
+			}
+			assert.Equal(t, "increase", def.Groups[0].ImprovementNotation, "the compiled measure is not changed")
+		})
+	}
+}
