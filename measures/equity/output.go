@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 )
 
 // Decimal is a JSON number rounded to 6 decimals; NaN and ±Inf encode as
@@ -19,6 +20,29 @@ func (d Decimal) MarshalJSON() ([]byte, error) {
 		return []byte(*n), nil
 	}
 	return []byte("null"), nil
+}
+
+// PValue is a JSON number with 6 significant digits (rounding a small
+// p-value to 6 decimals would print 0); NaN encodes as null.
+type PValue float64
+
+// MarshalJSON implements json.Marshaler.
+func (p PValue) MarshalJSON() ([]byte, error) {
+	v := float64(p)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', 6, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler; null reads as NaN.
+func (p *PValue) UnmarshalJSON(b []byte) error {
+	var d Decimal
+	if err := d.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*p = PValue(d)
+	return nil
 }
 
 // Dashboard is the JSON document the /ui/ dashboard draws (see
@@ -139,7 +163,7 @@ type DashDisparity struct {
 	AbsGap          Decimal `json:"absGap"`
 	AbsGapCILow     Decimal `json:"absGapCiLow"`
 	AbsGapCIHigh    Decimal `json:"absGapCiHigh"`
-	PValue          Decimal `json:"pValue"`
+	PValue          PValue  `json:"pValue"`
 	RateRatio       Decimal `json:"rateRatio"`
 	RateRatioCILow  Decimal `json:"rateRatioCiLow"`
 	RateRatioCIHigh Decimal `json:"rateRatioCiHigh"`
@@ -157,10 +181,10 @@ type DashDisparity struct {
 type DashStratumYoY struct {
 	Rate        Decimal `json:"rate"`
 	RateChange  Decimal `json:"rateChange"`
-	RateChangeP Decimal `json:"rateChangeP"`
+	RateChangeP PValue  `json:"rateChangeP"`
 	PriorAbsGap Decimal `json:"priorAbsGap"`
 	GapChange   Decimal `json:"gapChange"`
-	GapChangeP  Decimal `json:"gapChangeP"`
+	GapChangeP  PValue  `json:"gapChangeP"`
 	Trend       string  `json:"trend"`
 }
 
@@ -315,7 +339,7 @@ func dashStratifier(a Analysis, prior *Analysis, fo FHIROptions) DashStratifier 
 		}
 		if dp := a.Disparities[i]; dp != nil && a.HasReference {
 			st.Disparity = &DashDisparity{AbsGap: Decimal(dp.AbsGap), AbsGapCILow: Decimal(dp.AbsGapCI.Low), AbsGapCIHigh: Decimal(dp.AbsGapCI.High),
-				PValue: Decimal(dp.PValue), RateRatio: Decimal(dp.RateRatio), RateRatioCILow: Decimal(dp.RateRatioCI.Low),
+				PValue: PValue(dp.PValue), RateRatio: Decimal(dp.RateRatio), RateRatioCILow: Decimal(dp.RateRatioCI.Low),
 				RateRatioCIHigh: Decimal(dp.RateRatioCI.High), DisparityRatio: Decimal(dp.DisparityRatio),
 				DRCILow: Decimal(dp.DisparityRatioCI.Low), DRCIHigh: Decimal(dp.DisparityRatioCI.High),
 				RelDiffPct: Decimal(dp.RelDiffPct), Significant: dp.Significant}
@@ -375,11 +399,11 @@ func stratumYoY(a Analysis, i int, prior *Analysis, priorIdx map[string]int) *Da
 	}
 	ps := &prior.Strata[pi]
 	rc := CompareRates(ps.Counts, s.Counts, a.Direction, 0)
-	y := &DashStratumYoY{Rate: Decimal(ps.Rate), RateChange: Decimal(rc.Delta), RateChangeP: Decimal(rc.P), Trend: string(rc.Trend),
-		PriorAbsGap: Decimal(math.NaN()), GapChange: Decimal(math.NaN()), GapChangeP: Decimal(math.NaN())}
+	y := &DashStratumYoY{Rate: Decimal(ps.Rate), RateChange: Decimal(rc.Delta), RateChangeP: PValue(rc.P), Trend: string(rc.Trend),
+		PriorAbsGap: Decimal(math.NaN()), GapChange: Decimal(math.NaN()), GapChangeP: PValue(math.NaN())}
 	if a.Disparities[i] != nil && prior.Disparities[pi] != nil && a.Reference.HasCounts() && prior.Reference.HasCounts() {
 		gc := CompareGaps(prior.Reference.Counts, ps.Counts, a.Reference.Counts, s.Counts, a.Direction)
-		y.PriorAbsGap, y.GapChange, y.GapChangeP = Decimal(gc.PriorGap), Decimal(gc.Delta), Decimal(gc.P)
+		y.PriorAbsGap, y.GapChange, y.GapChangeP = Decimal(gc.PriorGap), Decimal(gc.Delta), PValue(gc.P)
 	}
 	return y
 }

@@ -62,8 +62,9 @@ func TestSuppliedPriorReport(t *testing.T) {
 			}
 			require.NotNil(t, o.Prior, s.Code)
 			a, b := *s.Prior, *o.Prior
-			for _, pair := range [][2]Decimal{{a.Rate, b.Rate}, {a.RateChange, b.RateChange}, {a.RateChangeP, b.RateChangeP},
-				{a.PriorAbsGap, b.PriorAbsGap}, {a.GapChange, b.GapChange}, {a.GapChangeP, b.GapChangeP}} {
+			for _, pair := range [][2]float64{{float64(a.Rate), float64(b.Rate)}, {float64(a.RateChange), float64(b.RateChange)},
+				{float64(a.RateChangeP), float64(b.RateChangeP)}, {float64(a.PriorAbsGap), float64(b.PriorAbsGap)},
+				{float64(a.GapChange), float64(b.GapChange)}, {float64(a.GapChangeP), float64(b.GapChangeP)}} {
 				if math.IsNaN(float64(pair[0])) {
 					assert.True(t, math.IsNaN(float64(pair[1])), s.Code)
 					continue
@@ -88,6 +89,7 @@ func TestSuppliedPriorReport(t *testing.T) {
 			if s.Disparity != nil && s.Disparity.FDRSignificant {
 				fdr++
 				assert.LessOrEqual(t, float64(s.Disparity.PValue), 0.05, s.Code)
+				assert.Positive(t, float64(s.Disparity.PValue), "%s: small p-values keep their digits", s.Code)
 			}
 		}
 	}
