@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,6 +127,43 @@ func peakRSS() func() float64 {
 	}
 }
 
+// sampleHeap samples the live heap every 50 ms until the returned
+// function is called, which returns the largest sample in MiB. (RSS also
+// counts the store's memory-mapped tables; the heap is the evaluation's.)
+func sampleHeap() func() float64 {
+	stop := make(chan struct{})
+	done := make(chan float64)
+	go func() {
+		var peak uint64
+		var ms runtime.MemStats
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-stop:
+				done <- float64(peak) / (1 << 20)
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		return <-done
+	}
+}
+
+// cpuTime is the process's CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkEvaluatePopulation is population $evaluate-measure for CMS165
 // through the HTTP server over a synthetic population (100,000 patients;
 // EQUITAS_BENCH_PATIENTS overrides), the measure compiled beforehand.
@@ -166,14 +205,28 @@ func BenchmarkEvaluatePopulation(b *testing.B) {
 	if c["denominator"] != truth.CMS165.Overall.Denominator || c["numerator"] != truth.CMS165.Overall.Numerator {
 		b.Fatalf("CMS165 %d/%d, the generator says %d/%d", c["numerator"], c["denominator"], truth.CMS165.Overall.Numerator, truth.CMS165.Overall.Denominator)
 	}
-	runtime.GC()
+	// Memory left from building the store is returned to the OS, so the
+	// peak measured is the evaluations'.
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	// The live heap before evaluating: the compiled measure and the
+	// store's memtables and caches.
+	startHeap := float64(ms.HeapAlloc) / (1 << 20)
 	peak := peakRSS()
+	heap := sampleHeap()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		get()
 	}
 	b.StopTimer()
+	b.ReportMetric(heap(), "peak-heap-MiB")
+	b.ReportMetric(startHeap, "start-heap-MiB")
+	// patients/cpu-s is the figure that holds on a shared machine: the
+	// server process's CPU time (user+system, all goroutines) per patient.
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "patients/s")
+	b.ReportMetric(float64(n*b.N)/(cpuTime()-cpu0).Seconds(), "patients/cpu-s")
 	b.ReportMetric(peak(), "peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")
 }
