@@ -134,7 +134,7 @@ func (h *handlers) hl7v2(w http.ResponseWriter, r *http.Request) {
 	}
 	ack := h.cfg.HL7.HandleER7(r.Context(), body)
 	status := http.StatusOK
-	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("MSH")) {
+	if !bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n"), []byte("MSH")) {
 		status = http.StatusBadRequest
 	}
 	w.Header().Set("Content-Type", ER7ContentType+"; charset=utf-8")

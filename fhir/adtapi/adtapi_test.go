@@ -107,6 +107,7 @@ func TestHL7v2(t *testing.T) {
 		{"application/hl7-v2 with charset", "application/hl7-v2; charset=utf-8", adtMessage("A04", "HTTP-2", "MRN-H2", "V-H2"), 200, "AA", "HTTP-2"},
 		{"content error is AE with 200", adtapi.ER7ContentType, bytes.Replace(adtMessage("A01", "HTTP-3", "MRN-H3", "V-H3"), []byte("|F|"), []byte("|Q|"), 1), 200, "AE", "HTTP-3"},
 		{"unsupported type is AR with 200", adtapi.ER7ContentType, bytes.Replace(adtMessage("A01", "HTTP-4", "MRN-H4", "V-H4"), []byte("ADT^A01^ADT_A01"), []byte("ORU^R01^ORU_R01"), 1), 200, "AR", "HTTP-4"},
+		{"byte order mark and blank lines are tolerated", adtapi.ER7ContentType, append([]byte("\xef\xbb\xbf\r\n"), adtMessage("A01", "HTTP-7", "MRN-H7", "V-H7")...), 200, "AA", "HTTP-7"},
 		{"not HL7 at all is 400 with AE", adtapi.ER7ContentType, []byte("hello"), 400, "AE", ""},
 		{"FHIR JSON is 415", "application/fhir+json", []byte(`{}`), 415, "", ""},
 		{"no Content-Type is 415", "", adtMessage("A01", "HTTP-5", "MRN-H5", "V-H5"), 415, "", ""},
