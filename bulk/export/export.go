@@ -467,11 +467,19 @@ func (r *run) patients(ctx context.Context, types []string) error {
 			ids = append(ids, id)
 		}
 	}
+	scan := r.p.Level == Patient && len(r.p.Patients) == 0 && len(ids)*10 >= all
+	if r.p.Level == Group && len(r.p.Patients) == 0 {
+		counts, err := r.e.st.Counts(ctx)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		scan = int64(len(ids))*10 >= counts["Patient"]
+	}
 	var err error
 	// Scanning every resource of a type beats a compartment read per
 	// patient unless the patients are a small part of the store (a
-	// provider's members among a payer's population).
-	if r.p.Level == Patient && len(r.p.Patients) == 0 && len(ids)*10 >= all {
+	// provider's members among a payer's population, a small Group).
+	if scan {
 		err = r.everyPatient(ctx, types, ids)
 	} else {
 		err = r.compartments(ctx, types, ids)
@@ -570,6 +578,9 @@ func (r *run) everyPatient(ctx context.Context, types, ids []string) error {
 		live[id] = struct{}{}
 	}
 	return r.scanTypes(ctx, types, func(res *store.Resource) bool {
+		if r.p.Level == Group && res.Type == "Group" && res.ID == r.p.GroupID {
+			return false // written by r.group
+		}
 		for _, pid := range compartmentPatients(res.Type, res.ID, res.Body) {
 			if _, ok := live[pid]; ok {
 				return true
