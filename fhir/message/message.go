@@ -120,7 +120,12 @@ func (p *Processor) Process(ctx context.Context, body []byte, base string) (*Res
 		}
 	}
 	unlock := p.lock(keys)
-	defer unlock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 
 	kv := p.st.KV()
 	if prev, err := kv.Get(ctx, seenKey); err == nil {
@@ -170,6 +175,10 @@ func (p *Processor) Process(ctx context.Context, body []byte, base string) (*Res
 	}
 	p.log.Info("message applied", "message_id", msgID, "sender", m.source, "event", m.kind,
 		"patient", ev.PatientID, "encounter", ev.EncounterID, "message_header", ev.MessageHeaderID)
+	// Notifying may take a while (alert routing writes too); other
+	// messages about these patients need not wait for it.
+	unlock()
+	locked = false
 	if p.opts.Notify != nil {
 		p.opts.Notify(ctx, ev)
 	}
