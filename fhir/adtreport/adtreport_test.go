@@ -446,3 +446,68 @@ func BenchmarkReport10k(b *testing.B) {
 	b.ReportMetric(float64(b.N*members)/el, "members/s")
 	b.ReportMetric(float64(len(rep.FollowUps)), "follow-ups")
 }
+
+// TestFollowUpWindows pins the window rules: a visit counts when it is an
+// outpatient encounter that took place with the attributed provider, after
+// the discharge, on or before discharge date + 7 (met-7) or + 14 (met-14),
+// and on or before the report date.
+func TestFollowUpWindows(t *testing.T) {
+	const discharged = "2026-06-01T12:00:00Z"
+	visit := func(start, status, provider string) string {
+		body := `{"resourceType":"Encounter","id":"VID","status":"` + status + `","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"subject":{"reference":"Patient/PID"},"period":{"start":"` + start + `"}`
+		if provider == "npi" {
+			body += `,"participant":[{"individual":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + npiA + `"}}}]`
+		} else if provider != "" {
+			body += `,"serviceProvider":{"reference":"Organization/` + provider + `"}`
+		}
+		return body + "}"
+	}
+	tests := []struct {
+		name   string
+		visit  string // "" for none
+		report string
+		want   string
+	}{
+		{"same day after discharge", visit("2026-06-01T16:00:00Z", "finished", "orgA"), "2026-06-20", adtreport.FollowUpMet7},
+		{"same day before discharge", visit("2026-06-01T08:00:00Z", "finished", "orgA"), "2026-06-20", adtreport.FollowUpMissed},
+		{"day 7", visit("2026-06-08T09:00:00Z", "finished", "orgA"), "2026-06-20", adtreport.FollowUpMet7},
+		{"day 8", visit("2026-06-09T09:00:00Z", "finished", "orgA"), "2026-06-20", adtreport.FollowUpMet14},
+		{"day 14", visit("2026-06-15T09:00:00Z", "finished", "orgA"), "2026-06-20", adtreport.FollowUpMet14},
+		{"day 15", visit("2026-06-16T09:00:00Z", "finished", "orgA"), "2026-06-20", adtreport.FollowUpMissed},
+		{"no visit, window open", "", "2026-06-15", adtreport.FollowUpOpen},
+		{"no visit, window closed", "", "2026-06-16", adtreport.FollowUpMissed},
+		{"visit after the report date", visit("2026-06-05T09:00:00Z", "finished", "orgA"), "2026-06-04", adtreport.FollowUpOpen},
+		{"another provider", visit("2026-06-03T09:00:00Z", "finished", "orgB"), "2026-06-20", adtreport.FollowUpMissed},
+		{"planned, not happened", visit("2026-06-03T09:00:00Z", "planned", "orgA"), "2026-06-20", adtreport.FollowUpMissed},
+		{"attributed clinician by NPI", visit("2026-06-03T09:00:00Z", "in-progress", "npi"), "2026-06-20", adtreport.FollowUpMet7},
+	}
+	st := openStore(t, false)
+	b := &batch{t: t, st: st}
+	b.directory()
+	for i, tc := range tests {
+		pid := fmt.Sprintf("w%02d", i)
+		b.patient(pid, "orgA", true)
+		b.encounter("d-"+pid, pid, "IMP", "2026-05-28T10:00:00Z", discharged, "")
+		if tc.visit != "" {
+			b.put("Encounter", "v-"+pid, strings.NewReplacer("VID", "v-"+pid, "PID", pid).Replace(tc.visit))
+		}
+	}
+	b.flush()
+	attribute(t, st)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := time.Parse(time.DateOnly, tc.report)
+			require.NoError(t, err)
+			rep, err := adtreport.Build(context.Background(), st, groupA, d, adtreport.Options{})
+			require.NoError(t, err)
+			pid := fmt.Sprintf("w%02d", i)
+			var got []string
+			for _, f := range rep.FollowUps {
+				if f.Patient.ID == pid {
+					got = append(got, f.Status)
+				}
+			}
+			assert.Equal(t, []string{tc.want}, got)
+		})
+	}
+}
