@@ -68,19 +68,30 @@ func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsSe
 	return a, subs.Stop, nil
 }
 
+// queue is adt.Options.Queue: the notification jobs of an ADT event, to be
+// committed with the message itself.
+func (a *alertsServer) queue(ctx context.Context, ev adt.Event) (map[string][]byte, error) {
+	if a == nil || a.subs == nil {
+		return nil, nil
+	}
+	return a.subs.Queue(ctx, event(ev))
+}
+
 // notify is adt.Options.Notify: it queues the notifications of one applied
 // ADT event. A failure is logged; the message itself stays applied.
 func (a *alertsServer) notify(ctx context.Context, ev adt.Event) {
 	if a == nil || a.subs == nil {
 		return
 	}
-	err := a.subs.Notify(ctx, subscription.Event{
-		Kind: ev.Kind, Trigger: ev.Trigger, PatientID: ev.PatientID, EncounterID: ev.EncounterID,
-		MessageHeaderID: ev.MessageHeaderID, At: ev.At,
-	})
+	err := a.subs.Notify(ctx, event(ev))
 	if err != nil {
 		a.env.log.ErrorContext(ctx, "alerts: queue notifications", "trigger", ev.Trigger, "patient", ev.PatientID, "error", err)
 	}
+}
+
+func event(ev adt.Event) subscription.Event {
+	return subscription.Event{Kind: ev.Kind, Trigger: ev.Trigger, PatientID: ev.PatientID, EncounterID: ev.EncounterID,
+		MessageHeaderID: ev.MessageHeaderID, At: ev.At}
 }
 
 // allowEndpoint restricts Subscription endpoints to hosts (host or

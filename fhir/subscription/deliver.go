@@ -119,6 +119,12 @@ func (m *Manager) deliver(ctx context.Context, j *job) {
 		m.drop(ctx, j, "the Subscription is not active")
 		return
 	}
+	if j.Type == kindNotification && j.EventNumber == 0 {
+		if err := m.number(ctx, j); err != nil {
+			m.retry(ctx, j, 0, fmt.Errorf("number the event: %w", err))
+			return
+		}
+	}
 	body, err := m.notification(ctx, sub, j)
 	if err != nil {
 		m.retry(ctx, j, 0, fmt.Errorf("build notification: %w", err))
@@ -149,6 +155,38 @@ func (m *Manager) count(result string) {
 	if m.metrics != nil {
 		m.metrics.deliveries.WithLabelValues(result).Inc()
 	}
+}
+
+// number gives a job queued with its message (Queue) its event number,
+// durably before the first attempt, so a redelivery keeps it. A
+// Subscription's jobs are delivered one at a time in queue order, so the
+// numbers follow that order. A failed write loses its number (a gap).
+func (m *Manager) number(ctx context.Context, j *job) error {
+	m.enqMu.Lock()
+	n, err := m.eventCount(ctx, j.Sub)
+	if err == nil {
+		n++
+		m.counts[j.Sub] = n
+	}
+	m.enqMu.Unlock()
+	if err != nil {
+		return err
+	}
+	numbered := *j
+	numbered.EventNumber = n
+	b, err := json.Marshal(&numbered)
+	if err != nil {
+		return err
+	}
+	ops := map[string][]byte{j.key(): b, eventKey(j.Sub, n): {}}
+	if n > 1 {
+		ops[eventKey(j.Sub, n-1)] = nil
+	}
+	if err := m.kv.Batch(ctx, ops); err != nil {
+		return err
+	}
+	j.EventNumber = n
+	return nil
 }
 
 // post sends one notification; err is set for anything but a 2xx.

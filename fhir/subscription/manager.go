@@ -152,6 +152,9 @@ type Manager struct {
 
 	metrics *metrics
 
+	stashMu sync.Mutex
+	stash   map[string]stashed // message id -> jobs Queue built for it, until Notify
+
 	done    chan string // keys of delivered jobs, deleted in batches
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -191,7 +194,7 @@ func New(st store.Store, opts Options) *Manager {
 		st: st, kv: st.KV(), opts: opts, log: opts.Logger,
 		counts: map[string]int64{}, queues: map[string]*subQueue{},
 		wake: make(chan struct{}), parsed: map[string]*Subscription{},
-		done: make(chan string, 1024),
+		done: make(chan string, 1024), stash: map[string]stashed{},
 	}
 }
 
@@ -312,20 +315,19 @@ func (m *Manager) wakeLocked() {
 	m.wake = make(chan struct{})
 }
 
-// Notify queues a notification for every active Subscription whose owner
-// the event's patient is attributed to at the event time and whose filter
-// passes. The deliveries are durable when Notify returns.
-func (m *Manager) Notify(ctx context.Context, ev Event) error {
-	if !topicKinds[ev.Kind] || ev.PatientID == "" {
-		return nil
-	}
+// targets are the Subscriptions an event is delivered to, and the event
+// time used for attribution.
+func (m *Manager) targets(ctx context.Context, ev Event) ([]*Subscription, time.Time, error) {
 	at := ev.At
 	if at.IsZero() {
 		at = m.opts.Now()
 	}
+	if !topicKinds[ev.Kind] || ev.PatientID == "" {
+		return nil, at, nil
+	}
 	subs, err := m.Subscriptions(ctx)
 	if err != nil {
-		return err
+		return nil, at, err
 	}
 	var cands []*Subscription
 	for _, s := range subs {
@@ -334,11 +336,11 @@ func (m *Manager) Notify(ctx context.Context, ev Event) error {
 		}
 	}
 	if len(cands) == 0 {
-		return nil
+		return nil, at, nil
 	}
 	assigns, err := attribution.Assignments(ctx, m.kv, ev.PatientID, at)
 	if err != nil {
-		return fmt.Errorf("subscription: attribution of Patient/%s: %w", ev.PatientID, err)
+		return nil, at, fmt.Errorf("subscription: attribution of Patient/%s: %w", ev.PatientID, err)
 	}
 	var targets []*Subscription
 	for _, s := range cands {
@@ -349,8 +351,101 @@ func (m *Manager) Notify(ctx context.Context, ev Event) error {
 			}
 		}
 	}
-	if len(targets) == 0 {
+	return targets, at, nil
+}
+
+// stashed are the jobs Queue built for one message.
+type stashed struct {
+	jobs []*job
+	at   time.Time
+}
+
+// Queue returns the KV writes that queue the notifications of an event,
+// for the intake to commit atomically with the message (adt.Options.Queue):
+// no notification is lost between the message's commit and Notify. It
+// writes nothing itself and may be called again for the same message (the
+// last call wins). Such jobs take their event number when first
+// delivered; Notify, called after the commit, hands them to the workers.
+func (m *Manager) Queue(ctx context.Context, ev Event) (map[string][]byte, error) {
+	targets, at, err := m.targets(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	ops := map[string][]byte{}
+	var jobs []*job
+	for _, s := range targets {
+		j := &job{Seq: m.nextSeq(), Sub: s.ID, Type: kindNotification, Kind: ev.Kind, Trigger: ev.Trigger,
+			At: at.UTC(), Patient: ev.PatientID, Encounter: ev.EncounterID, MessageHeader: ev.MessageHeaderID,
+			NextAt: m.opts.Now()}
+		b, err := json.Marshal(j)
+		if err != nil {
+			return nil, err
+		}
+		ops[j.key()] = b
+		jobs = append(jobs, j)
+	}
+	if ev.MessageHeaderID != "" {
+		m.stashMu.Lock()
+		now := m.opts.Now()
+		for k, st := range m.stash {
+			if now.Sub(st.at) > 10*time.Minute { // a message whose commit failed
+				delete(m.stash, k)
+			}
+		}
+		m.stash[ev.MessageHeaderID] = stashed{jobs: jobs, at: now}
+		m.stashMu.Unlock()
+	}
+	return ops, nil
+}
+
+// unstash takes the jobs Queue built for the event's message.
+func (m *Manager) unstash(ev Event) ([]*job, bool) {
+	if ev.MessageHeaderID == "" {
+		return nil, false
+	}
+	m.stashMu.Lock()
+	defer m.stashMu.Unlock()
+	st, ok := m.stash[ev.MessageHeaderID]
+	delete(m.stash, ev.MessageHeaderID)
+	return st.jobs, ok
+}
+
+// handOver gives committed jobs to the workers, with the Encounter
+// version the event produced (the stored jobs read the current one).
+func (m *Manager) handOver(ctx context.Context, ev Event, jobs []*job) {
+	if len(jobs) == 0 {
+		return
+	}
+	if ev.EncounterID != "" {
+		if res, err := m.st.Read(ctx, "Encounter", ev.EncounterID); err == nil {
+			for _, j := range jobs {
+				j.EncounterVer = res.Version
+			}
+		}
+	}
+	m.mu.Lock()
+	for _, j := range jobs {
+		m.pushLocked(j)
+	}
+	m.mu.Unlock()
+	if m.metrics != nil {
+		m.metrics.queued.Add(float64(len(jobs)))
+	}
+}
+
+// Notify queues a notification for every active Subscription whose owner
+// the event's patient is attributed to at the event time and whose filter
+// passes. The deliveries are durable when Notify returns. For an event
+// whose jobs Queue already wrote with the message, Notify only hands them
+// to the workers.
+func (m *Manager) Notify(ctx context.Context, ev Event) error {
+	if jobs, ok := m.unstash(ev); ok {
+		m.handOver(ctx, ev, jobs)
 		return nil
+	}
+	targets, at, err := m.targets(ctx, ev)
+	if err != nil || len(targets) == 0 {
+		return err
 	}
 	var encVer uint64
 	if ev.EncounterID != "" {

@@ -3,11 +3,13 @@ package subscription_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,51 +325,102 @@ func TestDeliveryPayloads(t *testing.T) {
 	}
 }
 
+// adtMessage builds an HL7 v2 ADT message for a seeded patient.
+func adtMessage(trigger, structure, ctl, patient, pv1 string) []byte {
+	return []byte(strings.Join([]string{
+		"MSH|^~\\&|EPIC|GOODHOSP|EQUITAS|HIE|20260601080000+0000||ADT^" + trigger + "^" + structure + "|" + ctl + "|P|2.5.1",
+		"EVN|" + trigger + "|20260601080000+0000",
+		"PID|1||MRN-" + patient + "^^^GOODHOSP^MR||Fam" + patient + "^G||19600101|F",
+		pv1,
+	}, "\r") + "\r")
+}
+
+const (
+	admitPV1 = "PV1|1|I|ICU^101^A^GOODHOSP||||||||||||||||V1^^^GOODHOSP^VN|||||||||||||||||||||||||20260601073000+0000"
+	dischPV1 = "PV1|1|I|ICU^101^A^GOODHOSP||||||||||||||||V1^^^GOODHOSP^VN|||||||||||||||||01||||||||20260601073000+0000|20260605120000+0000"
+)
+
+func adtEvent(ev adt.Event) subscription.Event {
+	return subscription.Event{Kind: ev.Kind, Trigger: ev.Trigger, PatientID: ev.PatientID,
+		EncounterID: ev.EncounterID, MessageHeaderID: ev.MessageHeaderID, At: ev.At}
+}
+
 // TestADTIntakeToNotification runs HL7 v2 messages through the ADT
-// processor, whose Notify feeds the Manager, as serve wires them.
+// processor wired to the Manager as serve wires it: Notify alone, or Queue
+// (jobs committed with the message) plus Notify.
 func TestADTIntakeToNotification(t *testing.T) {
-	st := openStore(t, t.TempDir())
-	defer st.Close()
+	for _, queued := range []bool{false, true} {
+		t.Run(fmt.Sprintf("queued=%v", queued), func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			defer st.Close()
+			seed(t, st)
+			e := start(t, st, subscription.Options{})
+			rc := newReceiver(t, 0, 0)
+			e.subscribe(t, orgA, subscriptionJSON(rc.URL, subscription.ContentFullResource, "Encounter?event=admit,discharge"))
+			var notifyErr error
+			opts := adt.Options{Notify: func(ctx context.Context, ev adt.Event) {
+				if err := e.m.Notify(ctx, adtEvent(ev)); err != nil {
+					notifyErr = err
+				}
+			}}
+			if queued {
+				opts.Queue = func(ctx context.Context, ev adt.Event) (map[string][]byte, error) {
+					return e.m.Queue(ctx, adtEvent(ev))
+				}
+			}
+			p := adt.New(st, opts)
+			for _, m := range [][]byte{
+				adtMessage("A01", "ADT_A01", "c1", "p1", admitPV1),
+				adtMessage("A01", "ADT_A01", "c2", "p2", strings.Replace(admitPV1, "V1^", "V2^", 1)), // orgB's patient
+				adtMessage("A08", "ADT_A01", "c3", "p1", admitPV1),                                   // not an encounter event
+				adtMessage("A03", "ADT_A03", "c4", "p1", dischPV1),
+				adtMessage("A03", "ADT_A03", "c4", "p1", dischPV1), // a resend: acknowledged, not applied again
+			} {
+				ack := string(p.HandleER7(context.Background(), m))
+				require.Contains(t, ack, "MSA|AA|", ack)
+			}
+			require.NoError(t, notifyErr)
+			require.Eventually(t, func() bool { return len(rc.events()) == 2 && e.m.Pending() == 0 }, 10*time.Second, 5*time.Millisecond)
+			got := rc.events()
+			assert.Equal(t, "in-progress", got[0].Get("entry.1.resource.status").String(), "the admission carries the Encounter as admitted")
+			assert.Equal(t, "finished", got[1].Get("entry.1.resource.status").String())
+			assert.Equal(t, got[0].Get("entry.1.resource.id").String(), got[1].Get("entry.1.resource.id").String(), "one visit")
+			for i, n := range got {
+				assert.Equal(t, "p1", n.Get(`entry.#(resource.resourceType=="Patient").resource.id`).String())
+				assert.Equal(t, "MessageHeader", n.Get("entry.3.resource.resourceType").String())
+				assert.Equal(t, strconv.Itoa(i+1), param(n.Get("entry.0.resource"), "notification-event").Get(`part.#(name=="event-number").valueString`).String())
+			}
+		})
+	}
+}
+
+// TestQueuedWithMessageSurvivesCrash: the jobs Queue adds to the message's
+// commit are delivered by the next run even when the process died before
+// Notify.
+func TestQueuedWithMessageSurvivesCrash(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
 	seed(t, st)
-	e := start(t, st, subscription.Options{})
 	rc := newReceiver(t, 0, 0)
-	e.subscribe(t, orgA, subscriptionJSON(rc.URL, subscription.ContentFullResource, "Encounter?event=admit,discharge"))
-	var notifyErr error
-	p := adt.New(st, adt.Options{Notify: func(ctx context.Context, ev adt.Event) {
-		if err := e.m.Notify(ctx, subscription.Event{Kind: ev.Kind, Trigger: ev.Trigger, PatientID: ev.PatientID,
-			EncounterID: ev.EncounterID, MessageHeaderID: ev.MessageHeaderID, At: ev.At}); err != nil {
-			notifyErr = err
-		}
-	}})
-	msg := func(trigger, structure, ctl, patient, pv1 string) []byte {
-		return []byte(strings.Join([]string{
-			"MSH|^~\\&|EPIC|GOODHOSP|EQUITAS|HIE|20260601080000+0000||ADT^" + trigger + "^" + structure + "|" + ctl + "|P|2.5.1",
-			"EVN|" + trigger + "|20260601080000+0000",
-			"PID|1||MRN-" + patient + "^^^GOODHOSP^MR||Fam" + patient + "^G||19600101|F",
-			pv1,
-		}, "\r") + "\r")
-	}
-	admitPV1 := "PV1|1|I|ICU^101^A^GOODHOSP||||||||||||||||V1^^^GOODHOSP^VN|||||||||||||||||||||||||20260601073000+0000"
-	dischPV1 := "PV1|1|I|ICU^101^A^GOODHOSP||||||||||||||||V1^^^GOODHOSP^VN|||||||||||||||||01||||||||20260601073000+0000|20260605120000+0000"
-	for _, m := range [][]byte{
-		msg("A01", "ADT_A01", "c1", "p1", admitPV1),
-		msg("A01", "ADT_A01", "c2", "p2", strings.Replace(admitPV1, "V1^", "V2^", 1)), // orgB's patient
-		msg("A08", "ADT_A01", "c3", "p1", admitPV1),                                   // not an encounter event
-		msg("A03", "ADT_A03", "c4", "p1", dischPV1),
-	} {
-		ack := string(p.HandleER7(context.Background(), m))
-		require.Contains(t, ack, "MSA|AA|", ack)
-	}
-	require.NoError(t, notifyErr)
-	require.Eventually(t, func() bool { return len(rc.events()) == 2 }, 10*time.Second, 5*time.Millisecond)
-	got := rc.events()
-	assert.Equal(t, "in-progress", got[0].Get("entry.1.resource.status").String(), "the admission carries the Encounter as admitted")
-	assert.Equal(t, "finished", got[1].Get("entry.1.resource.status").String())
-	assert.Equal(t, got[0].Get("entry.1.resource.id").String(), got[1].Get("entry.1.resource.id").String(), "one visit")
-	for _, n := range got {
-		assert.Equal(t, "p1", n.Get(`entry.#(resource.resourceType=="Patient").resource.id`).String())
-		assert.Equal(t, "MessageHeader", n.Get("entry.3.resource.resourceType").String())
-	}
+	e := start(t, st, subscription.Options{})
+	id := e.subscribe(t, orgA, subscriptionJSON(rc.URL, subscription.ContentIDOnly))
+	p := adt.New(st, adt.Options{Queue: func(ctx context.Context, ev adt.Event) (map[string][]byte, error) {
+		return e.m.Queue(ctx, adtEvent(ev))
+	}}) // no Notify: the process "dies" right after the commit
+	ack := string(p.HandleER7(context.Background(), adtMessage("A01", "ADT_A01", "c1", "p1", admitPV1)))
+	require.Contains(t, ack, "MSA|AA|", ack)
+	e.m.Stop()
+	require.Empty(t, rc.events())
+	require.NoError(t, st.Close())
+
+	st = openStore(t, dir)
+	defer st.Close()
+	e2 := start(t, st, subscription.Options{})
+	require.Eventually(t, func() bool { return len(rc.events()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	ps := rc.events()[0].Get("entry.0.resource")
+	assert.Equal(t, e2.srv.URL+"/fhir/Subscription/"+id, param(ps, "subscription").Get("valueReference.reference").String())
+	assert.Equal(t, "1", param(ps, "notification-event").Get(`part.#(name=="event-number").valueString`).String())
+	assert.Equal(t, "1", param(ps, "events-since-subscription-start").Get("valueString").String())
 }
 
 func TestDeliveryScopedToAttributedProvider(t *testing.T) {
