@@ -14,7 +14,15 @@
 //     a resource in several patients' compartments is written once;
 //   - Provenance is exported like any other type (all of it at system
 //     level, the compartment's at Patient/Group level), so the
-//     includeAssociatedData values change nothing.
+//     includeAssociatedData values change nothing;
+//   - a client bound to an organization exports, at every level, only what
+//     access.Principal.Sees lets it see (its attributed patients'
+//     compartments, its own Groups, directory resources); Authorize is the
+//     kick-off policy (scopes, Group visibility);
+//   - Group/[id]/$davinci-data-export (ParseDaVinci) also writes the Group
+//     itself, rendered with its members, and the Practitioner,
+//     PractitionerRole, Organization and Location resources the export
+//     references.
 package export
 
 import (
