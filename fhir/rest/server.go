@@ -6,7 +6,11 @@
 //
 // Later features mount onto a Server: Operation registers $operations at
 // the system, type or instance level (listed in the CapabilityStatement),
-// FHIR adds routes under the FHIR base and Router adds routes at the root.
+// Render completes stored resources on the way out (ATR Group members),
+// SMART declares the authorization in the CapabilityStatement, FHIR adds
+// routes under the FHIR base and Router adds routes at the root. Every
+// handler applies the caller's access.Principal: scopes, and for
+// organization-bound callers the visibility rule access.Principal.Sees.
 package rest
 
 import (
