@@ -293,12 +293,12 @@ type conn struct {
 
 // job is one received message on its way to its acknowledgement.
 type job struct {
+	order // the patients and visits it is about
 	h     header
 	start time.Time
-	deps  []*job // earlier messages of the connection this one must follow
-	order
-	done chan struct{} // closed once ack is set
-	ack  []byte        // nil: no acknowledgement can be given (Handler failed)
+	deps  []*job        // earlier messages of the connection this one must follow
+	done  chan struct{} // closed once ack is set
+	ack   []byte        // nil: no acknowledgement can be given (Handler failed)
 }
 
 // wakeIfIdle interrupts a connection waiting between frames so it sees the
