@@ -592,3 +592,71 @@ func TestPipelinedSender(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownFinishesMessagesInFlight: a message being handled when
+// Shutdown starts is still acknowledged, and Shutdown returns only after.
+func TestShutdownFinishesMessagesInFlight(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	t.Cleanup(func() { _ = st.Close() })
+	proc := adt.New(st, adt.Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := mllp.HandlerFunc(func(ctx context.Context, msg []byte) []byte {
+		close(entered)
+		<-release
+		return proc.HandleER7(ctx, msg)
+	})
+	ts := startServer(t, st, mllp.Config{Handler: slow})
+	c := dial(t, ts.addr)
+	acked := make(chan string, 1)
+	go func() {
+		ack, err := c.Send(context.Background(), adtMessage("A01", "INFLIGHT-1", "MRN-IF", "V-IF"))
+		if err != nil {
+			acked <- "error: " + err.Error()
+			return
+		}
+		code, _ := msa(ack)
+		acked <- code
+	}()
+	<-entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- ts.stop(context.Background()) }()
+	// Shutdown has begun once the listener refuses connections.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			break
+		}
+		_ = nc.Close()
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned (%v) while a message was being handled", err)
+	case code := <-acked:
+		t.Fatalf("acknowledged (%s) before the handler finished", code)
+	default:
+	}
+	close(release)
+	assert.Equal(t, "AA", <-acked)
+	require.NoError(t, <-stopped)
+	assert.Len(t, patientByMRN(t, st, "MRN-IF"), 1)
+}
+
+// TestHandlerPanic: a Handler that panics gets its connection closed with
+// nothing acknowledged; the server goes on serving.
+func TestHandlerPanic(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	t.Cleanup(func() { _ = st.Close() })
+	proc := adt.New(st, adt.Options{})
+	h := mllp.HandlerFunc(func(ctx context.Context, msg []byte) []byte {
+		if bytes.Contains(msg, []byte("|BOOM|")) {
+			panic("handler bug")
+		}
+		return proc.HandleER7(ctx, msg)
+	})
+	ts := startServer(t, st, mllp.Config{Handler: h})
+	c := dial(t, ts.addr)
+	_, err := c.Send(context.Background(), bytes.Replace(adtMessage("A01", "X", "MRN-X", "V-X"), []byte("|X|"), []byte("|BOOM|"), 1))
+	assert.Error(t, err, "no ACK for a message whose handling failed")
+	code, _ := send(t, dial(t, ts.addr), adtMessage("A01", "AFTER", "MRN-AFTER", "V-AFTER"))
+	assert.Equal(t, "AA", code)
+}
