@@ -52,6 +52,6 @@ func mountEquity(ctx context.Context, env *serveEnv, o equityOptions) (stop func
 	if ms == nil {
 		ms = catalog.New(env.st, catalog.Options{Logger: env.log})
 	}
-	equityapi.New(env.st, ms, opts).Mount(env.srv, env.bulk.authenticate)
+	equityapi.New(env.st, ms, opts).Mount(env.srv)
 	return nil, nil
 }

@@ -80,7 +80,8 @@ func New(st store.Store, ms Measures, opts Options) *Handler {
 
 // Operation is the system-level operation to register on a rest.Server.
 func (h *Handler) Operation() rest.Operation {
-	return rest.Operation{Name: Name, Level: rest.System, Definition: Definition, Handler: h}
+	return rest.Operation{Name: Name, Level: rest.System, Definition: Definition, Handler: h,
+		Formats: []string{"text/csv", "application/json"}}
 }
 
 // Output formats.
@@ -466,25 +467,8 @@ func number(vals url.Values, name string, lo, hi, def float64) (float64, error) 
 	return v, nil
 }
 
-// Mount registers $equity-report on srv. The operation is listed in the
-// CapabilityStatement and served under the FHIR base; because the base's
-// content negotiation answers 406 to anything but FHIR JSON, the same
-// path is also routed on the root router (chi prefers the static route to
-// the base's mount), behind authenticate (nil: the anonymous principal of
-// servers without auth), so _format=text/csv and Accept: text/csv reach
-// the handler.
-func (h *Handler) Mount(srv *rest.Server, authenticate func(http.Handler) http.Handler) {
+// Mount registers $equity-report on srv; the operation answers FHIR JSON,
+// CSV (_format=text/csv or Accept: text/csv) and the dashboard's JSON.
+func (h *Handler) Mount(srv *rest.Server) {
 	srv.Operation(h.Operation())
-	var next http.Handler = h
-	if authenticate != nil {
-		next = authenticate(h)
-	} else {
-		next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if access.FromContext(r.Context()) == nil {
-				r = r.WithContext(access.WithPrincipal(r.Context(), access.Anonymous()))
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
-	srv.Router().Handle(rest.BasePath+"/$"+Name, next)
 }

@@ -130,7 +130,7 @@ func setup(t *testing.T) *fixture {
 			fixErr = err
 			return
 		}
-		equityapi.New(st, catalog.New(st, catalog.Options{}), equityapi.Options{}).Mount(srv, testAuth)
+		equityapi.New(st, catalog.New(st, catalog.Options{}), equityapi.Options{}).Mount(srv)
 		hs := httptest.NewServer(srv)
 		cleanup = func() {
 			hs.Close()
