@@ -39,13 +39,15 @@ func (o *adtOptions) flags(f *pflag.FlagSet) {
 
 // mountADT mounts the HL7 v2 MLLP listener, $hl7v2 and $process-message (issue 7).
 func mountADT(ctx context.Context, env *serveEnv, o adtOptions) (stop func(), err error) {
-	notify := env.alerts.notify // a nil *alertsServer notifies nobody
-	proc := adt.New(env.st, adt.Options{Notify: notify, Logger: env.log})
+	// Alerts are queued in the message's own commit and handed to delivery
+	// after it (a nil *alertsServer queues and notifies nothing).
+	notify, queue := env.alerts.notify, env.alerts.queue
+	proc := adt.New(env.st, adt.Options{Notify: notify, Queue: queue, Logger: env.log})
 	v, err := validate.New()
 	if err != nil {
 		return nil, fmt.Errorf("adt: %w", err)
 	}
-	msgs := message.New(env.st, v, message.Options{Notify: notify, Logger: env.log})
+	msgs := message.New(env.st, v, message.Options{Notify: notify, Queue: queue, Logger: env.log})
 	adtapi.Mount(env.srv, adtapi.Config{HL7: proc, Messages: msgs, MaxER7Bytes: int64(o.mllpMaxMessage)})
 	if o.mllpAddr == "" {
 		return nil, nil

@@ -87,7 +87,8 @@ func Mount(srv *rest.Server, cfg Config) {
 	}
 	h := &handlers{cfg: cfg, base: srv.Base}
 	if cfg.HL7 != nil {
-		srv.Operation(rest.Operation{Name: "hl7v2", Level: rest.System, Definition: HL7v2Definition, Handler: http.HandlerFunc(h.hl7v2)})
+		srv.Operation(rest.Operation{Name: "hl7v2", Level: rest.System, Definition: HL7v2Definition,
+			Formats: []string{ER7ContentType, "application/hl7-v2", "application/hl7-v2+er7"}, Handler: http.HandlerFunc(h.hl7v2)})
 	}
 	if cfg.Messages != nil {
 		srv.Operation(rest.Operation{Name: "process-message", Level: rest.System, Definition: ProcessMessageDefinition, Handler: http.HandlerFunc(h.processMessage)})

@@ -138,6 +138,24 @@ func TestHL7v2(t *testing.T) {
 	}
 }
 
+// TestHL7v2AcceptsER7: an HL7-over-HTTP client asking for ER7 gets it.
+func TestHL7v2AcceptsER7(t *testing.T) {
+	base, _ := server(t, nil, adtapi.Config{})
+	req, err := http.NewRequest(http.MethodPost, base+"/$hl7v2", bytes.NewReader(adtMessage("A01", "ACC-1", "MRN-ACC", "V-ACC")))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", adtapi.ER7ContentType)
+	req.Header.Set("Accept", adtapi.ER7ContentType)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	code, control := msa(body)
+	assert.Equal(t, "AA", code)
+	assert.Equal(t, "ACC-1", control)
+}
+
 func TestProcessMessage(t *testing.T) {
 	admit, err := os.ReadFile("../message/testdata/admit.json")
 	require.NoError(t, err)

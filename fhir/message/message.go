@@ -55,6 +55,13 @@ type Options struct {
 	// Notify is called after the commit of every applied (not duplicate)
 	// message, before Process returns.
 	Notify func(ctx context.Context, ev adt.Event)
+	// Queue, when set, is called with the Event of a message about to be
+	// committed; the KV writes it returns are committed atomically with
+	// the message, so work derived from the event (notification jobs) is
+	// not lost if the process dies before Notify. It must have no side
+	// effects; an error refuses the message with nothing written (500, so
+	// the sender retries). Keys under "message/" are refused.
+	Queue  func(ctx context.Context, ev adt.Event) (map[string][]byte, error)
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -162,6 +169,18 @@ func (p *Processor) Process(ctx context.Context, body []byte, base string) (*Res
 		return nil, fmt.Errorf("message: %w", err)
 	}
 	tx.KV[seenKey] = rec
+	if p.opts.Queue != nil {
+		extra, err := p.opts.Queue(ctx, ev)
+		if err != nil {
+			return nil, fmt.Errorf("message: queue: %w", err)
+		}
+		for k, v := range extra {
+			if strings.HasPrefix(k, "message/") {
+				return nil, fmt.Errorf("message: queue wrote %q: the message/ key space is the processor's", k)
+			}
+			tx.KV[k] = v
+		}
+	}
 	// Built before the commit: once the message is applied nothing may fail.
 	resp, err := p.response(m, base, false)
 	if err != nil {

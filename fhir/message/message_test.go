@@ -367,3 +367,39 @@ func TestMergedPatientFollowsReplacedBy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Patient/old", gjson.GetBytes(surv.Body, "link.0.other.reference").String(), "the merge link stays")
 }
+
+// TestQueueCommitsWithTheMessage: Queue's KV writes are committed with
+// the message (and not for a duplicate); a failing Queue writes nothing.
+func TestQueueCommitsWithTheMessage(t *testing.T) {
+	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.Options{NoSync: true})
+	require.NoError(t, err)
+	defer st.Close()
+	v, err := validate.New()
+	require.NoError(t, err)
+	ctx := context.Background()
+	fail := false
+	calls := 0
+	p := message.New(st, v, message.Options{Queue: func(_ context.Context, ev adt.Event) (map[string][]byte, error) {
+		calls++
+		if fail {
+			return nil, errors.New("queue down")
+		}
+		return map[string][]byte{"jobs/" + ev.MessageHeaderID: []byte(ev.Kind)}, nil
+	}})
+
+	fail = true
+	_, err = p.Process(ctx, admit(t), base)
+	require.Error(t, err)
+	assert.Empty(t, count(t, st), "a failing Queue writes nothing")
+
+	fail = false
+	r, err := p.Process(ctx, admit(t), base)
+	require.NoError(t, err)
+	job, err := st.KV().Get(ctx, "jobs/"+r.Event.MessageHeaderID)
+	require.NoError(t, err)
+	assert.Equal(t, "admit", string(job))
+
+	_, err = p.Process(ctx, admit(t), base)
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls, "a duplicate is not queued again")
+}
