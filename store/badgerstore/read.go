@@ -62,7 +62,7 @@ func (r *reader) read(ctx context.Context, typ, id string) (*store.Resource, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !validType.MatchString(typ) || !validID.MatchString(id) {
+	if !isValidType(typ) || !isValidID(id) {
 		return nil, fmt.Errorf("%q/%q: %w", typ, id, store.ErrNotFound)
 	}
 	rec, err := r.get(currentKey(typ, id))
@@ -83,7 +83,7 @@ func (r *reader) vread(ctx context.Context, typ, id string, version uint64) (*st
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !validType.MatchString(typ) || !validID.MatchString(id) {
+	if !isValidType(typ) || !isValidID(id) {
 		return nil, fmt.Errorf("%q/%q: %w", typ, id, store.ErrNotFound)
 	}
 	rec, err := r.get(historyKey(typ, id, version))
@@ -148,7 +148,7 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 	if !q.Since.IsZero() {
 		since = q.Since.UnixMicro()
 	}
-	if (q.Type != "" && !validType.MatchString(q.Type)) || (q.ID != "" && !validID.MatchString(q.ID)) || (q.ID != "" && q.Type == "") {
+	if (q.Type != "" && !isValidType(q.Type)) || (q.ID != "" && !isValidID(q.ID)) || (q.ID != "" && q.Type == "") {
 		return nil, fmt.Errorf("badgerstore: history of %q/%q: %w", q.Type, q.ID, store.ErrNotFound)
 	}
 	var out []*store.Resource
@@ -256,11 +256,11 @@ func (r *reader) version(typ, id string, ver uint64) (*store.Resource, error) {
 // compartment visits current resources in the patient's compartment, type
 // by type (in the order given, or key order), then by id.
 func (r *reader) compartment(ctx context.Context, patientID string, types []string, fn func(*store.Resource) error) error {
-	if !validID.MatchString(patientID) {
+	if !isValidID(patientID) {
 		return fmt.Errorf("badgerstore: compartment: patient id %q: %w", patientID, store.ErrNotFound)
 	}
 	for _, t := range types {
-		if !validType.MatchString(t) {
+		if !isValidType(t) {
 			return fmt.Errorf("badgerstore: compartment: type %q: %w", t, store.ErrInvalid)
 		}
 	}
@@ -299,7 +299,7 @@ func (r *reader) compartment(ctx context.Context, patientID string, types []stri
 // scan visits the current live resources of a type: in id order when since
 // is zero, otherwise in lastUpdated order from the _lastUpdated index.
 func (r *reader) scan(ctx context.Context, typ string, since time.Time, fn func(*store.Resource) error) error {
-	if !validType.MatchString(typ) {
+	if !isValidType(typ) {
 		return fmt.Errorf("badgerstore: scan: type %q: %w", typ, store.ErrInvalid)
 	}
 	if since.IsZero() {

@@ -57,7 +57,7 @@ func (k *sortKey) fits(sorts int) bool {
 }
 
 func (r *reader) search(ctx context.Context, q store.Query) (out *store.SearchResult, err error) {
-	if !validType.MatchString(q.Type) {
+	if !isValidType(q.Type) {
 		return nil, &store.ParamError{Param: "_type", Reason: fmt.Sprintf("%q is not a resource type", q.Type)}
 	}
 	var crits []*searchparam.Criterion

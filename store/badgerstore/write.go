@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -22,10 +21,34 @@ import (
 	"github.com/equitas/equitas/store"
 )
 
-var (
-	validID   = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-	validType = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
-)
+// isValidID reports whether s is a FHIR id ([A-Za-z0-9\-.]{1,64}); it
+// runs a few times per write, so it is a loop rather than a regexp.
+func isValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// isValidType reports whether s is a resource type name ([A-Z][A-Za-z]{1,63}).
+func isValidType(s string) bool {
+	if len(s) < 2 || len(s) > 64 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
 
 // request is one Commit waiting for the writer.
 type request struct {
@@ -45,6 +68,7 @@ type prepared struct {
 	err      error
 	id       string
 	canon    []byte
+	hasMeta  bool // canon has a meta element
 	hash     uint64
 	newKeys  []string
 	keyed    bool // newKeys computed
@@ -93,11 +117,11 @@ func (s *Store) prepareRange(ws []store.Write, out []prepared) {
 		if w.ID == "" && w.Op == store.OpPut {
 			p.id = newID()
 		}
-		if !validType.MatchString(w.Type) || !validID.MatchString(p.id) {
+		if !isValidType(w.Type) || !isValidID(p.id) {
 			continue // reported by the writer
 		}
 		if w.Op == store.OpPut {
-			if p.canon, p.err = canonical(w.Type, p.id, w.Body); p.err != nil {
+			if p.canon, p.hasMeta, p.err = canonical(w.Type, p.id, w.Body); p.err != nil {
 				continue
 			}
 			p.hash = xxhash.Sum64(p.canon)
@@ -390,11 +414,11 @@ func newID() string {
 }
 
 func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*store.Resource, error) {
-	if !validType.MatchString(w.Type) {
+	if !isValidType(w.Type) {
 		return nil, fmt.Errorf("resource type %q: %w", w.Type, store.ErrInvalid)
 	}
 	w.ID = p.id
-	if !validID.MatchString(w.ID) {
+	if !isValidID(w.ID) {
 		return nil, fmt.Errorf("id %q: %w", w.ID, store.ErrInvalid)
 	}
 	if p.err != nil {
@@ -429,7 +453,7 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 			return cur.resource(w.Type, w.ID), nil
 		}
 		ver := curVer + 1
-		body, err := withMeta(p.canon, ver, ts)
+		body, err := withMeta(p.canon, p.hasMeta, ver, ts)
 		if err != nil {
 			return nil, err
 		}
@@ -497,8 +521,9 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 }
 
 // withMeta sets meta.versionId and meta.lastUpdated on a canonical body.
-func withMeta(canon []byte, ver uint64, ts int64) ([]byte, error) {
-	if !gjson.GetBytes(canon, "meta").Exists() {
+// hasMeta is canonical's report of whether canon has a meta element.
+func withMeta(canon []byte, hasMeta bool, ver uint64, ts int64) ([]byte, error) {
+	if !hasMeta {
 		// Common case: append a meta element before the closing brace.
 		end := bytes.LastIndexByte(canon, '}')
 		inner := bytes.TrimSpace(canon[1:end])
@@ -526,46 +551,70 @@ func withMeta(canon []byte, ver uint64, ts int64) ([]byte, error) {
 
 // canonical checks a resource body and returns it with id set and
 // meta.versionId/meta.lastUpdated removed; other bytes are untouched.
-func canonical(typ, id string, body []byte) ([]byte, error) {
+//
+// hasMeta reports whether the result still has a meta element, which
+// tells withMeta whether it can simply append one.
+func canonical(typ, id string, body []byte) (out []byte, hasMeta bool, err error) {
 	if !gjson.ValidBytes(body) {
-		return nil, fmt.Errorf("body is not valid JSON: %w", store.ErrInvalid)
+		return nil, false, fmt.Errorf("body is not valid JSON: %w", store.ErrInvalid)
 	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
-		return nil, fmt.Errorf("body is not a JSON object: %w", store.ErrInvalid)
+		return nil, false, fmt.Errorf("body is not a JSON object: %w", store.ErrInvalid)
 	}
-	if rt := root.Get("resourceType").String(); rt != typ {
-		return nil, fmt.Errorf("resourceType %q does not match %s: %w", rt, typ, store.ErrInvalid)
+	// One pass over the top-level elements (first occurrence wins, as
+	// with gjson's Get) instead of a lookup per element.
+	var rt, idv, meta gjson.Result
+	var seen uint8
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "resourceType" && seen&1 == 0:
+			rt, seen = v, seen|1
+		case k.Str == "id" && seen&2 == 0:
+			idv, seen = v, seen|2
+		case k.Str == "meta" && seen&4 == 0:
+			meta, seen = v, seen|4
+		}
+		return seen != 7
+	})
+	if rt.String() != typ {
+		return nil, false, fmt.Errorf("resourceType %q does not match %s: %w", rt.String(), typ, store.ErrInvalid)
 	}
-	out := body
-	var err error
-	if root.Get("id").String() != id || root.Get("id").Type != gjson.String {
+	out = body
+	if idv.Type != gjson.String || idv.Str != id {
 		if out, err = sjson.SetBytes(out, "id", id); err != nil {
-			return nil, fmt.Errorf("setting id: %v: %w", err, store.ErrInvalid)
+			return nil, false, fmt.Errorf("setting id: %v: %w", err, store.ErrInvalid)
 		}
 	}
-	meta := root.Get("meta")
-	if meta.Exists() && !meta.IsObject() {
-		return nil, fmt.Errorf("meta is not an object: %w", store.ErrInvalid)
+	if !meta.Exists() {
+		if &out[0] == &body[0] {
+			out = append([]byte(nil), out...) // never alias the caller's slice
+		}
+		return out, false, nil
+	}
+	if !meta.IsObject() {
+		return nil, false, fmt.Errorf("meta is not an object: %w", store.ErrInvalid)
 	}
 	for _, p := range []string{"meta.versionId", "meta.lastUpdated"} {
 		if gjson.GetBytes(out, p).Exists() {
 			if out, err = sjson.DeleteBytes(out, p); err != nil {
-				return nil, fmt.Errorf("clearing %s: %v: %w", p, err, store.ErrInvalid)
+				return nil, false, fmt.Errorf("clearing %s: %v: %w", p, err, store.ErrInvalid)
 			}
 		}
 	}
 	// An emptied meta goes too (FHIR forbids empty elements), so a stored
 	// body fed back in hashes like the original.
+	hasMeta = true
 	if m := gjson.GetBytes(out, "meta"); m.IsObject() && strings.TrimSpace(m.Raw[1:len(m.Raw)-1]) == "" {
 		if out, err = sjson.DeleteBytes(out, "meta"); err != nil {
-			return nil, fmt.Errorf("clearing meta: %v: %w", err, store.ErrInvalid)
+			return nil, false, fmt.Errorf("clearing meta: %v: %w", err, store.ErrInvalid)
 		}
+		hasMeta = false
 	}
 	if &out[0] == &body[0] {
 		out = append([]byte(nil), out...) // never alias the caller's slice
 	}
-	return out, nil
+	return out, hasMeta, nil
 }
 
 // write makes a group's changes durable: one badger transaction when they
