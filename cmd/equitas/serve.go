@@ -68,13 +68,14 @@ type serveOptions struct {
 
 // serveEnv is what every feature area needs to mount itself on the server.
 type serveEnv struct {
-	log    *slog.Logger
-	st     store.Store
-	srv    *rest.Server
-	bulk   *bulkServer
-	addr   string
-	data   string
-	alerts *alertsServer // set before the ADT intake mounts, which notifies it
+	log     *slog.Logger
+	st      store.Store
+	srv     *rest.Server
+	bulk    *bulkServer
+	addr    string
+	data    string
+	baseURL string        // --base-url, empty when derived from each request
+	alerts  *alertsServer // set before the ADT intake mounts, which notifies it
 	// measures is the server's one measure catalog (compiled measures are
 	// large): set by mountMeasures, used by care gaps and equity reports.
 	measures *catalog.Catalog
@@ -175,7 +176,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	defer bulk.stop()
-	env := &serveEnv{log: log, st: st, srv: srv, bulk: bulk, addr: o.addr, data: o.data}
+	env := &serveEnv{log: log, st: st, srv: srv, bulk: bulk, addr: o.addr, data: o.data, baseURL: o.baseURL}
 	stops, err := mountAreas(ctx, env, o)
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {

@@ -29,7 +29,7 @@ type alertsOptions struct {
 }
 
 func (o *alertsOptions) flags(f *pflag.FlagSet) {
-	f.StringVar(&o.baseURL, "alerts-base-url", "", "FHIR base URL written in notification references (default http://ADDR/fhir)")
+	f.StringVar(&o.baseURL, "alerts-base-url", "", "FHIR base URL written in notification references (default: --base-url, else http://ADDR/fhir)")
 	f.IntVar(&o.maxAttempts, "alerts-max-attempts", 6, "delivery attempts of one notification before it becomes a dead letter")
 	f.DurationVar(&o.backoff, "alerts-backoff", 2*time.Second, "delay before the first redelivery; doubles with every failed attempt")
 	f.DurationVar(&o.maxBackoff, "alerts-max-backoff", 10*time.Minute, "longest delay between redeliveries")
@@ -48,6 +48,9 @@ type alertsServer struct {
 // mountAlerts mounts subscription delivery and $adt-report.
 func mountAlerts(ctx context.Context, env *serveEnv, o alertsOptions) (*alertsServer, func(), error) {
 	base := o.baseURL
+	if base == "" {
+		base = env.baseURL
+	}
 	if base == "" {
 		base = "http://" + env.addr + rest.BasePath
 	}
