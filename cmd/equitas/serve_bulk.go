@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/equitas/equitas/bulk/importjob"
 	"github.com/equitas/equitas/bulk/job"
 	"github.com/equitas/equitas/fhir/access"
+	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/auth"
 	"github.com/equitas/equitas/fhir/bulkapi"
 	"github.com/equitas/equitas/fhir/rest"
@@ -123,8 +125,8 @@ func (b *bulkServer) mount(ctx context.Context, srv *rest.Server) error {
 			return renderGroup(ctx, kv, res, false)
 		}}})
 	b.jobs.Register(export.Kind, ex.Run)
-	srv.Render("Group", func(ctx context.Context, res *store.Resource, summary bool) ([]byte, error) {
-		return renderGroup(ctx, kv, res, summary)
+	srv.Render("Group", func(ctx context.Context, res *store.Resource, w io.Writer, summary bool) error {
+		return attribution.RenderGroup(ctx, kv, res, w, summary)
 	})
 	exports := bulkapi.New(b.st, b.jobs, srv.Base, b.authenticate != nil)
 	exports.Mount(srv, b.authenticate)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -166,8 +167,8 @@ func BenchmarkTenantFilter(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv.Render("Group", func(ctx context.Context, res *store.Resource, summary bool) ([]byte, error) {
-			return renderGroup(ctx, st.KV(), res, summary)
+		srv.Render("Group", func(ctx context.Context, res *store.Resource, w io.Writer, summary bool) error {
+			return attribution.RenderGroup(ctx, st.KV(), res, w, summary)
 		})
 		for _, q := range []struct{ name, path string }{
 			{"search-page", "/fhir/Coverage?_count=100"},

@@ -117,11 +117,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, typ, id string) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if res, err = s.rendered(r.Context(), res, summaryTrue(r)); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeResource(w, http.StatusOK, res)
+	s.writeRendered(w, r, res, summaryTrue(r))
 }
 
 // notModified evaluates If-None-Match and If-Modified-Since on a read.
@@ -175,11 +171,7 @@ func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 		outcome.Error(w, http.StatusNotFound, "not-found", typ+"/"+id+" not found")
 		return
 	}
-	if res, err = s.rendered(r.Context(), res, summaryTrue(r)); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeResource(w, http.StatusOK, res)
+	s.writeRendered(w, r, res, summaryTrue(r))
 }
 
 // respond answers a write per the Prefer header.

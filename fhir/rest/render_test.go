@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -22,11 +23,16 @@ import (
 func TestRender(t *testing.T) {
 	e := newEnv(t)
 	var fail atomic.Bool
-	e.srv.Render("Group", func(_ context.Context, res *store.Resource, summary bool) ([]byte, error) {
+	e.srv.Render("Group", func(_ context.Context, res *store.Resource, w io.Writer, summary bool) error {
 		if fail.Load() {
-			return nil, errors.New("index unreadable")
+			return errors.New("index unreadable")
 		}
-		return sjson.SetBytes(res.Body, "name", map[bool]string{true: "summary", false: "rendered"}[summary])
+		b, err := sjson.SetBytes(res.Body, "name", map[bool]string{true: "summary", false: "rendered"}[summary])
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
 	})
 	p := e.create(patient("Render")).Get("id").String()
 	g := e.create(map[string]any{"resourceType": "Group", "type": "person", "actual": true,
@@ -82,4 +88,29 @@ func TestOperationFormats(t *testing.T) {
 		r := e.do("GET", tc.path, nil, tc.hdr...)
 		assert.Equal(t, tc.status, r.Status, "%s %v: %s", tc.path, tc.hdr, r)
 	}
+}
+
+// TestRenderFailsMidStream: a read streams its rendered body; a renderer
+// failing after it started writing breaks the transfer instead of
+// delivering a truncated resource with 200.
+func TestRenderFailsMidStream(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Render("Group", func(_ context.Context, res *store.Resource, w io.Writer, _ bool) error {
+		if _, err := w.Write(res.Body[:len(res.Body)-1]); err != nil {
+			return err
+		}
+		_, err := w.Write([]byte(`,"member":[`))
+		if err != nil {
+			return err
+		}
+		return errors.New("index unreadable")
+	})
+	g := e.create(map[string]any{"resourceType": "Group", "type": "person", "actual": true}).Get("id").String()
+	res, err := http.Get(e.base + "/Group/" + g)
+	if err == nil {
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+	}
+	assert.Error(t, err, "the client sees a broken transfer")
+	assert.Zero(t, e.srv.Panics(), "an aborted response is not a panic")
 }
