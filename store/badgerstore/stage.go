@@ -144,9 +144,9 @@ func setAll(w interface {
 	for _, mu := range muts {
 		var err error
 		if mu.del {
-			err = w.Delete([]byte(mu.key))
+			err = w.Delete(mu.key)
 		} else {
-			err = w.Set([]byte(mu.key), mu.val)
+			err = w.Set(mu.key, mu.val)
 		}
 		if err != nil {
 			return err

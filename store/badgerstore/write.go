@@ -234,9 +234,10 @@ func (s *Store) failPending() {
 	}
 }
 
-// mutation is one key change; del marks a delete.
+// mutation is one key change; del marks a delete. The key is handed to
+// badger as is, so it is never modified once recorded.
 type mutation struct {
-	key string
+	key []byte
 	val []byte
 	del bool
 }
@@ -245,14 +246,26 @@ type mutation struct {
 // be dropped without affecting the others. Mutations are kept in order
 // (later ones win); only current-version records are looked up again.
 type changes struct {
-	parent  *changes
-	muts    []mutation
+	parent *changes
+	// muts is shared by every layer of a group, so merging a request's
+	// changes copies nothing: a failing request truncates it back to mark.
+	muts    *[]mutation
+	mark    int
 	current map[string]mutation
 	counts  map[string]int64
 }
 
-func newChanges(parent *changes) *changes {
-	return &changes{parent: parent, current: map[string]mutation{}, counts: map[string]int64{}}
+// newChanges starts a layer; a root layer (parent nil) gets room for
+// about sizeHint mutations.
+func newChanges(parent *changes, sizeHint int) *changes {
+	c := &changes{parent: parent, current: map[string]mutation{}, counts: map[string]int64{}}
+	if parent == nil {
+		muts := make([]mutation, 0, sizeHint)
+		c.muts = &muts
+	} else {
+		c.muts, c.mark = parent.muts, len(*parent.muts)
+	}
+	return c
 }
 
 func (c *changes) lookup(k string) (mutation, bool) {
@@ -264,19 +277,21 @@ func (c *changes) lookup(k string) (mutation, bool) {
 	return mutation{}, false
 }
 
-func (c *changes) set(k string, v []byte) { c.muts = append(c.muts, mutation{key: k, val: v}) }
-func (c *changes) del(k string)           { c.muts = append(c.muts, mutation{key: k, del: true}) }
+func (c *changes) set(k []byte, v []byte) { *c.muts = append(*c.muts, mutation{key: k, val: v}) }
+func (c *changes) del(k []byte)           { *c.muts = append(*c.muts, mutation{key: k, del: true}) }
 
 // setCurrent records a current-version record, which later writes of the
 // same group read back.
-func (c *changes) setCurrent(k string, v []byte) {
+func (c *changes) setCurrent(k []byte, v []byte) {
 	c.set(k, v)
-	c.current[k] = mutation{key: k, val: v}
+	c.current[string(k)] = mutation{key: k, val: v}
 }
+
+// drop discards a failed request's mutations.
+func (c *changes) drop() { *c.muts = (*c.muts)[:c.mark] }
 
 // merge folds a successful request's changes into its parent.
 func (c *changes) merge() {
-	c.parent.muts = append(c.parent.muts, c.muts...)
 	for k, m := range c.current {
 		c.parent.current[k] = m
 	}
@@ -319,7 +334,13 @@ func (s *Store) process(reqs []*request) {
 	s.applyGate.RUnlock()
 	defer txn.Discard()
 
-	g := &group{s: s, txn: txn, top: newChanges(nil)}
+	hint := 8
+	for _, r := range reqs {
+		// Per write: current, history, 2 history-index keys, about 25
+		// index keys (a few more on update).
+		hint += 32*len(r.tx.Writes) + len(r.tx.KV)
+	}
+	g := &group{s: s, txn: txn, top: newChanges(nil, hint)}
 	results := make([]result, len(reqs))
 	ok := make([]bool, len(reqs))
 	ts := max(s.opts.Now().UnixMicro(), s.lastTS+1, s.floorTS+1)
@@ -328,9 +349,10 @@ func (s *Store) process(reqs []*request) {
 			results[i].err = err
 			continue
 		}
-		local := newChanges(g.top)
+		local := newChanges(g.top, 0)
 		res, err := g.apply(local, req, ts)
 		if err != nil {
+			local.drop()
 			results[i].err = err
 			continue
 		}
@@ -340,10 +362,10 @@ func (s *Store) process(reqs []*request) {
 	}
 	lastTS := ts - 1
 	var err error
-	if len(g.top.muts) > 0 {
+	if len(*g.top.muts) > 0 {
 		if err = g.finishCounts(); err == nil {
-			g.top.set(string(key(pMeta, "clock")), []byte(tsBytes(lastTS)))
-			err = s.write(g.top.muts)
+			g.top.set(key(pMeta, "clock"), []byte(tsBytes(lastTS)))
+			err = s.write(*g.top.muts)
 		}
 	}
 	if err == nil && lastTS > s.lastTS {
@@ -374,7 +396,7 @@ func (g *group) finishCounts() error {
 		}
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(n+d))
-		g.top.set(string(k), b[:])
+		g.top.set(k, b[:])
 	}
 	return nil
 }
@@ -396,9 +418,9 @@ func (g *group) apply(c *changes, req *request, ts int64) ([]*store.Resource, er
 	}
 	for k, v := range tx.KV {
 		if v == nil {
-			c.del(string(key(pKV, k)))
+			c.del(key(pKV, k))
 		} else {
-			c.set(string(key(pKV, k)), append([]byte(nil), v...))
+			c.set(key(pKV, k), append([]byte(nil), v...))
 		}
 	}
 	return out, nil
@@ -481,23 +503,23 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 		} else {
 			oldKeys = g.s.ix.keys(w.Type, w.ID, cur.body)
 		}
-		c.del(lastUpdatedKey(w.Type, w.ID, cur.ts))
+		c.del([]byte(lastUpdatedKey(w.Type, w.ID, cur.ts)))
 	}
 	if !next.deleted {
 		if !p.keyed {
 			p.newKeys, p.keyed = g.s.ix.keys(w.Type, w.ID, p.canon), true
 		}
 		newKeys = p.newKeys
-		c.set(lastUpdatedKey(w.Type, w.ID, ts), nil)
+		c.set([]byte(lastUpdatedKey(w.Type, w.ID, ts)), nil)
 	}
 	i, j := 0, 0
 	for i < len(oldKeys) || j < len(newKeys) {
 		switch {
 		case j == len(newKeys) || (i < len(oldKeys) && oldKeys[i] < newKeys[j]):
-			c.del(oldKeys[i])
+			c.del([]byte(oldKeys[i]))
 			i++
 		case i == len(oldKeys) || newKeys[j] < oldKeys[i]:
-			c.set(newKeys[j], nil)
+			c.set([]byte(newKeys[j]), nil)
 			j++
 		default:
 			i++
@@ -511,10 +533,10 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 		c.counts[w.Type]--
 	}
 	enc := next.encode()
-	c.setCurrent(string(ck), enc)
-	c.set(string(historyKey(w.Type, w.ID, next.version)), enc)
-	c.set(string(typeHistKey(w.Type, ts, w.ID, next.version)), nil)
-	c.set(string(sysHistKey(ts, w.Type, w.ID, next.version)), nil)
+	c.setCurrent(ck, enc)
+	c.set(historyKey(w.Type, w.ID, next.version), enc)
+	c.set(typeHistKey(w.Type, ts, w.ID, next.version), nil)
+	c.set(sysHistKey(ts, w.Type, w.ID, next.version), nil)
 	res := next.resource(w.Type, w.ID)
 	res.Created = !live && !next.deleted
 	return res, nil
