@@ -219,6 +219,11 @@ func TestEveryTriggerOverMLLP(t *testing.T) {
 		code, echoed := send(t, c, adtMessage("A40", "MRG-1", "MRN-T1", "MRN-T2"))
 		assert.Equal(t, "AA", code)
 		assert.Equal(t, "MRG-1", echoed)
+		survivor, prior := patientByMRN(t, st, "MRN-T1"), patientByMRN(t, st, "MRN-T2")
+		require.Len(t, survivor, 1)
+		require.Len(t, prior, 1)
+		assert.Equal(t, "Patient/"+survivor[0].ID, gjson.GetBytes(prior[0].Body, `link.#(type=="replaced-by").other.reference`).String(),
+			"the prior record points to the survivor")
 	})
 }
 
