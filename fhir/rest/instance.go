@@ -260,7 +260,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, typ string) {
 		}
 	}
 	if err := checkWrite(r, nil, &store.Resource{Type: typ, Body: body}); err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, refusal(err))
 		return
 	}
 	res, err := s.svc.Create(r.Context(), typ, body, crit)
@@ -295,7 +295,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, typ, id string) 
 		return
 	}
 	if err := s.checkReplace(r, typ, id, body); err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, refusal(err))
 		return
 	}
 	res, err := s.svc.Update(r.Context(), typ, id, body, im)

@@ -3,6 +3,7 @@ package rest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -136,8 +137,18 @@ func checkWrite(r *http.Request, old, next *store.Resource) error {
 	return nil
 }
 
-// errNotYours refuses a restricted caller's write outside its patients.
-var errNotYours = outcome.Errorf(http.StatusForbidden, "forbidden", "an organization-bound client may write only resources of the patients attributed to it")
+// errNotYours marks a restricted caller's write outside its patients;
+// refusal turns it into the answer.
+var errNotYours = errors.New("rest: write outside the caller's patients")
+
+// refusal is the answer to a write checkWrite refused: errNotYours becomes
+// a 403 OperationOutcome, other errors are kept.
+func refusal(err error) error {
+	if errors.Is(err, errNotYours) {
+		return outcome.Errorf(http.StatusForbidden, "forbidden", "an organization-bound client may write only resources of the patients attributed to it")
+	}
+	return err
+}
 
 // refuseRestricted answers 403 for interactions an organization-bound
 // caller may not use because their outcome would reveal resources outside
