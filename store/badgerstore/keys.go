@@ -10,7 +10,9 @@ import (
 // so Patient/12 never matches Patient/123.
 //
 //	c\0<type>\0<id>                          current version record
-//	h\0<type>\0<id>\0<ver>                   every version record (vread, history)
+//	h\0<type>\0<id>\0<ver>                   superseded version records (vread, history);
+//	                                         the newest version is only in c (older
+//	                                         stores also have it here)
 //	t\0<type>\0<ts>\0<id>\0<ver>             type-level history
 //	s\0<ts>\0<type>\0<id>\0<ver>             system-level history
 //	x\0<type>\0<param>\0<term>\0<id>         search index (terms from store/searchparam)

@@ -86,7 +86,7 @@ func (r *reader) vread(ctx context.Context, typ, id string, version uint64) (*st
 	if !isValidType(typ) || !isValidID(id) {
 		return nil, fmt.Errorf("%q/%q: %w", typ, id, store.ErrNotFound)
 	}
-	rec, err := r.get(historyKey(typ, id, version))
+	rec, err := r.versionRecord(typ, id, version)
 	if err != nil {
 		return nil, err
 	}
@@ -155,25 +155,44 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 	full := func() bool { return limit > 0 && len(out) >= limit }
 	switch {
 	case q.Type != "" && q.ID != "":
+		// The newest version lives in the current record; history records
+		// hold the superseded ones (and, in stores written before that,
+		// the current one too, which is skipped).
+		cur, err := r.get(currentKey(q.Type, q.ID))
+		if err != nil {
+			return nil, fmt.Errorf("badgerstore: history: %w", err)
+		}
+		var curVer uint64
+		if cur != nil {
+			curVer = cur.version
+			if (q.Before == nil || cur.version < q.Before.Version) && cur.ts > since {
+				out = append(out, cur.resource(q.Type, q.ID))
+			}
+		}
 		var seek, skip []byte
 		if b := q.Before; b != nil {
 			seek = historyKey(q.Type, q.ID, b.Version)
 			skip = seek
 		}
-		err := r.iterateFrom(ctx, prefixKey(pHistory, q.Type, q.ID), seek, true, true, func(item *badger.Item) (bool, error) {
-			if skip != nil && bytes.Equal(item.Key(), skip) {
-				return true, nil
-			}
-			rec, err := itemRecord(item)
-			if err != nil {
-				return false, err
-			}
-			if rec.ts <= since {
-				return false, nil
-			}
-			out = append(out, rec.resource(q.Type, q.ID))
-			return !full(), nil
-		})
+		if !full() {
+			err = r.iterateFrom(ctx, prefixKey(pHistory, q.Type, q.ID), seek, true, true, func(item *badger.Item) (bool, error) {
+				if skip != nil && bytes.Equal(item.Key(), skip) {
+					return true, nil
+				}
+				rec, err := itemRecord(item)
+				if err != nil {
+					return false, err
+				}
+				if rec.ts <= since {
+					return false, nil
+				}
+				if rec.version == curVer {
+					return true, nil
+				}
+				out = append(out, rec.resource(q.Type, q.ID))
+				return !full(), nil
+			})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("badgerstore: history: %w", err)
 		}
@@ -242,8 +261,25 @@ func (r *reader) history(ctx context.Context, q store.HistoryQuery) ([]*store.Re
 	}
 }
 
-func (r *reader) version(typ, id string, ver uint64) (*store.Resource, error) {
+// versionRecord returns version ver of typ/id, or nil: the history record
+// of a superseded version, or the current record when ver is current (a
+// version gets its history record only once a later one supersedes it, so
+// a resource written once is stored once; stores written before that have
+// one for every version, which is read first and is the same).
+func (r *reader) versionRecord(typ, id string, ver uint64) (*record, error) {
 	rec, err := r.get(historyKey(typ, id, ver))
+	if err != nil || rec != nil {
+		return rec, err
+	}
+	cur, err := r.get(currentKey(typ, id))
+	if err != nil || cur == nil || cur.version != ver {
+		return nil, err
+	}
+	return cur, nil
+}
+
+func (r *reader) version(typ, id string, ver uint64) (*store.Resource, error) {
+	rec, err := r.versionRecord(typ, id, ver)
 	if err != nil {
 		return nil, err
 	}

@@ -534,7 +534,12 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 	}
 	enc := next.encode()
 	c.setCurrent(ck, enc)
-	c.set(historyKey(w.Type, w.ID, next.version), enc)
+	if cur != nil {
+		// The superseded version moves to history as it was stored; the
+		// new one is kept only in its current record until it is
+		// superseded in turn, so write-once resources are stored once.
+		c.set(historyKey(w.Type, w.ID, cur.version), v)
+	}
 	c.set(typeHistKey(w.Type, ts, w.ID, next.version), nil)
 	c.set(sysHistKey(ts, w.Type, w.ID, next.version), nil)
 	res := next.resource(w.Type, w.ID)
