@@ -250,16 +250,3 @@ func (p *Principal) MayWriteGroup(body []byte) error {
 	return nil
 }
 
-// SeesType reports whether a restricted caller can see any resource of
-// typ at all (for endpoints that cannot filter per resource, such as
-// system-level export).
-func (p *Principal) SeesType(typ string) bool {
-	if !p.Restricted() {
-		return p != nil
-	}
-	if typ == "Patient" || typ == "Group" || typ == "Subscription" || sharedTypes[typ] {
-		return true
-	}
-	_, ok := compartmentPaths[typ]
-	return ok
-}
