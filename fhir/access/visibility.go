@@ -249,4 +249,3 @@ func (p *Principal) MayWriteGroup(body []byte) error {
 	}
 	return nil
 }
-
