@@ -34,7 +34,7 @@ func newIndexer() *indexer {
 // the target type is part of every term.
 func indexedDefs(typ string) ([]searchparam.Def, map[string]string) {
 	all := searchparam.For(typ)
-	alias := map[string]string{}
+	var alias map[string]string // most types have none
 	var out []searchparam.Def
 	for _, d := range all {
 		switch {
@@ -52,6 +52,9 @@ func indexedDefs(typ string) ([]searchparam.Def, map[string]string) {
 				}
 			}
 			if shared != "" {
+				if alias == nil {
+					alias = map[string]string{}
+				}
 				alias[d.Name] = shared
 				continue
 			}

@@ -608,7 +608,11 @@ func canonical(typ, id string, body []byte) (out []byte, hasMeta bool, err error
 		return nil, false, fmt.Errorf("resourceType %q does not match %s: %w", rt.String(), typ, store.ErrInvalid)
 	}
 	out = body
-	if idv.Type != gjson.String || idv.Str != id {
+	switch {
+	case idv.Type == gjson.String && idv.Str == id:
+	case !idv.Exists() && appendableObject(body):
+		out = appendID(body, id)
+	default:
 		if out, err = sjson.SetBytes(out, "id", id); err != nil {
 			return nil, false, fmt.Errorf("setting id: %v: %w", err, store.ErrInvalid)
 		}
@@ -642,6 +646,34 @@ func canonical(typ, id string, body []byte) (out []byte, hasMeta bool, err error
 		out = append([]byte(nil), out...) // never alias the caller's slice
 	}
 	return out, hasMeta, nil
+}
+
+// appendableObject reports whether appendID gives the bytes sjson would:
+// the body is exactly an object with no whitespace before its closing
+// brace.
+func appendableObject(body []byte) bool {
+	n := len(body)
+	if n < 2 || body[0] != '{' || body[n-1] != '}' {
+		return false
+	}
+	switch body[n-2] {
+	case ' ', '\t', '\n', '\r':
+		return false
+	}
+	return true
+}
+
+// appendID adds "id" as the last element of an object that has none, as
+// sjson.SetBytes does, without re-parsing it (ids need no escaping).
+func appendID(body []byte, id string) []byte {
+	out := make([]byte, 0, len(body)+len(id)+8)
+	out = append(out, body[:len(body)-1]...)
+	if body[len(body)-2] != '{' {
+		out = append(out, ',')
+	}
+	out = append(out, `"id":"`...)
+	out = append(out, id...)
+	return append(out, `"}`...)
 }
 
 // write makes a group's changes durable: one badger transaction when they
