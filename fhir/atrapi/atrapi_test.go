@@ -1,7 +1,6 @@
 package atrapi_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -87,10 +86,8 @@ func newEnv(t testing.TB, status string) *env {
 	t.Cleanup(func() { _ = st.Close() })
 	srv, err := rest.New(rest.Config{Store: st, Authenticate: authenticate})
 	require.NoError(t, err)
-	srv.Render("Group", func(ctx context.Context, res *store.Resource, summary bool) ([]byte, error) {
-		var buf bytes.Buffer
-		err := attribution.RenderGroup(ctx, st.KV(), res, &buf, summary)
-		return buf.Bytes(), err
+	srv.Render("Group", func(ctx context.Context, res *store.Resource, w io.Writer, summary bool) error {
+		return attribution.RenderGroup(ctx, st.KV(), res, w, summary)
 	})
 	lists := attribution.NewLists(st)
 	jobs, err := attribution.NewJobs(ctx, lists, nil)
