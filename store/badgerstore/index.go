@@ -1,7 +1,8 @@
 package badgerstore
 
 import (
-	"sort"
+	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/equitas/equitas/store/searchparam"
@@ -88,26 +89,26 @@ func (ix *indexer) defsFor(typ string) []searchparam.Def {
 // keys returns the sorted, de-duplicated index and compartment keys of one
 // live resource version, except _lastUpdated (the writer adds that, as it
 // assigns the time).
-func (ix *indexer) keys(typ, id string, body []byte) []string {
-	var out []string
+func (ix *indexer) keys(typ, id string, body []byte) [][]byte {
+	var out [][]byte
 	doc := searchparam.NewDoc(body)
 	for _, d := range ix.defsFor(typ) {
 		if d.Name == "_lastUpdated" {
 			continue
 		}
 		for _, term := range searchparam.Terms(d, doc.Values(d)) {
-			out = append(out, string(indexKey(typ, d.Name, term, id)))
+			out = append(out, indexKey(typ, d.Name, term, id))
 		}
 	}
 	for _, pid := range compartmentPatients(typ, id, doc) {
-		out = append(out, string(compartmentKey(pid, typ, id)))
+		out = append(out, compartmentKey(pid, typ, id))
 	}
-	sort.Strings(out)
+	slices.SortFunc(out, bytes.Compare)
 	return dedupSorted(out)
 }
 
-func lastUpdatedKey(typ, id string, ts int64) string {
-	return string(indexKey(typ, "_lastUpdated", "l"+searchparam.DateKey(ts), id))
+func lastUpdatedKey(typ, id string, ts int64) []byte {
+	return indexKey(typ, "_lastUpdated", "l"+searchparam.DateKey(ts), id)
 }
 
 // compartmentPatients returns the ids of the patients whose compartment
@@ -117,13 +118,13 @@ func compartmentPatients(typ, id string, doc *searchparam.Doc) []string {
 	return searchparam.CompartmentPatients(typ, id, ok, doc.Values(def))
 }
 
-func dedupSorted(in []string) []string {
+func dedupSorted(in [][]byte) [][]byte {
 	if len(in) < 2 {
 		return in
 	}
 	out := in[:1]
 	for _, s := range in[1:] {
-		if s != out[len(out)-1] {
+		if !bytes.Equal(s, out[len(out)-1]) {
 			out = append(out, s)
 		}
 	}

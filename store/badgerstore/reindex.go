@@ -97,7 +97,7 @@ func (s *Store) reindex(ctx context.Context) error {
 			}
 			keys := append(s.ix.keys(typ, id, rec.body), lastUpdatedKey(typ, id, rec.ts))
 			for _, ik := range keys {
-				if err := wb.Set([]byte(ik), nil); err != nil {
+				if err := wb.Set(ik, nil); err != nil {
 					return err
 				}
 			}

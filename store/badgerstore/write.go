@@ -70,12 +70,12 @@ type prepared struct {
 	canon    []byte
 	hasMeta  bool // canon has a meta element
 	hash     uint64
-	newKeys  []string
+	newKeys  [][]byte
 	keyed    bool // newKeys computed
 	oldVer   uint64
 	oldLive  bool
 	oldKeyed bool // oldKeys computed for oldVer
-	oldKeys  []string
+	oldKeys  [][]byte
 }
 
 func (s *Store) prepare(ws []store.Write) []prepared {
@@ -496,30 +496,39 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 	// Index maintenance: remove keys the new version no longer has, add
 	// the new ones. The old keys prepared by the caller are valid when the
 	// version it saw is still current.
-	var oldKeys, newKeys []string
+	var oldKeys, newKeys [][]byte
 	if live {
 		if p.oldKeyed && p.oldVer == cur.version {
 			oldKeys = p.oldKeys
 		} else {
 			oldKeys = g.s.ix.keys(w.Type, w.ID, cur.body)
 		}
-		c.del([]byte(lastUpdatedKey(w.Type, w.ID, cur.ts)))
+		c.del(lastUpdatedKey(w.Type, w.ID, cur.ts))
 	}
 	if !next.deleted {
 		if !p.keyed {
 			p.newKeys, p.keyed = g.s.ix.keys(w.Type, w.ID, p.canon), true
 		}
 		newKeys = p.newKeys
-		c.set([]byte(lastUpdatedKey(w.Type, w.ID, ts)), nil)
+		c.set(lastUpdatedKey(w.Type, w.ID, ts), nil)
 	}
 	i, j := 0, 0
 	for i < len(oldKeys) || j < len(newKeys) {
+		cmp := 0
 		switch {
-		case j == len(newKeys) || (i < len(oldKeys) && oldKeys[i] < newKeys[j]):
-			c.del([]byte(oldKeys[i]))
+		case j == len(newKeys):
+			cmp = -1
+		case i == len(oldKeys):
+			cmp = 1
+		default:
+			cmp = bytes.Compare(oldKeys[i], newKeys[j])
+		}
+		switch {
+		case cmp < 0:
+			c.del(oldKeys[i])
 			i++
-		case i == len(oldKeys) || newKeys[j] < oldKeys[i]:
-			c.set([]byte(newKeys[j]), nil)
+		case cmp > 0:
+			c.set(newKeys[j], nil)
 			j++
 		default:
 			i++
