@@ -13,6 +13,9 @@ import (
 type indexer struct {
 	defs  map[string][]searchparam.Def // term-producing params per type
 	alias map[string]map[string]string // type -> param -> param whose index it shares
+	// other serves every type without registered params (MessageHeader,
+	// ...): they have the common ones only, and no aliases.
+	other []searchparam.Def
 }
 
 func newIndexer() *indexer {
@@ -26,6 +29,7 @@ func newIndexer() *indexer {
 			ix.defs[t], ix.alias[t] = indexedDefs(t)
 		}
 	}
+	ix.other, _ = indexedDefs("")
 	return ix
 }
 
@@ -70,11 +74,6 @@ func (ix *indexer) indexName(typ, param string) string {
 	if a, ok := ix.alias[typ][param]; ok {
 		return a
 	}
-	if _, known := ix.defs[typ]; !known {
-		if _, alias := indexedDefs(typ); alias[param] != "" {
-			return alias[param]
-		}
-	}
 	return param
 }
 
@@ -82,8 +81,7 @@ func (ix *indexer) defsFor(typ string) []searchparam.Def {
 	if d, ok := ix.defs[typ]; ok {
 		return d
 	}
-	d, _ := indexedDefs(typ)
-	return d
+	return ix.other
 }
 
 // keys returns the sorted, de-duplicated index and compartment keys of one

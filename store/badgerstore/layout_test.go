@@ -99,3 +99,21 @@ func TestHistoryOfOlderLayout(t *testing.T) {
 		})
 	}
 }
+
+// Types without registered search params get the common ones, computed
+// once; they must index as computing them per type would.
+func TestIndexerUnregisteredTypes(t *testing.T) {
+	ix := newIndexer()
+	tested := 0
+	for _, typ := range []string{"MessageHeader", "Basic", "Binary", "Zzz"} {
+		if _, known := ix.defs[typ]; known {
+			continue
+		}
+		tested++
+		want, alias := indexedDefs(typ)
+		assert.Equal(t, want, ix.defsFor(typ), typ)
+		assert.Empty(t, alias, typ)
+		assert.Equal(t, "_tag", ix.indexName(typ, "_tag"))
+	}
+	require.Positive(t, tested)
+}

@@ -17,6 +17,9 @@ type record struct {
 	ts      int64  // lastUpdated, Unix microseconds
 	hash    uint64 // hash of the body without meta.versionId/lastUpdated
 	body    []byte
+	// encoded, when set, is headerLen bytes followed by body (body is its
+	// tail): encode fills in the header instead of copying the body.
+	encoded []byte
 }
 
 const headerLen = 25
@@ -24,14 +27,17 @@ const headerLen = 25
 var errCorrupt = errors.New("badgerstore: corrupt record")
 
 func (r *record) encode() []byte {
-	b := make([]byte, headerLen+len(r.body))
+	b := r.encoded
+	if b == nil {
+		b = make([]byte, headerLen+len(r.body))
+		copy(b[headerLen:], r.body)
+	}
 	if r.deleted {
 		b[0] = 1
 	}
 	binary.BigEndian.PutUint64(b[1:], r.version)
 	binary.BigEndian.PutUint64(b[9:], uint64(r.ts))
 	binary.BigEndian.PutUint64(b[17:], r.hash)
-	copy(b[headerLen:], r.body)
 	return b
 }
 

@@ -475,11 +475,11 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 			return cur.resource(w.Type, w.ID), nil
 		}
 		ver := curVer + 1
-		body, err := withMeta(p.canon, p.hasMeta, ver, ts)
+		buf, err := withMeta(p.canon, p.hasMeta, ver, ts, headerLen)
 		if err != nil {
 			return nil, err
 		}
-		next = &record{version: ver, ts: ts, hash: p.hash, body: body}
+		next = &record{version: ver, ts: ts, hash: p.hash, body: buf[headerLen:], encoded: buf}
 	case store.OpDelete:
 		if !live {
 			// Deleting what is absent or already deleted changes nothing.
@@ -557,13 +557,15 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 }
 
 // withMeta sets meta.versionId and meta.lastUpdated on a canonical body.
-// hasMeta is canonical's report of whether canon has a meta element.
-func withMeta(canon []byte, hasMeta bool, ver uint64, ts int64) ([]byte, error) {
+// hasMeta is canonical's report of whether canon has a meta element. The
+// result starts with reserve zero bytes (room for the record header, so
+// the body is not copied again to encode the record).
+func withMeta(canon []byte, hasMeta bool, ver uint64, ts int64, reserve int) ([]byte, error) {
 	if !hasMeta {
 		// Common case: append a meta element before the closing brace.
 		end := bytes.LastIndexByte(canon, '}')
 		inner := bytes.TrimSpace(canon[1:end])
-		out := make([]byte, 0, len(canon)+80)
+		out := make([]byte, reserve, reserve+len(canon)+80)
 		out = append(out, canon[:end]...)
 		if len(inner) > 0 {
 			out = append(out, ',')
@@ -582,7 +584,7 @@ func withMeta(canon []byte, hasMeta bool, ver uint64, ts int64) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("setting meta: %v: %w", err, store.ErrInvalid)
 	}
-	return body, nil
+	return append(make([]byte, reserve, reserve+len(body)), body...), nil
 }
 
 // canonical checks a resource body and returns it with id set and
