@@ -330,6 +330,22 @@ func TestEvaluateBadParameters(t *testing.T) {
 		{"data-requirements half a period", "/Measure/" + cms165 + "/$data-requirements", url.Values{"periodStart": {"2025"}}, nil, "", 400, "periodEnd"},
 		{"data-requirements no measure", "/Measure/$data-requirements", nil, nil, "", 400, "measure"},
 	}
+	// A Measure whose library is not on the server: the content, not the
+	// request, is at fault (422), and the outcome names the missing piece.
+	broken := `{"resourceType":"Measure","id":"broken","url":"http://example.org/Measure/broken","status":"active",` +
+		`"library":["http://example.org/Library/missing"],"scoring":{"coding":[{"code":"cohort"}]},` +
+		`"group":[{"population":[{"code":{"coding":[{"code":"initial-population"}]},"criteria":{"language":"text/cql-identifier","expression":"IP"}}]}]}`
+	res := e.do(http.MethodPut, "/Measure/broken", []byte(broken))
+	require.Equal(t, http.StatusCreated, res.status, truncate(res.body))
+	tests = append(tests, struct {
+		name   string
+		path   string
+		q      url.Values
+		params [][2]string
+		body   string
+		status int
+		want   string
+	}{"measure content incomplete", "/Measure/broken/$evaluate-measure", evalQuery("", period), nil, "", 422, "http://example.org/Library/missing"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var res response
