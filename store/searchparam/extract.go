@@ -35,11 +35,13 @@ type Value struct {
 
 // Extract returns the values of one parameter in a resource body.
 func Extract(def Def, body []byte) []Value {
-	root := gjson.ParseBytes(body)
+	root, valid := gjson.ParseBytes(body), gjson.ValidBytes(body)
 	var out []Value
+	var buf []gjson.Result
 	for _, path := range def.Paths {
-		for _, n := range walk(root, path) {
-			out = appendValues(out, def, n)
+		buf = walkInto(buf[:0], root, path, valid)
+		for _, n := range buf {
+			out = appendValues(out, def, n, valid)
 		}
 	}
 	return out
@@ -48,52 +50,78 @@ func Extract(def Def, body []byte) []Value {
 // Doc is a resource body with its top-level elements indexed once, for
 // extracting many parameters from the same body.
 type Doc struct {
-	top map[string]gjson.Result
+	// top holds the top-level members in document order; a key given twice
+	// counts with its last value (as a map would keep it).
+	top   []member
+	valid bool           // the body is valid JSON (see eachFlat)
+	buf   []gjson.Result // reused by Values
+}
+
+type member struct {
+	key string
+	val gjson.Result
 }
 
 // NewDoc indexes a resource body's top-level elements.
 func NewDoc(body []byte) *Doc {
-	d := &Doc{top: make(map[string]gjson.Result, 24)}
+	d := &Doc{top: make([]member, 0, 24), valid: gjson.ValidBytes(body)}
 	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
-		d.top[k.Str] = v
+		d.top = append(d.top, member{k.Str, v})
 		return true
 	})
 	return d
 }
 
-// Values returns the values of one parameter.
+// Values returns the values of one parameter. A Doc is not safe for
+// concurrent use.
 func (d *Doc) Values(def Def) []Value {
 	var out []Value
 	for _, path := range def.Paths {
-		for _, n := range d.walk(path) {
-			out = appendValues(out, def, n)
+		d.buf = d.walk(d.buf[:0], path)
+		for _, n := range d.buf {
+			out = appendValues(out, def, n, d.valid)
 		}
 	}
 	return out
 }
 
-// walk resolves the first path segment from the top-level index and the
-// rest with gjson.
-func (d *Doc) walk(path string) []gjson.Result {
-	first, rest, _ := strings.Cut(path, ".")
-	var cur []gjson.Result
+// walk appends the elements path leads to, resolving the first segment
+// from the top-level index.
+func (d *Doc) walk(out []gjson.Result, path string) []gjson.Result {
+	first, rest, more := strings.Cut(path, ".")
+	emit := func(v gjson.Result) {
+		if !more {
+			out = appendFlat(out, v, d.valid)
+			return
+		}
+		eachFlat(v, d.valid, func(e gjson.Result) { out = walkInto(out, e, rest, d.valid) })
+	}
 	if base, ok := strings.CutSuffix(first, "[x]"); ok {
-		for k, v := range d.top {
-			if len(k) > len(base) && strings.HasPrefix(k, base) && k[len(base)] >= 'A' && k[len(base)] <= 'Z' {
-				cur = append(cur, v)
+		for i, m := range d.top {
+			k := m.key
+			if len(k) > len(base) && strings.HasPrefix(k, base) && k[len(base)] >= 'A' && k[len(base)] <= 'Z' && !d.redefined(i) {
+				emit(m.val)
 			}
 		}
-	} else if v, ok := d.top[first]; ok {
-		cur = append(cur, v)
+		return out
 	}
-	if rest == "" || len(cur) == 0 {
-		return flatten(cur)
-	}
-	var out []gjson.Result
-	for _, n := range flatten(cur) {
-		out = append(out, walk(n, rest)...)
+	for i := len(d.top) - 1; i >= 0; i-- {
+		if d.top[i].key == first {
+			emit(d.top[i].val)
+			break
+		}
 	}
 	return out
+}
+
+// redefined reports whether the key of top[i] is given again later.
+func (d *Doc) redefined(i int) bool {
+	for _, m := range d.top[i+1:] {
+		if m.key == d.top[i].key {
+			return true
+		}
+	}
+	return false
 }
 
 // ReferenceValues returns the "Type/id" references a reference parameter
@@ -113,55 +141,71 @@ func ReferenceValues(resourceType, param string, body []byte) []string {
 	return out
 }
 
-// walk resolves a dot path, flattening arrays and expanding choice
-// elements ("value[x]").
-func walk(root gjson.Result, path string) []gjson.Result {
-	cur := []gjson.Result{root}
-	for _, seg := range strings.Split(path, ".") {
-		var next []gjson.Result
-		for _, n := range flatten(cur) {
-			if !n.IsObject() {
-				continue
-			}
-			if base, ok := strings.CutSuffix(seg, "[x]"); ok {
-				n.ForEach(func(k, v gjson.Result) bool {
-					if len(k.Str) > len(base) && strings.HasPrefix(k.Str, base) && k.Str[len(base)] >= 'A' && k.Str[len(base)] <= 'Z' {
-						next = append(next, v)
-					}
-					return true
-				})
-				continue
-			}
-			if v := n.Get(gjson.Escape(seg)); v.Exists() {
-				next = append(next, v)
-			}
-		}
-		cur = next
-	}
-	return flatten(cur)
-}
-
-func flatten(in []gjson.Result) []gjson.Result {
-	var out []gjson.Result
-	for _, n := range in {
-		if n.IsArray() {
-			out = append(out, n.Array()...)
-		} else if n.Type != gjson.Null {
-			out = append(out, n)
+// walkInto appends the elements a dot path leads to from n, flattening
+// arrays and expanding choice elements ("value[x]"), depth first (which
+// yields them in the order a level-by-level walk would).
+func walkInto(out []gjson.Result, n gjson.Result, path string, valid bool) []gjson.Result {
+	seg, rest, more := strings.Cut(path, ".")
+	child := func(v gjson.Result) {
+		if more {
+			out = walkInto(out, v, rest, valid)
+		} else {
+			out = appendFlat(out, v, valid)
 		}
 	}
+	base, choice := strings.CutSuffix(seg, "[x]")
+	eachFlat(n, valid, func(e gjson.Result) {
+		if !e.IsObject() {
+			return
+		}
+		if choice {
+			e.ForEach(func(k, v gjson.Result) bool {
+				if len(k.Str) > len(base) && strings.HasPrefix(k.Str, base) && k.Str[len(base)] >= 'A' && k.Str[len(base)] <= 'Z' {
+					child(v)
+				}
+				return true
+			})
+			return
+		}
+		if v := e.Get(gjson.Escape(seg)); v.Exists() {
+			child(v)
+		}
+	})
 	return out
 }
 
-func appendValues(out []Value, def Def, n gjson.Result) []Value {
+// eachFlat calls fn with the elements of an array, or with n itself unless
+// it is null or missing. valid tells whether the whole body is valid JSON:
+// only then does ForEach (no allocation) see the same elements as Array.
+func eachFlat(n gjson.Result, valid bool, fn func(gjson.Result)) {
+	if n.IsArray() && !valid {
+		for _, e := range n.Array() {
+			fn(e)
+		}
+	} else if n.IsArray() {
+		n.ForEach(func(_, e gjson.Result) bool {
+			fn(e)
+			return true
+		})
+	} else if n.Type != gjson.Null {
+		fn(n)
+	}
+}
+
+func appendFlat(out []gjson.Result, n gjson.Result, valid bool) []gjson.Result {
+	eachFlat(n, valid, func(e gjson.Result) { out = append(out, e) })
+	return out
+}
+
+func appendValues(out []Value, def Def, n gjson.Result, valid bool) []Value {
 	switch def.Type {
 	case Token:
 		if n.Type == gjson.String && def.System != "" {
 			return append(out, Value{System: def.System, Code: n.Str})
 		}
-		return appendTokens(out, n)
+		return appendTokens(out, n, valid)
 	case String:
-		return appendStrings(out, n)
+		return appendStrings(out, n, valid)
 	case Date:
 		if lo, hi, ok := dateRange(n); ok {
 			out = append(out, Value{Lo: lo, Hi: hi})
@@ -190,11 +234,12 @@ func appendValues(out []Value, def Def, n gjson.Result) []Value {
 	case Composite:
 		// Group.characteristic: code × value[x], paired within one element.
 		var codes, values []Value
-		for _, c := range walk(n, "code") {
-			codes = appendTokens(codes, c)
+		buf := walkInto(nil, n, "code", valid)
+		for _, c := range buf {
+			codes = appendTokens(codes, c, valid)
 		}
-		for _, v := range walk(n, "value[x]") {
-			values = appendTokens(values, v)
+		for _, v := range walkInto(buf[:0], n, "value[x]", valid) {
+			values = appendTokens(values, v, valid)
 		}
 		for _, c := range codes {
 			for _, v := range values {
@@ -247,7 +292,7 @@ func NormalizeReference(ref string) string {
 	return typ + "/" + id
 }
 
-func appendTokens(out []Value, n gjson.Result) []Value {
+func appendTokens(out []Value, n gjson.Result, valid bool) []Value {
 	switch n.Type {
 	case gjson.String:
 		return append(out, Value{Code: n.Str})
@@ -260,14 +305,14 @@ func appendTokens(out []Value, n gjson.Result) []Value {
 	if coding := n.Get("coding"); coding.Exists() || n.Get("text").Exists() {
 		text := n.Get("text").String()
 		added := false
-		for _, c := range flatten([]gjson.Result{coding}) {
+		eachFlat(coding, valid, func(c gjson.Result) {
 			t := text
 			if d := c.Get("display").String(); d != "" {
 				t = strings.TrimSpace(t + " " + d)
 			}
 			out = append(out, Value{System: c.Get("system").String(), Code: c.Get("code").String(), Text: t})
 			added = true
-		}
+		})
 		if !added && text != "" {
 			out = append(out, Value{Text: text})
 		}
@@ -289,7 +334,7 @@ func appendTokens(out []Value, n gjson.Result) []Value {
 // parameter on the whole datatype matches.
 var stringParts = []string{"text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country"}
 
-func appendStrings(out []Value, n gjson.Result) []Value {
+func appendStrings(out []Value, n gjson.Result, valid bool) []Value {
 	if n.Type == gjson.String {
 		return append(out, Value{Str: Fold(n.Str), Raw: n.Str})
 	}
@@ -297,11 +342,11 @@ func appendStrings(out []Value, n gjson.Result) []Value {
 		return out
 	}
 	for _, k := range stringParts {
-		for _, v := range flatten([]gjson.Result{n.Get(k)}) {
+		eachFlat(n.Get(k), valid, func(v gjson.Result) {
 			if v.Type == gjson.String {
 				out = append(out, Value{Str: Fold(v.Str), Raw: v.Str})
 			}
-		}
+		})
 	}
 	return out
 }
