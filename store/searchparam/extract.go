@@ -292,6 +292,23 @@ func NormalizeReference(ref string) string {
 	return typ + "/" + id
 }
 
+// Members of the object datatypes appendTokens reads, in fields order.
+var (
+	tokenKeys  = []string{"coding", "text", "code", "system", "display", "value", "type", "reference"}
+	codingKeys = []string{"display", "system", "code"}
+)
+
+const (
+	tkCoding = iota
+	tkText
+	tkCode
+	tkSystem
+	tkDisplay
+	tkValue
+	tkType
+	tkReference
+)
+
 func appendTokens(out []Value, n gjson.Result, valid bool) []Value {
 	switch n.Type {
 	case gjson.String:
@@ -302,15 +319,19 @@ func appendTokens(out []Value, n gjson.Result, valid bool) []Value {
 	if !n.IsObject() {
 		return out
 	}
-	if coding := n.Get("coding"); coding.Exists() || n.Get("text").Exists() {
-		text := n.Get("text").String()
+	var f [8]gjson.Result
+	fields(f[:], n, valid, tokenKeys)
+	if coding := f[tkCoding]; coding.Exists() || f[tkText].Exists() {
+		text := f[tkText].String()
 		added := false
 		eachFlat(coding, valid, func(c gjson.Result) {
+			var cf [3]gjson.Result
+			fields(cf[:], c, valid, codingKeys)
 			t := text
-			if d := c.Get("display").String(); d != "" {
+			if d := cf[0].String(); d != "" {
 				t = strings.TrimSpace(t + " " + d)
 			}
-			out = append(out, Value{System: c.Get("system").String(), Code: c.Get("code").String(), Text: t})
+			out = append(out, Value{System: cf[1].String(), Code: cf[2].String(), Text: t})
 			added = true
 		})
 		if !added && text != "" {
@@ -318,16 +339,44 @@ func appendTokens(out []Value, n gjson.Result, valid bool) []Value {
 		}
 		return out
 	}
-	if c := n.Get("code"); c.Exists() { // Coding, Quantity
-		return append(out, Value{System: n.Get("system").String(), Code: c.String(), Text: n.Get("display").String()})
+	if c := f[tkCode]; c.Exists() { // Coding, Quantity
+		return append(out, Value{System: f[tkSystem].String(), Code: c.String(), Text: f[tkDisplay].String()})
 	}
-	if v := n.Get("value"); v.Exists() { // Identifier, ContactPoint
-		return append(out, Value{System: n.Get("system").String(), Code: v.String(), Text: n.Get("type.text").String()})
+	if v := f[tkValue]; v.Exists() { // Identifier, ContactPoint
+		text := n.Get("type.text")
+		if typ := f[tkType]; valid && typ.IsObject() {
+			text = typ.Get("text")
+		}
+		return append(out, Value{System: f[tkSystem].String(), Code: v.String(), Text: text.String()})
 	}
-	if r := n.Get("reference"); r.Exists() { // Reference used as a composite value
+	if r := f[tkReference]; r.Exists() { // Reference used as a composite value
 		return append(out, Value{Code: NormalizeReference(r.String())})
 	}
 	return out
+}
+
+// fields sets dst[i] to n.Get(keys[i]) for plain member names, scanning an
+// object once instead of once per key. gjson's Get finds the first of
+// duplicate members, and so does the scan. Bodies that are not valid JSON
+// take Get itself.
+func fields(dst []gjson.Result, n gjson.Result, valid bool, keys []string) {
+	if !valid || !n.IsObject() {
+		for i, k := range keys {
+			dst[i] = n.Get(k)
+		}
+		return
+	}
+	var seen, all uint32 = 0, 1<<len(keys) - 1
+	n.ForEach(func(k, v gjson.Result) bool {
+		for i, key := range keys {
+			if seen&(1<<i) == 0 && k.Str == key {
+				dst[i] = v
+				seen |= 1 << i
+				break
+			}
+		}
+		return seen != all
+	})
 }
 
 // stringParts are the components of HumanName and Address a string
@@ -341,8 +390,10 @@ func appendStrings(out []Value, n gjson.Result, valid bool) []Value {
 	if !n.IsObject() {
 		return out
 	}
-	for _, k := range stringParts {
-		eachFlat(n.Get(k), valid, func(v gjson.Result) {
+	var f [11]gjson.Result
+	fields(f[:], n, valid, stringParts)
+	for _, v := range f {
+		eachFlat(v, valid, func(v gjson.Result) {
 			if v.Type == gjson.String {
 				out = append(out, Value{Str: Fold(v.Str), Raw: v.Str})
 			}

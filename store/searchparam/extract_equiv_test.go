@@ -21,6 +21,8 @@ var edgeBodies = []string{
 	`{"resourceType":"Encounter","period":{"start":"2020-02","end":"2019"},"subject":[{"reference":"http://x/fhir/Patient/p/_history/2"},{"reference":"#c"},{"reference":"urn:uuid:1"}],"meta":{"tag":[{"system":"s","code":"c","display":" d "}],"lastUpdated":"2020-01-01T00:00:00Z","profile":["u",null]}}`,
 	`{"resourceType":"Observation","effectivePeriod":{"start":"bad"},"effectiveDateTime":"2020","component":[{"code":{"text":"c"},"valueQuantity":{"value":"1"},"valueCodeableConcept":{"coding":{"code":"single"}}}],"subject":"Patient/p","a\"b":{"c.d":1}}`,
 	`{"resourceType":"Observation","code":[],"category":{},"subject":{"reference":""},"effectiveDateTime":null,"valueQuantity":{"value":5.0e2,"code":"mg","system":"u","unit":"milligram"}}`,
+	`{"resourceType":"Patient","identifier":[{"type":[{"text":"a"}],"value":"1"},{"type":"x","value":"2"},{"type":{"text":"b"},"type":{"text":"c"},"value":"3","value":"4","system":"s"},{"type":{"coding":[]},"value":{"v":1}}],"name":[{"family":"A","family":"B","given":"G","text":null,"line":[["x"]]}],"telecom":[{"system":"a","system":"b","value":"v"}]}`,
+	`{"resourceType":"Observation","code":{"coding":[{"code":"a","code":"b","display":"d","display":"e","system":"s","system":"t"},"str",5,{"display":" x "}],"text":""},"category":[{"text":"only"},{"code":"c","system":"s","display":"d"},{"reference":"Patient/p/_history/1"},{"value":"v","type":{"text":"t"}},{}]}`,
 	`[1,2]`, `"x"`, `null`, `{}`, `{"resourceType":"Patient","birthDate":1990}`, `{"a":`, ``,
 }
 
