@@ -3,6 +3,7 @@ package searchparam
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,7 +18,14 @@ const MaxTerm = 256
 // NUL byte, so a store can use NUL as a key separator. Parameters without
 // an index (number, quantity, composite) give no terms.
 func Terms(def Def, vals []Value) []string {
-	var out []string
+	if len(vals) == 0 {
+		return nil
+	}
+	n := len(vals)
+	if def.Type == Date {
+		n *= 2
+	}
+	out := make([]string, 0, n)
 	add := func(t string) {
 		out = append(out, cut(t))
 	}
@@ -34,17 +42,20 @@ func Terms(def Def, vals []Value) []string {
 		case Reference:
 			add("r" + v.Str)
 		case Date:
-			add("l" + DateKey(v.Lo))
+			add(hexKey("l", dateBits(v.Lo)))
 			if def.Name != "_lastUpdated" { // instants: hi is always lo+1µs
-				add("h" + DateKey(v.Hi))
+				add(hexKey("h", dateBits(v.Hi)))
 			}
 		case URI:
 			add("u" + v.Str)
 		case Number, Quantity:
 			if v.HasNum {
-				add("n" + NumKey(v.Num))
+				add(hexKey("n", numBits(v.Num)))
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil // as before the slice was sized up front
 	}
 	return dedupe(out)
 }
@@ -61,8 +72,16 @@ func dedupe(in []string) []string {
 	if len(in) < 2 {
 		return in
 	}
-	seen := make(map[string]bool, len(in))
 	out := in[:0]
+	if len(in) <= 16 { // a scan beats a map for the few terms of one value set
+		for _, t := range in {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]bool, len(in))
 	for _, t := range in {
 		if !seen[t] {
 			seen[t] = true
@@ -78,11 +97,29 @@ const tokenSep = "\x1f"
 // DateKey encodes a Unix-microsecond time as 16 hex digits that sort like
 // the times.
 func DateKey(t int64) string {
-	return fmt.Sprintf("%016x", uint64(t)^(1<<63))
+	return hexKey("", dateBits(t))
+}
+
+func dateBits(t int64) uint64 { return uint64(t) ^ (1 << 63) }
+
+// hexKey returns prefix followed by u as 16 lower-case hex digits (as
+// %016x formats it), in one allocation.
+func hexKey(prefix string, u uint64) string {
+	var b [24]byte
+	n := copy(b[:], prefix)
+	for i := 15; i >= 0; i-- {
+		b[n+i] = "0123456789abcdef"[u&0xf]
+		u >>= 4
+	}
+	return string(b[:n+16])
 }
 
 // NumKey encodes a number as 16 hex digits that sort like the numbers.
 func NumKey(f float64) string {
+	return hexKey("", numBits(f))
+}
+
+func numBits(f float64) uint64 {
 	if f == 0 {
 		f = 0 // -0 sorts with +0
 	}
@@ -92,7 +129,7 @@ func NumKey(f float64) string {
 	} else {
 		u |= 1 << 63
 	}
-	return fmt.Sprintf("%016x", u)
+	return u
 }
 
 // Range is a run of index terms [From, To) of one parameter; when Contains

@@ -2,6 +2,7 @@ package searchparam
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,7 +95,9 @@ func checkBody(t *testing.T, body []byte, defs []Def) {
 	doc, ref := NewDoc(body), refNewDoc(body)
 	for _, d := range defs {
 		msg := fmt.Sprintf("%s %v in %s", d.Name, d.Paths, body)
-		sameValues(t, ref.Values(d), doc.Values(d), msg)
+		vals := doc.Values(d)
+		sameValues(t, ref.Values(d), vals, msg)
+		require.Equal(t, refTerms(d, vals), Terms(d, vals), msg)
 		sameValues(t, refExtract(d, body), Extract(d, body), msg)
 	}
 }
@@ -178,4 +181,13 @@ func BenchmarkDocTerms(b *testing.B) {
 	}
 	b.ReportMetric(float64(terms)/float64(b.N), "terms/op")
 	b.ReportMetric(float64(b.N*len(in))/b.Elapsed().Seconds(), "resources/s")
+}
+
+func TestKeysMatchReference(t *testing.T) {
+	for _, v := range []int64{MinTime, MaxTime, 0, -1, 1, 1577872800000000, -62135596800000000} {
+		require.Equal(t, refDateKey(v), DateKey(v))
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 6.1, -1e300, math.MaxFloat64, math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN()} {
+		require.Equal(t, refNumKey(f), NumKey(f))
+	}
 }

@@ -5,6 +5,8 @@ package searchparam
 // path extracts exactly the same values: the on-disk index depends on it.
 
 import (
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -258,3 +260,79 @@ func refDateRange(n gjson.Result) (lo, hi int64, ok bool) {
 // ParseDate parses a FHIR date, dateTime or instant (partial dates
 // allowed) into the half-open range [lo, hi) in Unix microseconds its
 // precision implies. Values without a zone are taken as UTC.
+
+func refTerms(def Def, vals []Value) []string {
+	var out []string
+	add := func(t string) {
+		out = append(out, refCut(t))
+	}
+	for _, v := range vals {
+		switch def.Type {
+		case Token:
+			// One term per coding, code first: "code" and "system|code"
+			// searches are both prefix/exact scans of it.
+			if v.Code != "" {
+				add("t" + v.Code + tokenSep + v.System)
+			}
+		case String:
+			add("v" + v.Str)
+		case Reference:
+			add("r" + v.Str)
+		case Date:
+			add("l" + refDateKey(v.Lo))
+			if def.Name != "_lastUpdated" { // instants: hi is always lo+1µs
+				add("h" + refDateKey(v.Hi))
+			}
+		case URI:
+			add("u" + v.Str)
+		case Number, Quantity:
+			if v.HasNum {
+				add("n" + refNumKey(v.Num))
+			}
+		}
+	}
+	return refDedupe(out)
+}
+
+func refCut(t string) string {
+	t = strings.ReplaceAll(t, "\x00", " ")
+	if len(t) > MaxTerm {
+		t = t[:MaxTerm]
+	}
+	return t
+}
+
+func refDedupe(in []string) []string {
+	if len(in) < 2 {
+		return in
+	}
+	seen := make(map[string]bool, len(in))
+	out := in[:0]
+	for _, t := range in {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// DateKey encodes a Unix-microsecond time as 16 hex digits that sort like
+// the times.
+func refDateKey(t int64) string {
+	return fmt.Sprintf("%016x", uint64(t)^(1<<63))
+}
+
+// NumKey encodes a number as 16 hex digits that sort like the numbers.
+func refNumKey(f float64) string {
+	if f == 0 {
+		f = 0 // -0 sorts with +0
+	}
+	u := math.Float64bits(f)
+	if f < 0 {
+		u = ^u
+	} else {
+		u |= 1 << 63
+	}
+	return fmt.Sprintf("%016x", u)
+}
