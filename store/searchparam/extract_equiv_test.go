@@ -191,3 +191,14 @@ func TestKeysMatchReference(t *testing.T) {
 		require.Equal(t, refNumKey(f), NumKey(f))
 	}
 }
+
+func FuzzFoldMatchesReference(f *testing.F) {
+	for _, s := range []string{"", " ", "a  b", "abc", "Abc", "a b ", " a", "62701", "555-555-1234", "jose@example.org", "x\ty", "\x00a", "é", "cafe\u0301", "a\u00a0b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := Fold(s), refFold(s); got != want {
+			t.Fatalf("Fold(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

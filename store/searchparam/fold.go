@@ -8,6 +8,9 @@ import (
 // Fold normalizes a string for FHIR string search: lower case, accents
 // removed (é→e, ß→ss, æ→ae), runs of white space collapsed.
 func Fold(s string) string {
+	if folded(s) {
+		return s
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
@@ -35,6 +38,21 @@ func Fold(s string) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimRight(b.String(), " ")
+}
+
+// folded reports whether Fold would return s unchanged, for the common
+// plain-ASCII case: printable, no upper case, single inner spaces only.
+func folded(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return s == ""
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c > '~' || ('A' <= c && c <= 'Z') || (c == ' ' && s[i-1] == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 // foldTable maps the lower-case Latin letters with diacritics of Latin-1
