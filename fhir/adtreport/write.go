@@ -2,14 +2,14 @@ package adtreport
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/equitas/equitas/fhir/interaction"
 )
 
 // FollowUpStatusSystem is the code system of Task.businessStatus in the
@@ -78,7 +78,7 @@ type obj = map[string]any
 func (r *Report) WriteBundle(w io.Writer, base string) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	head, err := json.Marshal(resource{
-		"resourceType": "Bundle", "id": newID(), "type": "collection",
+		"resourceType": "Bundle", "id": interaction.NewID(), "type": "collection",
 		"meta":       obj{"tag": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": "adt-report"}}},
 		"identifier": obj{"system": "http://equitas.example/fhir/adt-report", "value": r.Group.ID + "/" + r.Date},
 		"timestamp":  time.Now().UTC().Format(time.RFC3339),
@@ -130,7 +130,7 @@ func (r *Report) WriteBundle(w io.Writer, base string) error {
 		{"transfers", "Transfers on " + r.Date, r.Transfers},
 	} {
 		l := resource{
-			"resourceType": "List", "id": newID(), "status": "current", "mode": "snapshot", "title": sec.title,
+			"resourceType": "List", "id": interaction.NewID(), "status": "current", "mode": "snapshot", "title": sec.title,
 			"code":    obj{"coding": []obj{{"system": "http://equitas.example/fhir/CodeSystem/adt-report", "code": sec.code}}, "text": sec.title},
 			"date":    r.Date,
 			"subject": obj{"reference": "Group/" + r.Group.ID},
@@ -171,7 +171,7 @@ func (r *Report) WriteBundle(w io.Writer, base string) error {
 func task(r *Report, f FollowUp) resource {
 	status := map[string]string{FollowUpMet7: "completed", FollowUpMet14: "completed", FollowUpOpen: "requested", FollowUpMissed: "failed"}[f.Status]
 	t := resource{
-		"resourceType": "Task", "id": newID(), "status": status, "intent": "plan",
+		"resourceType": "Task", "id": interaction.NewID(), "status": status, "intent": "plan",
 		"businessStatus": obj{"coding": []obj{{"system": FollowUpStatusSystem, "code": f.Status}}, "text": f.Status},
 		"code":           obj{"text": "Post-discharge outpatient follow-up with the attributed provider"},
 		"focus":          obj{"reference": "Encounter/" + f.Discharge.ID},
@@ -202,12 +202,4 @@ func sortedKeys(m map[string][]byte) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -355,7 +355,7 @@ func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
 				"coding": []obj{{"system": "http://terminology.hl7.org/CodeSystem/subscription-error", "code": "no-response"}},
 				"text":   s.errText}})
 		}
-		id := uuid()
+		id := interaction.NewID()
 		entries = append(entries, obj{
 			"fullUrl":  "urn:uuid:" + id,
 			"resource": resource{"resourceType": "Parameters", "id": id, "meta": obj{"profile": []string{ProfileStatus}}, "parameter": params},
@@ -363,7 +363,7 @@ func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, resource{
-		"resourceType": "Bundle", "id": uuid(), "type": "searchset", "total": len(entries),
+		"resourceType": "Bundle", "id": interaction.NewID(), "type": "searchset", "total": len(entries),
 		"timestamp": h.m.opts.Now().UTC().Format(time.RFC3339Nano),
 		"entry":     entries,
 	})

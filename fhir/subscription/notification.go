@@ -2,13 +2,13 @@ package subscription
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/equitas/equitas/fhir/interaction"
 	"github.com/equitas/equitas/store"
 )
 
@@ -63,7 +63,7 @@ func (m *Manager) notification(ctx context.Context, sub *Subscription, j *job) (
 		params = append(params, obj{"name": "notification-event", "part": ev})
 	}
 	status := resource{
-		"resourceType": "Parameters", "id": uuid(),
+		"resourceType": "Parameters", "id": interaction.NewID(),
 		"meta":      obj{"profile": []string{ProfileStatus}},
 		"parameter": params,
 	}
@@ -74,7 +74,7 @@ func (m *Manager) notification(ctx context.Context, sub *Subscription, j *job) (
 		"response": obj{"status": "200"},
 	}}, entry...)
 	return json.Marshal(resource{
-		"resourceType": "Bundle", "id": uuid(),
+		"resourceType": "Bundle", "id": interaction.NewID(),
 		"meta":      obj{"profile": []string{ProfileNotification}},
 		"type":      "history",
 		"timestamp": m.opts.Now().UTC().Format(time.RFC3339Nano),
@@ -131,13 +131,4 @@ func (m *Manager) resources(ctx context.Context, full bool, j *job) (entries, er
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// uuid returns a random (version 4) UUID.
-func uuid() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
