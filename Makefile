@@ -6,6 +6,7 @@ DATA     ?= ./data
 ADDR     ?= 127.0.0.1:8080
 PATIENTS ?= 200
 SEED     ?= 1
+ECQM     ?= ../shared/ecqm
 BENCHTIME ?= 1x
 FUZZTIME ?= 60s
 
@@ -26,7 +27,9 @@ $(UI_LIB): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
 	cp $(UI_DIR)/node_modules/chart.js/dist/chart.umd.min.js $@
 
 # Start the server on the embedded badger store; the first start loads a
-# small synthetic population so there is something to query.
+# small synthetic population, computes its attribution lists and loads the
+# official measures (when ../shared/ecqm is there) so there is something to
+# query and chart.
 run: build seed
 	$(BIN) serve --addr $(ADDR) --data $(DATA)
 
@@ -34,7 +37,10 @@ seed: build
 	@if [ ! -e $(DATA)/.seeded ]; then \
 		echo "loading a synthetic population of $(PATIENTS) patients into $(DATA)"; \
 		rm -rf out/seed && $(BIN) synth --patients $(PATIENTS) --seed $(SEED) --out out/seed && \
-		$(BIN) import --data $(DATA) out/seed && touch $(DATA)/.seeded; \
+		$(BIN) import --data $(DATA) out/seed && \
+		$(BIN) attribution run --data $(DATA) --method hybrid --as-of 2025-12-31 && \
+		if [ -d $(ECQM) ]; then $(BIN) measure load --content $(ECQM) --data $(DATA); fi && \
+		touch $(DATA)/.seeded; \
 	fi
 
 vet:
