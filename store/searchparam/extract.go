@@ -55,6 +55,7 @@ type Doc struct {
 	top   []member
 	valid bool           // the body is valid JSON (see eachFlat)
 	buf   []gjson.Result // reused by Values
+	vals  []Value        // backs the results of Values
 }
 
 type member struct {
@@ -64,7 +65,13 @@ type member struct {
 
 // NewDoc indexes a resource body's top-level elements.
 func NewDoc(body []byte) *Doc {
-	d := &Doc{top: make([]member, 0, 24), valid: gjson.ValidBytes(body)}
+	d := &Doc{
+		top:   make([]member, 0, 24),
+		valid: gjson.ValidBytes(body),
+		// About one value per 32 bytes of a typical resource, capped
+		// for large ones (which then grow the slice as usual).
+		vals: make([]Value, 0, min(len(body)/32+8, 64)),
+	}
 	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
 		d.top = append(d.top, member{k.Str, v})
 		return true
@@ -75,14 +82,19 @@ func NewDoc(body []byte) *Doc {
 // Values returns the values of one parameter. A Doc is not safe for
 // concurrent use.
 func (d *Doc) Values(def Def) []Value {
-	var out []Value
+	// The values of all parameters share d.vals; each result is capped at
+	// its own end, so appending to it cannot reach the next one's.
+	start := len(d.vals)
 	for _, path := range def.Paths {
 		d.buf = d.walk(d.buf[:0], path)
 		for _, n := range d.buf {
-			out = appendValues(out, def, n, d.valid)
+			d.vals = appendValues(d.vals, def, n, d.valid)
 		}
 	}
-	return out
+	if len(d.vals) == start {
+		return nil
+	}
+	return d.vals[start:len(d.vals):len(d.vals)]
 }
 
 // walk appends the elements path leads to, resolving the first segment
