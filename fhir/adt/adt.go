@@ -18,9 +18,9 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/equitas/equitas/fhir/adt/keylock"
 	"github.com/equitas/equitas/fhir/hl7v2"
 	"github.com/equitas/equitas/fhir/validate"
 	"github.com/equitas/equitas/store"
@@ -95,7 +95,7 @@ type Processor struct {
 	log   *slog.Logger
 	now   func() time.Time
 	ack   hl7v2.AckBuilder
-	locks keyLocks
+	locks keylock.Table
 }
 
 // New returns a Processor writing to st.
@@ -193,54 +193,4 @@ func asHL7(err error) *hl7v2.Error {
 // lock serialises messages sharing a key (patient identifier, visit,
 // control id) for the time between their reads and their commit, and
 // returns the unlock. Only messages sharing a key wait for each other.
-func (p *Processor) lock(keys []string) func() { return p.locks.lock(keys) }
-
-// keyLocks is a table of per-key mutexes, created on demand and dropped
-// when no message holds or waits for them.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int // holders and waiters
-}
-
-// lock takes the keys in sorted order, so two messages sharing several
-// keys cannot deadlock.
-func (l *keyLocks) lock(keys []string) func() {
-	keys = slices.Clone(keys)
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	held := make([]*keyLock, len(keys))
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*keyLock{}
-	}
-	for i, k := range keys {
-		e := l.m[k]
-		if e == nil {
-			e = &keyLock{}
-			l.m[k] = e
-		}
-		e.refs++
-		held[i] = e
-	}
-	l.mu.Unlock()
-	for _, e := range held {
-		e.mu.Lock()
-	}
-	return func() {
-		for _, e := range slices.Backward(held) {
-			e.mu.Unlock()
-		}
-		l.mu.Lock()
-		for i, k := range keys {
-			if held[i].refs--; held[i].refs == 0 {
-				delete(l.m, k)
-			}
-		}
-		l.mu.Unlock()
-	}
-}
+func (p *Processor) lock(keys []string) func() { return p.locks.Lock(keys) }

@@ -23,18 +23,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
 	"github.com/equitas/equitas/fhir/adt"
+	"github.com/equitas/equitas/fhir/adt/keylock"
 	"github.com/equitas/equitas/fhir/interaction"
 	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/fhir/validate"
@@ -73,7 +71,7 @@ type Processor struct {
 	opts  Options
 	log   *slog.Logger
 	now   func() time.Time
-	locks [64]sync.Mutex // striped by message and identifier keys
+	locks keylock.Table // message and identifier keys
 }
 
 // New returns a Processor writing to st and validating with v.
@@ -376,27 +374,11 @@ func mergeIdentifiers(incoming, stored []byte) ([]byte, error) {
 	return out, nil
 }
 
-// lock takes the stripes of keys in a fixed order: two messages about the
-// same patient (or the same message twice) are matched and committed one
-// after the other, so neither creates a duplicate the other missed.
-func (p *Processor) lock(keys []string) (unlock func()) {
-	var idx []int
-	for _, k := range keys {
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(k))
-		idx = append(idx, int(h.Sum32()%uint32(len(p.locks))))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		p.locks[i].Lock()
-	}
-	return func() {
-		for _, i := range slices.Backward(idx) {
-			p.locks[i].Unlock()
-		}
-	}
-}
+// lock serialises messages sharing a key (the message, or an entry's
+// identifier): two messages about the same patient (or the same message
+// twice) are matched and committed one after the other, so neither creates
+// a duplicate the other missed.
+func (p *Processor) lock(keys []string) (unlock func()) { return p.locks.Lock(keys) }
 
 // digest keys KV records by sender and identifier without putting
 // sender-controlled text (of any length) into keys.
