@@ -489,14 +489,7 @@ func (p *Processor) survivor(ctx context.Context, r *store.Resource, follow bool
 	if !follow {
 		return r.ID, r, false, nil
 	}
-	var to string
-	gjson.GetBytes(r.Body, "link").ForEach(func(_, l gjson.Result) bool {
-		if l.Get("type").String() == "replaced-by" {
-			to = strings.TrimPrefix(l.Get("other.reference").String(), "Patient/")
-			return false
-		}
-		return true
-	})
+	to := ReplacedBy(r.Body)
 	if to == "" || to == r.ID {
 		return r.ID, r, false, nil
 	}
@@ -505,6 +498,22 @@ func (p *Processor) survivor(ctx context.Context, r *store.Resource, follow bool
 		return r.ID, r, false, nil // a dangling link: stay with the patient found
 	}
 	return s.ID, s, true, nil
+}
+
+// ReplacedBy returns the id of the Patient a merged Patient body points
+// at through its replaced-by link (written by an A40 merge), or "" when it
+// has none. The FHIR message processor follows the same links, so both
+// intake paths agree on which record stands for a merged person.
+func ReplacedBy(body []byte) string {
+	var to string
+	gjson.GetBytes(body, "link").ForEach(func(_, l gjson.Result) bool {
+		if l.Get("type").String() == "replaced-by" {
+			to = strings.TrimPrefix(l.Get("other.reference").String(), "Patient/")
+			return false
+		}
+		return true
+	})
+	return to
 }
 
 // newPatientID derives the id of a new patient from its first identifier,

@@ -326,13 +326,7 @@ func (p *Processor) match(ctx context.Context, e *entry) (string, []byte, error)
 // notification about the old record updates the surviving one.
 func (p *Processor) survivor(ctx context.Context, r *store.Resource) *store.Resource {
 	for range 4 { // a short chain at most; a loop is cut off
-		to := ""
-		for _, l := range gjson.GetBytes(r.Body, "link").Array() {
-			if l.Get("type").String() == "replaced-by" {
-				to = strings.TrimPrefix(l.Get("other.reference").String(), "Patient/")
-				break
-			}
-		}
+		to := adt.ReplacedBy(r.Body)
 		if to == "" || to == r.ID {
 			return r
 		}
