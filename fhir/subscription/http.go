@@ -200,7 +200,7 @@ func (m *Manager) Bind(ctx context.Context, body []byte, callerOrg string, prev 
 		if err != nil {
 			return nil, nil, fmt.Errorf("subscription: group %s: %w", g, err)
 		}
-		if !SameOrganization(owner, gi.OrganizationID) && !SameOrganization(owner, gi.NPI) && !SameOrganization(owner, gi.TIN) {
+		if !listOwnedBy(gi, owner) {
 			return nil, nil, outcome.Errorf(http.StatusForbidden, "forbidden", "Group/%s is not a list of the subscribing organization", g)
 		}
 	}

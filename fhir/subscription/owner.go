@@ -24,11 +24,15 @@ func SameOrganization(a, b string) bool {
 	return a != "" && a == b
 }
 
-// ownedBy reports whether an assignment's provider organization is org.
+// ownedBy reports whether an assignment's list belongs to org, by the rule
+// that decides which patients org's clients see (attribution's, behind
+// access visibility): a notification must reach no one who could not read
+// the patient. An "Organization/id" designation is an id.
 func ownedBy(a attribution.Assignment, org string) bool {
-	k := orgKey(org)
-	if k == "" {
-		return false
-	}
-	return k == a.OrganizationID || k == a.NPI || k == a.TIN
+	g := attribution.GroupInfo{OrganizationID: a.OrganizationID, NPI: a.NPI, TIN: a.TIN}
+	return listOwnedBy(&g, org)
+}
+
+func listOwnedBy(g *attribution.GroupInfo, org string) bool {
+	return g.OwnedBy(strings.TrimPrefix(strings.TrimSpace(org), "Organization/"))
 }

@@ -779,3 +779,24 @@ func TestFilterCriteria(t *testing.T) {
 		})
 	}
 }
+
+// A Subscription reaches only the patients its owner may see: an owner
+// whose binding names another organization's id under the NPI system is
+// granted nothing by the visibility rule, so it is notified of nothing.
+func TestDeliveryFollowsVisibilityRule(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	seed(t, st)
+	e := start(t, st, subscription.Options{})
+	lookalike := "http://hl7.org/fhir/sid/us-npi|orgA" // orgA's id, not its NPI
+	pats, err := attribution.OrganizationPatients(context.Background(), st.KV(), lookalike, asOf)
+	require.NoError(t, err)
+	require.Empty(t, pats, "fixture: the visibility rule grants the look-alike binding nothing")
+	rcA, rcX := newReceiver(t, 0, 0), newReceiver(t, 0, 0)
+	e.subscribe(t, orgA, subscriptionJSON(rcA.URL, subscription.ContentFullResource))
+	e.subscribe(t, lookalike, subscriptionJSON(rcX.URL, subscription.ContentFullResource))
+
+	e.admit(t, "p1", "enc1")
+	require.Eventually(t, func() bool { return len(rcA.events()) == 1 && e.m.Pending() == 0 }, 10*time.Second, 5*time.Millisecond)
+	assert.Empty(t, rcX.events(), "no notification about a patient the owner does not see")
+}
