@@ -80,8 +80,10 @@ type Options struct {
 	// The mapper builds resources only from typed values it has checked
 	// (dates parsed, codes from closed tables or the FHIR code grammar,
 	// strings cleaned to FHIR's rules), and its tests and FuzzHandleER7
-	// validate every output; the ~0.3 ms per resource google/fhir costs
-	// would otherwise cap intake below the 5k messages/s.
+	// validate every output. Validating here is off by default because
+	// google/fhir's parse of every resource costs more CPU than mapping
+	// and storing the message (compare BenchmarkHandleER7/durable with
+	// durable-validate-all).
 	Validator *validate.Validator
 	// Limits bound the messages parsed (zero: hl7v2's defaults, 1 MiB and
 	// 2000 segments).
