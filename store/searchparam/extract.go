@@ -293,15 +293,16 @@ func NormalizeReference(ref string) string {
 		ref = ref[:i]
 	}
 	ref = strings.TrimSuffix(ref, "/")
-	parts := strings.Split(ref, "/")
-	if len(parts) < 2 {
+	i := strings.LastIndexByte(ref, '/')
+	if i < 0 {
 		return ref
 	}
-	typ, id := parts[len(parts)-2], parts[len(parts)-1]
+	j := strings.LastIndexByte(ref[:i], '/') // -1: ref is "Type/id"
+	typ, id := ref[j+1:i], ref[i+1:]
 	if typ == "" || id == "" || typ[0] < 'A' || typ[0] > 'Z' {
 		return ""
 	}
-	return typ + "/" + id
+	return ref[j+1:] // typ + "/" + id without a copy
 }
 
 // Members of the object datatypes appendTokens reads, in fields order.

@@ -202,3 +202,14 @@ func FuzzFoldMatchesReference(f *testing.F) {
 		}
 	})
 }
+
+func FuzzNormalizeReferenceMatchesReference(f *testing.F) {
+	for _, s := range []string{"", "#x", "urn:uuid:1", "Patient/p", "Patient/p/_history/2", "http://x/fhir/Patient/p/", "p", "/", "//", "a/b/c", "Patient/", "/p", "x/Patient/p"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := NormalizeReference(s), refNormalizeReference(s); got != want {
+			t.Fatalf("NormalizeReference(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

@@ -366,3 +366,24 @@ func refFold(s string) string {
 	}
 	return strings.TrimRight(b.String(), " ")
 }
+func refNormalizeReference(ref string) string {
+	if ref == "" || strings.HasPrefix(ref, "#") {
+		return ""
+	}
+	if strings.HasPrefix(ref, "urn:") {
+		return ref
+	}
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	ref = strings.TrimSuffix(ref, "/")
+	parts := strings.Split(ref, "/")
+	if len(parts) < 2 {
+		return ref
+	}
+	typ, id := parts[len(parts)-2], parts[len(parts)-1]
+	if typ == "" || id == "" || typ[0] < 'A' || typ[0] > 'Z' {
+		return ""
+	}
+	return typ + "/" + id
+}
