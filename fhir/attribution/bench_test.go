@@ -97,6 +97,20 @@ func peakHeap() (stop func() float64) {
 	}
 }
 
+// settle waits (at most 10 minutes) until badger has no compaction due:
+// every level's score is below 1.
+func settle(st *badgerstore.Store) {
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		due := false
+		for _, l := range st.DB().Levels() {
+			due = due || l.Score >= 1
+		}
+		if !due {
+			return
+		}
+	}
+}
+
 // BenchmarkRun attributes a synthetic population loaded into a real badger
 // store (hybrid method, one run per iteration after a first run, so the
 // measured runs compute changeType against a previous list and write new
@@ -133,8 +147,10 @@ func BenchmarkRun(b *testing.B) {
 	if _, err := Run(ctx, st, opts); err != nil {
 		b.Fatal(err)
 	}
-	// Hand the setup's freed heap back to the OS before the high-water
-	// mark is reset, so the peak is the run's, not the load's leftovers.
+	// Measure the run, not the setup: let badger finish compacting what
+	// the load and the first run left, and hand the setup's freed heap
+	// back to the OS, before the high-water mark is reset.
+	settle(st)
 	debug.FreeOSMemory()
 	rss, rssOK := peakRSS()
 	stop := peakHeap()

@@ -89,9 +89,10 @@ type Entry struct {
 }
 
 // patientLists is the per-patient pointer into the index, so a run finds a
-// member's previous lists without scanning them.
+// member's previous lists without scanning them. Run is only in records
+// written before runs stopped stamping every patient.
 type patientLists struct {
-	Run    string   `json:"run"`
+	Run    string   `json:"run,omitempty"`
 	Groups []string `json:"groups"`
 }
 

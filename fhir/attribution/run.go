@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/equitas/equitas/store"
@@ -117,9 +118,8 @@ func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) 
 		return nil, err
 	}
 	r := &runner{
-		st: st, kv: st.KV(), dir: dir, opts: opts, attr: NewAttributor(dir, opts.Options),
+		st: st, snap: snap, kv: st.KV(), dir: dir, opts: opts, attr: NewAttributor(dir, opts.Options),
 		next: map[string]uint64{}, known: map[string]*GroupInfo{},
-		run:    opts.AsOf.Format(time.DateOnly) + "@" + start.UTC().Format(time.RFC3339Nano),
 		asOf:   opts.AsOf.Format(time.DateOnly),
 		ended:  opts.AsOf.AddDate(0, 0, -1).Format(time.DateOnly),
 		groups: map[string]*GroupInfo{},
@@ -159,18 +159,19 @@ func Run(ctx context.Context, st store.Store, opts RunOptions) (*Result, error) 
 }
 
 type runner struct {
-	st               store.Store
-	kv               store.KV
-	next             map[string]uint64 // Group version each list's changes are written at
-	known            map[string]*GroupInfo
-	dir              *Directory
-	opts             RunOptions
-	attr             *Attributor
-	run, asOf, ended string
-	groups           map[string]*GroupInfo // lists touched by this run
-	ops              map[string][]byte     // pending KV batch
-	pending          int
-	res              *Result
+	st          store.Store
+	snap        store.Snapshot
+	kv          store.KV
+	next        map[string]uint64 // Group version each list's changes are written at
+	known       map[string]*GroupInfo
+	dir         *Directory
+	opts        RunOptions
+	attr        *Attributor
+	asOf, ended string
+	groups      map[string]*GroupInfo // lists touched by this run
+	ops         map[string][]byte     // pending KV batch
+	pending     int
+	res         *Result
 }
 
 // update moves one patient's index entries from the previous run's state
@@ -189,7 +190,7 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 		target = GroupID(m.PayerID, m.Provider)
 		ok = r.inScope(target)
 	}
-	next := patientLists{Run: r.run}
+	var next patientLists
 	var before *Entry
 	var beforeRaw []byte
 	for _, g := range prev.Groups {
@@ -241,12 +242,17 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 		r.res.Changes[e.ChangeType]++
 		next.Groups = append(next.Groups, target)
 	}
-	if len(next.Groups) == 0 {
+	switch {
+	case len(next.Groups) == 0:
 		if len(prev.Groups) > 0 {
 			r.ops[kvPatient+patientID] = nil
 		}
-	} else if err := r.putJSON(kvPatient+patientID, &next); err != nil {
-		return err
+	case slices.Equal(next.Groups, prev.Groups) && prev.Run == "":
+		// Unchanged: a steady month writes nothing for the patient.
+	default:
+		if err := r.putJSON(kvPatient+patientID, &next); err != nil {
+			return err
+		}
 	}
 	r.pending++
 	if r.pending >= r.opts.BatchSize {
@@ -259,13 +265,14 @@ func (r *runner) update(ctx context.Context, patientID string, m Member, ok bool
 // (deleted since) as no longer attributed.
 func (r *runner) sweep(ctx context.Context) error {
 	var stale []string
-	if err := r.kv.Scan(ctx, kvPatient, func(key string, v []byte) error {
-		var pl patientLists
-		if err := json.Unmarshal(v, &pl); err != nil {
-			return fmt.Errorf("attribution: corrupt record %s: %w", key, err)
-		}
-		if pl.Run != r.run {
-			stale = append(stale, key[len(kvPatient):])
+	if err := r.kv.Scan(ctx, kvPatient, func(key string, _ []byte) error {
+		id := key[len(kvPatient):]
+		_, err := r.snap.Read(ctx, "Patient", id)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted):
+			stale = append(stale, id)
+		case err != nil:
+			return fmt.Errorf("attribution: read Patient/%s: %w", id, err)
 		}
 		return nil
 	}); err != nil {
