@@ -22,22 +22,45 @@ type Notation struct {
 
 const extImprovementNotation = "http://hl7.org/fhir/us/cqfmeasures/StructureDefinition/cqfm-improvementNotation"
 
-// knownNotation lists published measure content whose improvementNotation
-// coding contradicts itself, with the direction the measure's steward
-// publishes in its human-readable specification. The Measure.url, not a
-// version, is the key: a later version that codes the notation
-// consistently is read as coded (errata only settle contradictions).
+// An Erratum corrects the improvementNotation of published measure
+// content whose coding contradicts itself, with the direction the
+// measure's steward publishes in its human-readable specification.
+// measures/equity applies the same table (KnownDirectionCorrections), so
+// care gaps and equity reports never disagree about a measure's direction.
+type Erratum struct {
+	// URL is Measure.url. It is the key, not a version: a later version
+	// that codes the notation consistently is read as coded (errata only
+	// settle contradictions).
+	URL string
+	// Code is the notation the steward publishes: increase | decrease.
+	Code string
+	// Reason explains the correction to a reader of a report.
+	Reason string
+}
+
+// KnownErrata returns the errata of the published content Equitas ships
+// with (../shared/ecqm); a fresh slice, so callers may extend it.
+func KnownErrata() []Erratum {
+	return []Erratum{
+		// CMS165 counts patients whose blood pressure is controlled and its
+		// description says a higher score indicates better quality, so the
+		// code is the defect, not the display.
+		{URL: "https://madie.cms.gov/Measure/ControllingHighBloodPressureFHIR", Code: "increase",
+			Reason: "CMS165 Measure.json codes improvementNotation 'decrease' (display 'increase'); " +
+				"Controlling High Blood Pressure is higher-is-better, so 'increase' is used"},
+		// CMS122 Glycemic Status Assessment > 9 % is inverse ("lower score
+		// indicates better quality"): the code is right, the display is not.
+		{URL: "https://madie.cms.gov/Measure/DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR", Code: "decrease",
+			Reason: "CMS122 Measure.json codes improvementNotation 'decrease' with display 'increase'; " +
+				"Glycemic Status Assessment > 9 % is lower-is-better, so 'decrease' is used"},
+	}
+}
+
 func knownNotation(url string) (string, bool) {
-	switch url {
-	// CMS165 Controlling High Blood Pressure: "higher score indicates
-	// better quality"; the MADiE export codes decrease with display
-	// "increase".
-	case "https://madie.cms.gov/Measure/ControllingHighBloodPressureFHIR":
-		return "increase", true
-	// CMS122 Glycemic Status Assessment > 9 % is inverse ("lower score
-	// indicates better quality"): the code is right, the display is not.
-	case "https://madie.cms.gov/Measure/DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR":
-		return "decrease", true
+	for _, e := range KnownErrata() {
+		if e.URL == url {
+			return e.Code, true
+		}
 	}
 	return "", false
 }

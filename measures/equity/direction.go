@@ -3,6 +3,7 @@ package equity
 import (
 	"strings"
 
+	"github.com/equitas/equitas/measures/caregaps"
 	"github.com/equitas/equitas/measures/measure"
 )
 
@@ -16,20 +17,23 @@ type DirectionCorrection struct {
 	Reason    string
 }
 
-// KnownDirectionCorrections are the content defects corrected by default.
+// KnownDirectionCorrections are the content defects corrected by default:
+// the errata table of measures/caregaps (caregaps.KnownErrata), so care
+// gaps and equity reports judge every measure in the same direction. A
+// correction matches the last path segment of the erratum's Measure.url,
+// which is the measure's name in the shipped content.
 //
-// CMS165 (Controlling High Blood Pressure, ControllingHighBloodPressureFHIR
-// in ../shared/ecqm) codes its group's cqfm-improvementNotation as
-// "decrease" with display "increase"; the measure counts patients whose
-// blood pressure is controlled and its description says a higher score
-// indicates better quality, so the code is the defect, not the display.
+// Unlike caregaps.ResolveNotation, which applies an erratum only when the
+// coding contradicts itself, a correction here applies whatever the code:
+// measure.Definition keeps the code but not the display, so the
+// contradiction cannot be seen at this layer.
 func KnownDirectionCorrections() []DirectionCorrection {
-	return []DirectionCorrection{{
-		Measure:   "ControllingHighBloodPressureFHIR",
-		Direction: Increase,
-		Reason: "CMS165 Measure.json codes improvementNotation 'decrease' (display 'increase'); " +
-			"Controlling High Blood Pressure is higher-is-better, so 'increase' is used",
-	}}
+	errata := caregaps.KnownErrata()
+	out := make([]DirectionCorrection, len(errata))
+	for i, e := range errata {
+		out[i] = DirectionCorrection{Measure: e.URL[strings.LastIndexByte(e.URL, '/')+1:], Direction: ParseDirection(e.Code), Reason: e.Reason}
+	}
+	return out
 }
 
 // ResolveDirection is the direction of group g of def: a correction
