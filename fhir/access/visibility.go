@@ -126,19 +126,23 @@ func (p *Principal) Sees(res *store.Resource) bool {
 const SubscriptionOwnerExtension = "http://equitas.example/fhir/StructureDefinition/subscription-owner"
 
 // ownsSubscription reports whether a Subscription's owner extension names
-// the caller's organization; identifiers ("system|value") and references
-// ("Organization/id") compare on their value.
+// the caller's organization.
 func (p *Principal) ownsSubscription(body []byte) bool {
-	mine := orgKey(p.Organization)
-	if mine == "" {
-		return false
-	}
 	for _, ext := range gjson.GetBytes(body, "extension").Array() {
-		if ext.Get("url").Str == SubscriptionOwnerExtension && orgKey(ext.Get("valueString").Str) == mine {
+		if ext.Get("url").Str == SubscriptionOwnerExtension && SameOrganization(p.Organization, ext.Get("valueString").Str) {
 			return true
 		}
 	}
 	return false
+}
+
+// SameOrganization reports whether two organization designations name the
+// same organization: identifiers ("system|value") and references
+// ("Organization/id") compare on their value, so a Subscription bound
+// under one spelling stays its owner's under another.
+func SameOrganization(a, b string) bool {
+	a, b = orgKey(a), orgKey(b)
+	return a != "" && a == b
 }
 
 func orgKey(s string) string {

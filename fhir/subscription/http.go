@@ -259,12 +259,12 @@ func (h *handlers) selected(r *http.Request) ([]*Subscription, error) {
 	}
 	ctx := r.Context()
 	sees := func(res *store.Resource) (*Subscription, bool) {
+		if !p.Sees(res) {
+			return nil, false
+		}
 		s, err := Parse(res.Body)
 		if err != nil {
 			s = &Subscription{Status: gjson.GetBytes(res.Body, "status").String()}
-		}
-		if p.Organization != "" && !SameOrganization(p.Organization, s.Owner) {
-			return nil, false
 		}
 		s.ID, s.Version = res.ID, res.Version
 		if s.Status == StatusError {

@@ -3,26 +3,14 @@ package subscription
 import (
 	"strings"
 
+	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/attribution"
 )
 
-// orgKey is the comparable form of an organization designation: a
-// "system|value" identifier and an "Organization/id" reference are
-// compared on their value.
-func orgKey(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '|'); i >= 0 {
-		s = s[i+1:]
-	}
-	return strings.TrimPrefix(s, "Organization/")
-}
-
 // SameOrganization reports whether two organization designations name the
-// same organization.
-func SameOrganization(a, b string) bool {
-	a, b = orgKey(a), orgKey(b)
-	return a != "" && a == b
-}
+// same organization (access.SameOrganization, the rule that shows a
+// Subscription to its owner).
+func SameOrganization(a, b string) bool { return access.SameOrganization(a, b) }
 
 // ownedBy reports whether an assignment's list belongs to org, by the rule
 // that decides which patients org's clients see (attribution's, behind

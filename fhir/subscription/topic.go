@@ -18,6 +18,8 @@
 // Subscription in status error.
 package subscription
 
+import "github.com/equitas/equitas/fhir/access"
+
 // TopicURL is the canonical of the SubscriptionTopic this server supports:
 // encounter admit, discharge and transfer events (and the register and
 // cancel events of the same encounters) received over HL7 v2 or FHIR
@@ -38,7 +40,7 @@ const (
 	StatusDefinition = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
 	// ExtOwner records the provider organization a Subscription is bound
 	// to. The server sets it; a value sent by a client is replaced.
-	ExtOwner = "http://equitas.example/fhir/StructureDefinition/subscription-owner"
+	ExtOwner = access.SubscriptionOwnerExtension
 	// DeadLettersDefinition names this server's $dead-letters operation.
 	DeadLettersDefinition = "http://equitas.example/fhir/OperationDefinition/Subscription-dead-letters"
 )
