@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +58,7 @@ func mountADT(ctx context.Context, env *serveEnv, o adtOptions) (stop func(), er
 		IdleTimeout:     o.mllpIdleTimeout,
 		Workers:         o.mllpWorkers,
 		MaxConnections:  o.mllpMaxConns,
-		Reject:          rejectER7,
+		Reject:          hl7v2.RejectHead,
 		Registerer:      env.srv.Registry(),
 	})
 	if err != nil {
@@ -85,18 +84,4 @@ func mountADT(ctx context.Context, env *serveEnv, o adtOptions) (stop func(), er
 		}
 		<-done
 	}, nil
-}
-
-// rejectER7 answers AR to a message the MLLP listener would not take (too
-// large), addressed to its sender when its MSH segment can be read from
-// the first bytes.
-func rejectER7(head []byte, reason string) []byte {
-	if i := bytes.IndexAny(head, "\r\n"); i >= 0 {
-		head = head[:i]
-	}
-	msg, err := hl7v2.Parse(head)
-	if err != nil {
-		msg = nil
-	}
-	return hl7v2.ACK(msg, hl7v2.AR, "", &hl7v2.Error{Code: hl7v2.CodeApplicationError, Text: reason})
 }

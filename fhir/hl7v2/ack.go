@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
@@ -184,4 +185,19 @@ func randomControlID() string {
 	var b [10]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
+}
+
+// RejectHead is the AR acknowledgement of a message refused before it was
+// read whole (too large for the transport), of which only the first bytes
+// are at hand: it is addressed to the sender, and names the message's
+// MSH-10, when the MSH segment can be read from head.
+func RejectHead(head []byte, reason string) []byte {
+	if i := bytes.IndexAny(head, "\r\n"); i >= 0 {
+		head = head[:i]
+	}
+	msg, err := Parse(head)
+	if err != nil {
+		msg = nil // an unreadable MSH: the ACK falls back to defaults
+	}
+	return ACK(msg, AR, "", &Error{Code: CodeApplicationError, Text: reason})
 }

@@ -164,3 +164,21 @@ func TestEncodeRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, a01, string(m.Encode()))
 }
+
+func TestRejectHead(t *testing.T) {
+	for _, tc := range []struct {
+		name, head, control, receiver string
+	}{
+		{"MSH and a cut segment", a01[:strings.Index(a01, "\r")+20], "MSG0001", "EPIC"},
+		{"only part of MSH", "MSH|^~\\&|EPIC|GOODHOSP", "", "EPIC"},
+		{"not HL7", "GET / HTTP/1.1\r\n", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ack, err := Parse(RejectHead([]byte(tc.head), "message exceeds 4096 bytes"))
+			require.NoError(t, err)
+			assert.Equal(t, "AR", ack.Segment("MSA").Field(1).String())
+			assert.Equal(t, tc.control, ack.Segment("MSA").Field(2).String())
+			assert.Equal(t, tc.receiver, ack.Segment("MSH").Field(5).String())
+		})
+	}
+}

@@ -105,10 +105,7 @@ func startServer(t testing.TB, st store.Store, cfg mllp.Config) *testServer {
 		cfg.Handler = adt.New(st, adt.Options{Notify: ts.ev.notify})
 	}
 	if cfg.Reject == nil {
-		cfg.Reject = func(head []byte, reason string) []byte {
-			msg, _ := hl7v2.Parse(bytes.SplitN(head, []byte("\r"), 2)[0])
-			return hl7v2.ACK(msg, hl7v2.AR, "", &hl7v2.Error{Code: hl7v2.CodeApplicationError, Text: reason})
-		}
+		cfg.Reject = hl7v2.RejectHead
 	}
 	cfg.Registerer = ts.reg
 	srv, err := mllp.NewServer(cfg)
