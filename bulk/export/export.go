@@ -196,17 +196,9 @@ func (r *run) do(ctx context.Context) error {
 // the kick-off, and a list may have changed since).
 func (e *Exporter) Principal(ctx context.Context, p *Params) (*access.Principal, error) {
 	principal := &access.Principal{ClientID: p.ClientID, Scopes: p.Scopes, Organization: p.Organization}
-	if p.Organization == "" {
-		return principal, nil
+	if err := principal.Bind(ctx, e.opts.Visibility); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	var v access.Visibility
-	if e.opts.Visibility != nil {
-		var err error
-		if v, err = e.opts.Visibility(ctx, p.Organization); err != nil {
-			return nil, fmt.Errorf("export: what %s may see: %w", p.Organization, err)
-		}
-	}
-	principal.Restrict(v)
 	return principal, nil
 }
 

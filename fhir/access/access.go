@@ -8,6 +8,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -145,6 +146,25 @@ func (p *Principal) SeesGroup(groupID string) bool {
 
 // Restricted reports whether the caller sees only some patients.
 func (p *Principal) Restricted() bool { return p != nil && p.Patients != nil }
+
+// Bind restricts a caller bound to an organization to what resolve says
+// that organization sees (nothing when resolve is nil); other callers are
+// left as they are. Authentication and a bulk job starting later both
+// bind the same way, so both see the same.
+func (p *Principal) Bind(ctx context.Context, resolve Resolver) error {
+	if p.Organization == "" {
+		return nil
+	}
+	var v Visibility
+	if resolve != nil {
+		var err error
+		if v, err = resolve(ctx, p.Organization); err != nil {
+			return fmt.Errorf("what %s may see: %w", p.Organization, err)
+		}
+	}
+	p.Restrict(v)
+	return nil
+}
 
 // Restrict limits p to what v allows (nil sets mean nothing).
 func (p *Principal) Restrict(v Visibility) {

@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,4 +80,40 @@ func TestContext(t *testing.T) {
 	got := access.FromContext(access.WithPrincipal(ctx, p))
 	require.NotNil(t, got)
 	assert.Same(t, p, got)
+}
+
+// TestBind covers how authentication and bulk jobs restrict a caller: only
+// organization-bound callers, to what the resolver grants, and to nothing
+// when no resolver is configured.
+func TestBind(t *testing.T) {
+	boom := errors.New("boom")
+	grant := func(_ context.Context, org string) (access.Visibility, error) {
+		if org == "broken" {
+			return access.Visibility{}, boom
+		}
+		return access.Visibility{Patients: access.Set{"p1": true}, Groups: access.Set{"g1": true}}, nil
+	}
+	for _, tc := range []struct {
+		name        string
+		org         string
+		resolve     access.Resolver
+		restricted  bool
+		p1, g1, any bool
+	}{
+		{"unbound caller sees all", "", grant, false, true, true, true},
+		{"bound caller sees what is granted", "org1", grant, true, true, true, false},
+		{"bound caller without resolver sees nothing", "org1", nil, true, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &access.Principal{ClientID: "c", Organization: tc.org}
+			require.NoError(t, p.Bind(context.Background(), tc.resolve))
+			assert.Equal(t, tc.restricted, p.Restricted())
+			assert.Equal(t, tc.p1, p.SeesPatient("p1"))
+			assert.Equal(t, tc.g1, p.SeesGroup("g1"))
+			assert.Equal(t, tc.any, p.SeesPatient("p2"))
+		})
+	}
+	err := (&access.Principal{Organization: "broken"}).Bind(context.Background(), grant)
+	require.ErrorIs(t, err, boom)
+	assert.Contains(t, err.Error(), "broken")
 }

@@ -472,15 +472,8 @@ func (s *Server) Principal(ctx context.Context, tok string) (*access.Principal, 
 	// The binding is the client's as registered now, not as it was when the
 	// token was issued: rebinding a client takes effect at its next request.
 	p := &access.Principal{ClientID: g.ClientID, Scopes: g.Scopes, Organization: c.Organization}
-	if p.Organization != "" {
-		var v access.Visibility
-		if s.opts.Visibility != nil {
-			v, err = s.opts.Visibility(ctx, p.Organization)
-			if err != nil {
-				return nil, fmt.Errorf("auth: what %s may see: %w", p.Organization, err)
-			}
-		}
-		p.Restrict(v)
+	if err := p.Bind(ctx, s.opts.Visibility); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return p, nil
 }
