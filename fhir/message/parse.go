@@ -1,6 +1,7 @@
 package message
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -159,7 +160,8 @@ func parse(v *validate.Validator, body []byte) (*parsed, error) {
 		}
 		rt, id, err := v.ResourceAt([]byte(res.Raw), expr+".resource")
 		if err != nil {
-			if he, ok := err.(*outcome.HTTPError); ok {
+			var he *outcome.HTTPError
+			if errors.As(err, &he) {
 				issues = append(issues, he.Issues...)
 			} else {
 				add("invalid", expr+".resource", "%v", err)
@@ -199,13 +201,13 @@ func parse(v *validate.Validator, body []byte) (*parsed, error) {
 	if len(issues) > 0 {
 		return nil, &outcome.HTTPError{Status: http.StatusBadRequest, Issues: capIssues(issues)}
 	}
-	return m, m.header2()
+	return m, m.readHeader()
 }
 
-// header2 reads the MessageHeader: Da Vinci notifications-messageheader
+// readHeader reads the MessageHeader: Da Vinci notifications-messageheader
 // (id, eventCoding from a supported system, focus on the Encounter,
 // whose subject is the Patient, both in the Bundle).
-func (m *parsed) header2() error {
+func (m *parsed) readHeader() error {
 	h := gjson.ParseBytes(m.header)
 	const mh = "Bundle.entry[0].resource"
 	if m.headerID == "" {
