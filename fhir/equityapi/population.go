@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/equitas/equitas/fhir/access"
 	"github.com/equitas/equitas/fhir/attribution"
 	"github.com/equitas/equitas/fhir/outcome"
+	"github.com/equitas/equitas/measures/catalog"
 	"github.com/equitas/equitas/measures/equity"
 	"github.com/equitas/equitas/measures/measure"
 	"github.com/equitas/equitas/measures/patientsource"
@@ -121,40 +121,21 @@ func (h *Handler) population(ctx context.Context, p *access.Principal, subject s
 	return src, entityID, entityType, nil
 }
 
-// groupMembers lists a Group's patients: the attribution index for ATR
-// lists (whose stored Group carries no member array), else the stored
-// Group's active Patient members.
+// groupMembers lists a Group's patients in id order through
+// catalog.GroupMembers, the rule $evaluate-measure and $care-gaps use too.
 func (h *Handler) groupMembers(ctx context.Context, gid string) ([]string, error) {
-	ids := []string{}
-	seen := map[string]bool{}
-	err := attribution.Members(ctx, h.st.KV(), gid, func(e *attribution.Entry) error {
-		if !e.Inactive && !seen[e.PatientID] {
-			seen[e.PatientID] = true
-			ids = append(ids, e.PatientID)
-		}
-		return nil
-	})
+	set, err := catalog.GroupMembers(ctx, h.st, gid, time.Time{})
+	if errors.Is(err, catalog.ErrSubjectNotFound) {
+		return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Group/%s is not known", gid)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("equityapi: members of Group/%s: %w", gid, err)
+		return nil, fmt.Errorf("equityapi: %w", err)
 	}
-	res, err := h.st.Read(ctx, "Group", gid)
-	switch {
-	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted):
-		if len(ids) == 0 {
-			return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Group/%s is not known", gid)
-		}
-		return ids, nil
-	case err != nil:
-		return nil, fmt.Errorf("equityapi: reading Group/%s: %w", gid, err)
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
 	}
-	gjson.GetBytes(res.Body, "member").ForEach(func(_, m gjson.Result) bool {
-		ref := m.Get("entity.reference").String()
-		if id, ok := strings.CutPrefix(ref, "Patient/"); ok && !m.Get("inactive").Bool() && !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-		return true
-	})
+	slices.Sort(ids)
 	return ids, nil
 }
 

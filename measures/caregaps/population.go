@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/fhir/attribution"
+	"github.com/equitas/equitas/measures/catalog"
 	"github.com/equitas/equitas/store"
 )
 
@@ -120,57 +120,14 @@ func (s *Service) attributionDate(req *Request) time.Time {
 	return end
 }
 
-// groupMembers lists an attribution list's active members, or a stored
-// Group's members.
+// groupMembers lists the Group's members at the attribution date;
+// catalog.GroupMembers is the rule every measure operation shares.
 func (s *Service) groupMembers(ctx context.Context, id string, at time.Time) (map[string]bool, error) {
-	ids := map[string]bool{}
-	day := at.UTC().Format(time.DateOnly)
-	if _, err := attribution.Group(ctx, s.st.KV(), id); err == nil {
-		err := attribution.Members(ctx, s.st.KV(), id, func(e *attribution.Entry) error {
-			if !e.Inactive && covers(e.PeriodStart, e.PeriodEnd, day) {
-				ids[e.PatientID] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("caregaps: members of Group/%s: %w", id, err)
-		}
-		return ids, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("caregaps: attribution list %s: %w", id, err)
+	ids, err := catalog.GroupMembers(ctx, s.st, id, at)
+	if errors.Is(err, catalog.ErrSubjectNotFound) {
+		return nil, fmt.Errorf("%w: Group/%s", ErrNotFound, id)
 	}
-	g, err := s.st.Read(ctx, "Group", id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
-			return nil, fmt.Errorf("%w: Group/%s", ErrNotFound, id)
-		}
-		return nil, fmt.Errorf("caregaps: reading Group/%s: %w", id, err)
-	}
-	gjson.GetBytes(g.Body, "member").ForEach(func(_, m gjson.Result) bool {
-		if m.Get("inactive").Bool() {
-			return true
-		}
-		if pid, ok := strings.CutPrefix(m.Get("entity.reference").String(), "Patient/"); ok && pid != "" {
-			ids[pid] = true
-		}
-		return true
-	})
-	return ids, nil
-}
-
-// covers compares the date prefixes of partial dates or dateTimes.
-func covers(start, end, day string) bool {
-	if start != "" && dateOnly(start) > day {
-		return false
-	}
-	return end == "" || dateOnly(end) >= day
-}
-
-func dateOnly(s string) string {
-	if len(s) > 10 {
-		return s[:10]
-	}
-	return s
+	return ids, err
 }
 
 // searchPatients calls fn with the id of every Patient whose param

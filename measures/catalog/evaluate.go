@@ -99,14 +99,27 @@ func (c *Catalog) Population(ctx context.Context, subject, practitioner string) 
 	return ids, false, nil
 }
 
-// groupMembers returns the active members of a Group: an ATR list's from
-// the attribution index, any other Group's from Group.member.
 func (c *Catalog) groupMembers(ctx context.Context, id string) (map[string]bool, error) {
-	kv := c.st.KV()
+	return GroupMembers(ctx, c.st, id, time.Time{})
+}
+
+// GroupMembers returns the patients of Group/id: an ATR list's active
+// members from the attribution index (its stored Group carries no member
+// array), else the stored Group's active Patient members. A non-zero at
+// keeps only the ATR memberships whose period covers that day. A missing
+// Group is ErrSubjectNotFound. The measure server, care gaps and equity
+// reports all resolve a Group subject through it, so they cover the same
+// patients.
+func GroupMembers(ctx context.Context, st store.Store, id string, at time.Time) (map[string]bool, error) {
+	kv := st.KV()
 	if _, err := attribution.Group(ctx, kv, id); err == nil {
+		day := ""
+		if !at.IsZero() {
+			day = at.UTC().Format(time.DateOnly)
+		}
 		out := map[string]bool{}
 		err := attribution.Members(ctx, kv, id, func(e *attribution.Entry) error {
-			if !e.Inactive {
+			if !e.Inactive && (day == "" || covers(e.PeriodStart, e.PeriodEnd, day)) {
 				out[e.PatientID] = true
 			}
 			return nil
@@ -118,7 +131,7 @@ func (c *Catalog) groupMembers(ctx context.Context, id string) (map[string]bool,
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("catalog: reading attribution list %s: %w", id, err)
 	}
-	r, err := c.st.Read(ctx, "Group", id)
+	r, err := st.Read(ctx, "Group", id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
 		return nil, fmt.Errorf("%w: Group/%s", ErrSubjectNotFound, id)
 	}
@@ -136,6 +149,23 @@ func (c *Catalog) groupMembers(ctx context.Context, id string) (map[string]bool,
 		return true
 	})
 	return out, nil
+}
+
+// covers reports whether a membership period, whose bounds are partial
+// dates or dateTimes, includes day; comparing the date prefixes is enough
+// because attribution periods are whole days.
+func covers(start, end, day string) bool {
+	if start != "" && dateOnly(start) > day {
+		return false
+	}
+	return end == "" || dateOnly(end) >= day
+}
+
+func dateOnly(s string) string {
+	if len(s) > 10 {
+		return s[:10]
+	}
+	return s
 }
 
 // practitionerPatients returns the patients whose generalPractitioner is
