@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/equitas/equitas/fhir/hl7v2"
+	"github.com/equitas/equitas/fhir/outcome"
 	"github.com/equitas/equitas/store"
 )
 
@@ -397,11 +398,27 @@ func (p *Processor) build(ctx context.Context, pl *plan) (store.Tx, Event, error
 	if v := p.opts.Validator; v != nil {
 		for _, w := range tx.Writes {
 			if _, _, err := v.Resource(w.Body); err != nil {
-				return tx, ev, fmt.Errorf("adt: mapped %s fails validation: %w", w.Type, err)
+				return tx, ev, fmt.Errorf("adt: mapped %s fails validation at %s", w.Type, invalidAt(err))
 			}
 		}
 	}
 	return tx, ev, nil
+}
+
+// invalidAt names where a mapped resource fails validation (issue codes and
+// element paths) without the validator's diagnostics, which may quote the
+// patient data at fault: the error is logged, and logs carry identifiers
+// only.
+func invalidAt(err error) string {
+	var he *outcome.HTTPError
+	if !errors.As(err, &he) || len(he.Issues) == 0 {
+		return "an unlocated element"
+	}
+	var parts []string
+	for _, is := range he.Issues {
+		parts = append(parts, is.Code+" "+strings.Join(is.Expression, ","))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // readCurrent reads typ/id; nil (no error) when absent or deleted.
