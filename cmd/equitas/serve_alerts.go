@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -103,10 +102,5 @@ func allowEndpoint(hosts []string) func(*url.URL) error {
 	if len(hosts) == 0 {
 		return nil
 	}
-	return func(u *url.URL) error {
-		if slices.Contains(hosts, u.Host) || slices.Contains(hosts, u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("host %s is not in --alerts-allow-hosts", u.Host)
-	}
+	return hostIn(hosts, "--alerts-allow-hosts")
 }

@@ -224,14 +224,24 @@ func allowHosts(hosts []string, authenticated bool) func(*url.URL) error {
 		}
 		return importjob.HTTPOnly
 	}
+	listed := hostIn(hosts, "--import-allow-hosts")
 	return func(u *url.URL) error {
 		if err := importjob.HTTPOnly(u); err != nil {
 			return err
 		}
+		return listed(u)
+	}
+}
+
+// hostIn accepts URLs whose host (host:port, or host alone) is one of
+// hosts, the value of flag, which the refusal names so an operator knows
+// what to change.
+func hostIn(hosts []string, flag string) func(*url.URL) error {
+	return func(u *url.URL) error {
 		if slices.Contains(hosts, u.Host) || slices.Contains(hosts, u.Hostname()) {
 			return nil
 		}
-		return fmt.Errorf("host %s is not in --import-allow-hosts", u.Host)
+		return fmt.Errorf("host %s is not in %s", u.Host, flag)
 	}
 }
 
