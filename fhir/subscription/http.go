@@ -257,27 +257,11 @@ func (h *handlers) selected(r *http.Request) ([]*Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := r.Context()
-	sees := func(res *store.Resource) (*Subscription, bool) {
-		if !p.Sees(res) {
-			return nil, false
-		}
-		s, err := Parse(res.Body)
-		if err != nil {
-			s = &Subscription{Status: gjson.GetBytes(res.Body, "status").String()}
-		}
-		s.ID, s.Version = res.ID, res.Version
-		if s.Status == StatusError {
-			s.errText = gjson.GetBytes(res.Body, "error").String()
-		}
-		return s, true
-	}
 	if id := chi.URLParam(r, "id"); id != "" && !strings.HasPrefix(id, "$") { // "$status" is the type level
-		res, err := h.m.st.Read(ctx, "Subscription", id)
+		s, ok, err := h.m.Lookup(r.Context(), p, id)
 		if err != nil {
 			return nil, interaction.StoreError(err)
 		}
-		s, ok := sees(res)
 		if !ok {
 			return nil, outcome.Errorf(http.StatusNotFound, "not-found", "Subscription/%s not found", id)
 		}
@@ -297,29 +281,7 @@ func (h *handlers) selected(r *http.Request) ([]*Subscription, error) {
 			}
 		}
 	}
-	out := []*Subscription{}
-	if len(ids) == 0 {
-		err := h.m.st.Scan(ctx, "Subscription", time.Time{}, func(res *store.Resource) error {
-			if s, ok := sees(res); ok {
-				out = append(out, s)
-			}
-			return nil
-		})
-		return out, err
-	}
-	for _, id := range ids {
-		res, err := h.m.st.Read(ctx, "Subscription", id)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := sees(res); ok {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return h.m.List(r.Context(), p, ids)
 }
 
 // status serves $status (backport IG): a searchset Bundle with one status
