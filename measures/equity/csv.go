@@ -74,12 +74,7 @@ func WriteTidyCSV(w io.Writer, rc ReportContext, a Analysis, prior *Analysis, op
 	if err := cw.Write(row); err != nil {
 		return fmt.Errorf("equity: csv: %w", err)
 	}
-	priorIdx := map[string]int{}
-	if prior != nil {
-		for i := range prior.Strata {
-			priorIdx[prior.Strata[i].Key()] = i
-		}
-	}
+	priorIdx := strataIndex(prior)
 	for i := range a.Strata {
 		s := &a.Strata[i]
 		codes, systems, displays := make([]string, len(s.Values)), make([]string, len(s.Values)), make([]string, len(s.Values))
@@ -134,19 +129,12 @@ func WriteTidyCSV(w io.Writer, rc ReportContext, a Analysis, prior *Analysis, op
 // yoyCells fills prior_rate … trend for stratum i.
 func yoyCells(a Analysis, i int, prior *Analysis, priorIdx map[string]int) []string {
 	out := make([]string, 7)
-	s := &a.Strata[i]
-	if prior == nil || s.Suppression() != NotSuppressed {
+	ps, rc, gc, ok := stratumChange(a, i, prior, priorIdx)
+	if !ok {
 		return out
 	}
-	pi, ok := priorIdx[s.Key()]
-	if !ok || prior.Strata[pi].Suppression() != NotSuppressed {
-		return out
-	}
-	ps := &prior.Strata[pi]
-	rc := CompareRates(ps.Counts, s.Counts, a.Direction, 0)
 	out[0], out[1], out[2], out[6] = num(ps.Rate), num(rc.Delta), pval(rc.P), string(rc.Trend)
-	if a.Disparities[i] != nil && prior.Disparities[pi] != nil && a.Reference.HasCounts() && prior.Reference.HasCounts() {
-		gc := CompareGaps(prior.Reference.Counts, ps.Counts, a.Reference.Counts, s.Counts, a.Direction)
+	if gc != nil {
 		out[3], out[4], out[5] = num(gc.PriorGap), num(gc.Delta), pval(gc.P)
 	}
 	return out

@@ -317,12 +317,7 @@ func dashStratifier(a Analysis, prior *Analysis, fo FHIROptions) DashStratifier 
 		}
 		ds.Reference = ref
 	}
-	priorIdx := map[string]int{}
-	if prior != nil {
-		for i := range prior.Strata {
-			priorIdx[prior.Strata[i].Key()] = i
-		}
-	}
+	priorIdx := strataIndex(prior)
 	for i := range a.Strata {
 		s := &a.Strata[i]
 		code, display, system := label(s)
@@ -389,20 +384,13 @@ func dashStratifier(a Analysis, prior *Analysis, fo FHIROptions) DashStratifier 
 // stratumYoY is stratum i's change since the prior period; nil when either
 // period suppresses it.
 func stratumYoY(a Analysis, i int, prior *Analysis, priorIdx map[string]int) *DashStratumYoY {
-	s := &a.Strata[i]
-	if prior == nil || s.Suppression() != NotSuppressed {
+	ps, rc, gc, ok := stratumChange(a, i, prior, priorIdx)
+	if !ok {
 		return nil
 	}
-	pi, ok := priorIdx[s.Key()]
-	if !ok || prior.Strata[pi].Suppression() != NotSuppressed {
-		return nil
-	}
-	ps := &prior.Strata[pi]
-	rc := CompareRates(ps.Counts, s.Counts, a.Direction, 0)
 	y := &DashStratumYoY{Rate: Decimal(ps.Rate), RateChange: Decimal(rc.Delta), RateChangeP: PValue(rc.P), Trend: string(rc.Trend),
 		PriorAbsGap: Decimal(math.NaN()), GapChange: Decimal(math.NaN()), GapChangeP: PValue(math.NaN())}
-	if a.Disparities[i] != nil && prior.Disparities[pi] != nil && a.Reference.HasCounts() && prior.Reference.HasCounts() {
-		gc := CompareGaps(prior.Reference.Counts, ps.Counts, a.Reference.Counts, s.Counts, a.Direction)
+	if gc != nil {
 		y.PriorAbsGap, y.GapChange, y.GapChangeP = Decimal(gc.PriorGap), Decimal(gc.Delta), PValue(gc.P)
 	}
 	return y

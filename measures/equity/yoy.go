@@ -103,3 +103,38 @@ func trend(better, p float64) Trend {
 		return Worsening
 	}
 }
+
+// stratumChange is the year-over-year comparison of stratum i of a with
+// the same stratum of prior, shared by the CSV and dashboard outputs so
+// they can never disagree. ok is false when there is no prior period,
+// the stratum is missing from it, or either period suppresses it; gap is
+// nil when either period lacks a disparity with reference counts.
+func stratumChange(a Analysis, i int, prior *Analysis, priorIdx map[string]int) (ps *Stratum, rate RateChange, gap *GapChange, ok bool) {
+	s := &a.Strata[i]
+	if prior == nil || s.Suppression() != NotSuppressed {
+		return nil, RateChange{}, nil, false
+	}
+	pi, found := priorIdx[s.Key()]
+	if !found || prior.Strata[pi].Suppression() != NotSuppressed {
+		return nil, RateChange{}, nil, false
+	}
+	ps = &prior.Strata[pi]
+	rate = CompareRates(ps.Counts, s.Counts, a.Direction, 0)
+	if a.Disparities[i] != nil && prior.Disparities[pi] != nil && a.Reference.HasCounts() && prior.Reference.HasCounts() {
+		gc := CompareGaps(prior.Reference.Counts, ps.Counts, a.Reference.Counts, s.Counts, a.Direction)
+		gap = &gc
+	}
+	return ps, rate, gap, true
+}
+
+// strataIndex maps each stratum key of a (nil: none) to its index, to
+// match strata across periods by value.
+func strataIndex(a *Analysis) map[string]int {
+	idx := map[string]int{}
+	if a != nil {
+		for i := range a.Strata {
+			idx[a.Strata[i].Key()] = i
+		}
+	}
+	return idx
+}
