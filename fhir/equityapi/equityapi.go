@@ -415,7 +415,7 @@ func (h *Handler) parse(ctx context.Context, vals url.Values, accept string) (*r
 	if h.opts.Now != nil {
 		o.Now = h.opts.Now()
 	}
-	if req.subject != "" && !strings.HasPrefix(req.subject, "Group/") {
+	if gid, ok := strings.CutPrefix(req.subject, "Group/"); req.subject != "" && (!ok || gid == "" || strings.Contains(gid, "/")) {
 		return nil, bad("subject must be Group/<id>")
 	}
 	return req, nil

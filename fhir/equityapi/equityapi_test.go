@@ -451,6 +451,7 @@ func TestEquityReportBadParameters(t *testing.T) {
 		{"benchmark out of range", base("benchmark", "70"), 400},
 		{"benchmark reference without one", base("reference", "benchmark"), 400},
 		{"subject not a Group", base("subject", "Patient/1"), 400},
+		{"subject without an id", base("subject", "Group/"), 400},
 		{"unknown Group", base("subject", "Group/nope"), 404},
 		{"bad output", base("output", "pdf"), 400},
 		{"bad svi table", base("sviTable", "a,b\nc,notanumber"), 400},
