@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -110,4 +111,43 @@ func TestCatalogErrors(t *testing.T) {
 	// Content that cannot load is refused before anything is written.
 	_, err = ContentResources(ctx, t.TempDir(), "Nope")
 	assert.ErrorIs(t, err, measure.ErrBadContent)
+}
+
+// TestGroupMembers: a plain Group's active Patient members, and a missing
+// Group is ErrSubjectNotFound.
+func TestGroupMembers(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	body := `{"resourceType":"Group","id":"g","type":"person","actual":true,"member":[
+		{"entity":{"reference":"Patient/a"}},
+		{"entity":{"reference":"Patient/b"},"inactive":true},
+		{"entity":{"reference":"Practitioner/p"}},
+		{"entity":{"reference":"Patient/c"}}]}`
+	_, err := st.Commit(ctx, store.Tx{Writes: []store.Write{{Op: store.OpPut, Type: "Group", ID: "g", Body: []byte(body)}}})
+	require.NoError(t, err)
+
+	got, err := GroupMembers(ctx, st, "g", time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"a": true, "c": true}, got)
+
+	_, err = GroupMembers(ctx, st, "nope", time.Time{})
+	assert.ErrorIs(t, err, ErrSubjectNotFound)
+}
+
+// TestCovers: ATR membership periods are compared by date, open ends
+// included, whatever the precision of the bounds.
+func TestCovers(t *testing.T) {
+	for _, tc := range []struct {
+		start, end, day string
+		want            bool
+	}{
+		{"", "", "2025-06-01", true},
+		{"2025-01-01", "2025-12-31", "2025-06-01", true},
+		{"2025-06-01T10:00:00Z", "", "2025-06-01", true},
+		{"", "2025-06-01T00:00:00Z", "2025-06-01", true},
+		{"2025-06-02", "", "2025-06-01", false},
+		{"", "2025-05-31", "2025-06-01", false},
+	} {
+		assert.Equal(t, tc.want, covers(tc.start, tc.end, tc.day), "%q..%q on %s", tc.start, tc.end, tc.day)
+	}
 }
