@@ -315,6 +315,24 @@ func (m *Manager) wakeLocked() {
 	m.wake = make(chan struct{})
 }
 
+// live drops the assignments of lists whose Group was deleted over REST:
+// such a list keeps its index but grants its organization no visibility
+// (access.NewListCache), so it must not route alerts either.
+func (m *Manager) live(ctx context.Context, assigns []attribution.Assignment) ([]attribution.Assignment, error) {
+	out := assigns[:0]
+	for _, a := range assigns {
+		_, err := m.st.Read(ctx, "Group", a.GroupID)
+		switch {
+		case errors.Is(err, store.ErrDeleted):
+			continue
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("list %s: %w", a.GroupID, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // targets are the Subscriptions an event is delivered to, and the event
 // time used for attribution.
 func (m *Manager) targets(ctx context.Context, ev Event) ([]*Subscription, time.Time, error) {
@@ -339,6 +357,9 @@ func (m *Manager) targets(ctx context.Context, ev Event) ([]*Subscription, time.
 		return nil, at, nil
 	}
 	assigns, err := attribution.Assignments(ctx, m.kv, ev.PatientID, at)
+	if err == nil {
+		assigns, err = m.live(ctx, assigns)
+	}
 	if err != nil {
 		return nil, at, fmt.Errorf("subscription: attribution of Patient/%s: %w", ev.PatientID, err)
 	}

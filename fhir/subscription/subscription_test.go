@@ -800,3 +800,25 @@ func TestDeliveryFollowsVisibilityRule(t *testing.T) {
 	require.Eventually(t, func() bool { return len(rcA.events()) == 1 && e.m.Pending() == 0 }, 10*time.Second, 5*time.Millisecond)
 	assert.Empty(t, rcX.events(), "no notification about a patient the owner does not see")
 }
+
+// A list whose Group was deleted over REST grants its organization nothing
+// (access.NewListCache), so its members' events reach it no more.
+func TestDeletedListSendsNothing(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	seed(t, st)
+	e := start(t, st, subscription.Options{})
+	rcA := newReceiver(t, 0, 0)
+	e.subscribe(t, orgA, subscriptionJSON(rcA.URL, subscription.ContentFullResource))
+	e.admit(t, "p1", "enc1")
+	require.Eventually(t, func() bool { return len(rcA.events()) == 1 && e.m.Pending() == 0 }, 10*time.Second, 5*time.Millisecond)
+
+	_, err := st.Commit(context.Background(), store.Tx{Writes: []store.Write{{Op: store.OpDelete, Type: "Group", ID: groupA}}})
+	require.NoError(t, err)
+	v, err := access.NewListCache(st).Resolve(context.Background(), orgA)
+	require.NoError(t, err)
+	require.False(t, v.Patients.Contains("p1"), "fixture: the deleted list grants no visibility")
+	e.admit(t, "p1", "enc1b")
+	assert.Zero(t, e.m.Pending(), "no notification queued for a patient the owner no longer sees")
+	assert.Len(t, rcA.events(), 1)
+}
