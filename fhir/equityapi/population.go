@@ -95,18 +95,9 @@ func (h *Handler) population(ctx context.Context, p *access.Principal, subject s
 		}
 		ids, entityID, entityType = members, subject, "Group"
 	case p.Restricted():
-		snap, err := h.st.Snapshot(ctx)
-		if err != nil {
+		var err error
+		if ids, err = catalog.AllPatients(ctx, h.st); err != nil {
 			return nil, "", "", fmt.Errorf("equityapi: %w", err)
-		}
-		defer snap.Close()
-		ids = []string{}
-		err = snap.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
-			ids = append(ids, r.ID)
-			return nil
-		})
-		if err != nil {
-			return nil, "", "", fmt.Errorf("equityapi: listing patients: %w", err)
 		}
 	default:
 		return src, entityID, entityType, nil

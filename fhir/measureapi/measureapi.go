@@ -341,7 +341,7 @@ func (h *Handler) Evaluate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if all {
-			if ids, err = h.allPatients(ctx); err != nil {
+			if ids, err = catalog.AllPatients(ctx, h.o.Store); err != nil {
 				outcome.WriteError(w, err)
 				return
 			}
@@ -380,16 +380,6 @@ func (h *Handler) Evaluate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.respond(w, r, ev)
-}
-
-// allPatients lists every patient id of the store.
-func (h *Handler) allPatients(ctx context.Context) ([]string, error) {
-	var ids []string
-	err := h.o.Store.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
-		ids = append(ids, r.ID)
-		return nil
-	})
-	return ids, err
 }
 
 // respond evaluates synchronously. Reports are built into a temporary

@@ -103,6 +103,21 @@ func (c *Catalog) groupMembers(ctx context.Context, id string) (map[string]bool,
 	return GroupMembers(ctx, c.st, id, time.Time{})
 }
 
+// AllPatients lists the id of every Patient of st, for callers that must
+// narrow "every patient" to those a client may see (all=true of
+// Population names no ids).
+func AllPatients(ctx context.Context, st store.Store) ([]string, error) {
+	ids := []string{}
+	err := st.Scan(ctx, "Patient", time.Time{}, func(r *store.Resource) error {
+		ids = append(ids, r.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: listing patients: %w", err)
+	}
+	return ids, nil
+}
+
 // GroupMembers returns the patients of Group/id: an ATR list's active
 // members from the attribution index (its stored Group carries no member
 // array), else the stored Group's active Patient members. A non-zero at
