@@ -60,6 +60,84 @@ func Terms(def Def, vals []Value) []string {
 	return dedupe(out)
 }
 
+// AppendKeys appends to keys one key per index term of vals: prefix, the
+// term and suffix, built in place at the end of buf (no string per term).
+// The terms are those of Terms, in its order, but not de-duplicated (the
+// store sorts and de-duplicates a resource's keys anyway). Each key is
+// capped at its own end, so appending to one cannot overwrite another.
+func AppendKeys(keys [][]byte, buf []byte, def Def, vals []Value, prefix, suffix string) ([][]byte, []byte) {
+	for _, v := range vals {
+		start := len(buf)
+		buf = append(buf, prefix...)
+		term := len(buf)
+		switch def.Type {
+		case Token:
+			if v.Code == "" {
+				buf = buf[:start]
+				continue
+			}
+			buf = append(buf, 't')
+			buf = append(buf, v.Code...)
+			buf = append(buf, tokenSep...)
+			buf = append(buf, v.System...)
+		case String:
+			buf = append(buf, 'v')
+			buf = append(buf, v.Str...)
+		case Reference:
+			buf = append(buf, 'r')
+			buf = append(buf, v.Str...)
+		case Date:
+			buf = appendHex(buf, 'l', dateBits(v.Lo))
+			if def.Name != "_lastUpdated" {
+				keys, buf = endKey(keys, buf, start, term, suffix)
+				start = len(buf)
+				buf = append(buf, prefix...)
+				term = len(buf)
+				buf = appendHex(buf, 'h', dateBits(v.Hi))
+			}
+		case URI:
+			buf = append(buf, 'u')
+			buf = append(buf, v.Str...)
+		case Number, Quantity:
+			if !v.HasNum {
+				buf = buf[:start]
+				continue
+			}
+			buf = appendHex(buf, 'n', numBits(v.Num))
+		default:
+			buf = buf[:start]
+			continue
+		}
+		keys, buf = endKey(keys, buf, start, term, suffix)
+	}
+	return keys, buf
+}
+
+// endKey finishes the key begun at buf[start:] whose term starts at
+// buf[term:] as cut would the term, and appends suffix.
+func endKey(keys [][]byte, buf []byte, start, term int, suffix string) ([][]byte, []byte) {
+	t := buf[term:]
+	for i, c := range t {
+		if c == 0 {
+			t[i] = ' '
+		}
+	}
+	if len(t) > MaxTerm {
+		buf = buf[:term+MaxTerm]
+	}
+	buf = append(buf, suffix...)
+	return append(keys, buf[start:len(buf):len(buf)]), buf
+}
+
+// appendHex appends tag and u as 16 lower-case hex digits (as hexKey).
+func appendHex(buf []byte, tag byte, u uint64) []byte {
+	buf = append(buf, tag)
+	for i := 60; i >= 0; i -= 4 {
+		buf = append(buf, "0123456789abcdef"[(u>>uint(i))&0xf])
+	}
+	return buf
+}
+
 func cut(t string) string {
 	t = strings.ReplaceAll(t, "\x00", " ")
 	if len(t) > MaxTerm {

@@ -65,18 +65,36 @@ type member struct {
 
 // NewDoc indexes a resource body's top-level elements.
 func NewDoc(body []byte) *Doc {
-	d := &Doc{
-		top:   make([]member, 0, 24),
-		valid: gjson.ValidBytes(body),
+	d := new(Doc)
+	d.Reset(body)
+	return d
+}
+
+// Reset makes d index body instead, keeping its buffers (a writer indexing
+// many bodies reuses one Doc): the values Values returned before are
+// overwritten. Reset(nil) drops every reference to the previous body.
+func (d *Doc) Reset(body []byte) {
+	clear(d.top)
+	clear(d.vals)
+	clear(d.buf)
+	d.top, d.vals, d.buf = d.top[:0], d.vals[:0], d.buf[:0]
+	if body == nil {
+		d.valid = false
+		return
+	}
+	if d.top == nil {
+		d.top = make([]member, 0, 24)
+	}
+	if d.vals == nil {
 		// About one value per 32 bytes of a typical resource, capped
 		// for large ones (which then grow the slice as usual).
-		vals: make([]Value, 0, min(len(body)/32+8, 64)),
+		d.vals = make([]Value, 0, min(len(body)/32+8, 64))
 	}
+	d.valid = gjson.ValidBytes(body)
 	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
 		d.top = append(d.top, member{k.Str, v})
 		return true
 	})
-	return d
 }
 
 // Values returns the values of one parameter. A Doc is not safe for

@@ -93,13 +93,46 @@ func sameValues(t *testing.T, want, got []Value, msg string) {
 func checkBody(t *testing.T, body []byte, defs []Def) {
 	t.Helper()
 	doc, ref := NewDoc(body), refNewDoc(body)
+	// A Doc reused after another (larger) body must give the same values.
+	reused := NewDoc([]byte(benchBodies[0]))
+	for _, d := range defs {
+		reused.Values(d)
+	}
+	reused.Reset(body)
+	var keys [][]byte
+	var buf []byte
 	for _, d := range defs {
 		msg := fmt.Sprintf("%s %v in %s", d.Name, d.Paths, body)
 		vals := doc.Values(d)
 		sameValues(t, ref.Values(d), vals, msg)
-		require.Equal(t, refTerms(d, vals), Terms(d, vals), msg)
+		require.Equal(t, vals, reused.Values(d), msg)
+		terms := Terms(d, vals)
+		require.Equal(t, refTerms(d, vals), terms, msg)
 		sameValues(t, refExtract(d, body), Extract(d, body), msg)
+		// AppendKeys builds prefix+term+suffix for the same terms, in
+		// order, repeats allowed.
+		prefix, suffix := "x\x00T\x00"+d.Name+"\x00", "\x00id"
+		from := len(keys)
+		keys, buf = AppendKeys(keys, buf, d, vals, prefix, suffix)
+		var got []string
+		for _, k := range keys[from:] {
+			s := string(k)
+			if !slices.Contains(got, s) {
+				got = append(got, s)
+			}
+		}
+		var want []string
+		for _, term := range terms {
+			want = append(want, prefix+term+suffix)
+		}
+		require.Equal(t, want, got, msg)
 	}
+	// Keys built earlier in the shared buffer are intact.
+	var again [][]byte
+	for _, d := range defs {
+		again, _ = AppendKeys(again, nil, d, doc.Values(d), "x\x00T\x00"+d.Name+"\x00", "\x00id")
+	}
+	require.Equal(t, again, keys)
 }
 
 // TestDocMatchesReference checks that Doc.Values and Extract extract
