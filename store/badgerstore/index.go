@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/equitas/equitas/store/searchparam"
 )
@@ -16,6 +17,10 @@ type indexer struct {
 	// other serves every type without registered params (MessageHeader,
 	// ...): they have the common ones only, and no aliases.
 	other []searchparam.Def
+	// prefixes holds the key prefix of every param in defs.
+	prefixes map[string]map[string]string
+	// docs recycles the extraction buffers of keys across writes.
+	docs sync.Pool
 }
 
 func newIndexer() *indexer {
@@ -30,6 +35,14 @@ func newIndexer() *indexer {
 		}
 	}
 	ix.other, _ = indexedDefs("")
+	ix.prefixes = make(map[string]map[string]string, len(ix.defs))
+	for t, defs := range ix.defs {
+		m := make(map[string]string, len(defs))
+		for _, d := range defs {
+			m[d.Name] = string(prefixKey(pIndex, t, d.Name))
+		}
+		ix.prefixes[t] = m
+	}
 	return ix
 }
 
@@ -86,23 +99,43 @@ func (ix *indexer) defsFor(typ string) []searchparam.Def {
 
 // keys returns the sorted, de-duplicated index and compartment keys of one
 // live resource version, except _lastUpdated (the writer adds that, as it
-// assigns the time).
+// assigns the time). The index keys share one backing array.
 func (ix *indexer) keys(typ, id string, body []byte) [][]byte {
-	var out [][]byte
-	doc := searchparam.NewDoc(body)
+	doc, _ := ix.docs.Get().(*searchparam.Doc)
+	if doc == nil {
+		doc = new(searchparam.Doc)
+	}
+	doc.Reset(body)
+	defer func() {
+		doc.Reset(nil)
+		ix.docs.Put(doc)
+	}()
+	out := make([][]byte, 0, 32)
+	buf := make([]byte, 0, 2048)
+	suffix := "\x00" + id
 	for _, d := range ix.defsFor(typ) {
 		if d.Name == "_lastUpdated" {
 			continue
 		}
-		for _, term := range searchparam.Terms(d, doc.Values(d)) {
-			out = append(out, indexKey(typ, d.Name, term, id))
-		}
+		// The same bytes indexKey(typ, d.Name, term, id) gives.
+		out, buf = searchparam.AppendKeys(out, buf, d, doc.Values(d), ix.prefix(typ, d.Name), suffix)
 	}
 	for _, pid := range compartmentPatients(typ, id, doc) {
 		out = append(out, compartmentKey(pid, typ, id))
 	}
+	if len(out) == 0 {
+		return nil // as before keys were built in place
+	}
 	slices.SortFunc(out, bytes.Compare)
 	return dedupSorted(out)
+}
+
+// prefix returns the index-key prefix of a param: "x\0<type>\0<param>\0".
+func (ix *indexer) prefix(typ, param string) string {
+	if p, ok := ix.prefixes[typ][param]; ok {
+		return p
+	}
+	return string(prefixKey(pIndex, typ, param))
 }
 
 func lastUpdatedKey(typ, id string, ts int64) []byte {
