@@ -83,6 +83,9 @@ type link struct {
 
 // raw marshals v; the mapper's types cannot fail to marshal.
 func raw(v any) []byte {
+	if b, ok := encode(make([]byte, 0, 128), v); ok {
+		return b
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic("adt: marshal " + err.Error()) // unreachable: plain structs of strings

@@ -1,8 +1,6 @@
 package adt
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/tidwall/gjson"
@@ -83,18 +81,15 @@ func (o *object) bytes() []byte {
 	for _, k := range o.keys {
 		n += len(k) + len(o.vals[k]) + 4
 	}
-	var b bytes.Buffer
-	b.Grow(n)
-	b.WriteByte('{')
+	b := make([]byte, 0, n)
+	b = append(b, '{')
 	for i, k := range o.keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		kb, _ := json.Marshal(k)
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(o.vals[k])
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, o.vals[k]...)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
 }

@@ -1,0 +1,52 @@
+package adt
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// tricky holds strings that exercise every escaping rule of encoding/json.
+var tricky = []string{"", "plain", `q"b\s`, "<a&b>", "\b\f\n\r\t\x00\x1f\x7f", "caf\xe9", "é ü 日本", "\u2028\u2029", "\xff\xfe", "a\u0085b"}
+
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	s := func(i int) string { return tricky[i%len(tricky)] }
+	cc := &codeableConcept{Coding: []coding{{System: s(1), Code: s(2), Display: s(3)}}, Text: s(4)}
+	id := &identifier{Use: s(5), Type: cc, System: s(6), Value: s(7)}
+	values := []any{
+		"resourceType", s(2), s(3), s(4), s(5), s(6), s(7), s(8), s(9),
+		coding{}, coding{Code: s(3)}, []coding(nil), []coding{}, []coding{{System: s(8)}},
+		codeableConcept{}, *cc, cc, (*codeableConcept)(nil), []codeableConcept{*cc, {}}, []codeableConcept(nil),
+		identifier{}, *id, []identifier{*id, {Value: s(9)}},
+		reference{}, reference{Reference: s(1), Type: s(2), Identifier: id, Display: s(3)}, []reference{{Display: s(4)}},
+		period{}, period{Start: s(5)}, period{Start: s(6), End: s(7)},
+		humanName{}, humanName{Use: s(1), Text: s(2), Family: s(3), Given: []string{s(4), s(5)}, Prefix: []string{}, Suffix: []string{s(6)}}, []humanName{{Family: s(7)}},
+		address{}, address{Use: s(1), Type: s(2), Line: []string{s(3), s(4)}, City: s(5), District: s(6), State: s(7), PostalCode: s(8), Country: s(9)}, []address{{}},
+		contactPoint{}, contactPoint{System: s(1), Value: s(2), Use: s(3)}, []contactPoint{{Value: s(4)}},
+		extension{}, extension{URL: s(1), Extension: []extension{{URL: s(2), ValueString: s(3)}}, ValueCoding: &coding{Code: s(4)}}, []extension{{URL: s(5)}},
+		link{}, link{Other: reference{Reference: s(6)}, Type: s(7)},
+	}
+	for _, v := range values {
+		want, err := json.Marshal(v)
+		require.NoError(t, err)
+		got, ok := encode(nil, v)
+		require.True(t, ok, "%T", v)
+		require.Equal(t, string(want), string(got), "%T %#v", v, v)
+		require.Equal(t, string(want), string(raw(v)))
+	}
+	_, ok := encode(nil, map[string]int{})
+	require.False(t, ok, "unknown types fall back to encoding/json")
+	require.JSONEq(t, `{"a":1}`, string(raw(map[string]int{"a": 1})))
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range tricky {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendJSONString(nil, s)))
+	})
+}
