@@ -17,8 +17,9 @@ type indexer struct {
 	// other serves every type without registered params (MessageHeader,
 	// ...): they have the common ones only, and no aliases.
 	other []searchparam.Def
-	// prefixes holds the key prefix of every param in defs.
-	prefixes map[string]map[string]string
+	// prefixes holds the key prefix ("x\0<type>\0<param>\0") of each
+	// param of defs, at the same index.
+	prefixes map[string][]string
 	// docs recycles the extraction buffers of keys across writes.
 	docs sync.Pool
 }
@@ -35,13 +36,13 @@ func newIndexer() *indexer {
 		}
 	}
 	ix.other, _ = indexedDefs("")
-	ix.prefixes = make(map[string]map[string]string, len(ix.defs))
+	ix.prefixes = make(map[string][]string, len(ix.defs))
 	for t, defs := range ix.defs {
-		m := make(map[string]string, len(defs))
-		for _, d := range defs {
-			m[d.Name] = string(prefixKey(pIndex, t, d.Name))
+		ps := make([]string, len(defs))
+		for i, d := range defs {
+			ps[i] = string(prefixKey(pIndex, t, d.Name))
 		}
-		ix.prefixes[t] = m
+		ix.prefixes[t] = ps
 	}
 	return ix
 }
@@ -113,12 +114,19 @@ func (ix *indexer) keys(typ, id string, body []byte) [][]byte {
 	out := make([][]byte, 0, 32)
 	buf := make([]byte, 0, 2048)
 	suffix := "\x00" + id
-	for _, d := range ix.defsFor(typ) {
+	defs, prefixes := ix.defsFor(typ), ix.prefixes[typ]
+	for i, d := range defs {
 		if d.Name == "_lastUpdated" {
 			continue
 		}
 		// The same bytes indexKey(typ, d.Name, term, id) gives.
-		out, buf = searchparam.AppendKeys(out, buf, d, doc.Values(d), ix.prefix(typ, d.Name), suffix)
+		var prefix string
+		if prefixes != nil {
+			prefix = prefixes[i]
+		} else { // a type without registered params (ix.other)
+			prefix = string(prefixKey(pIndex, typ, d.Name))
+		}
+		out, buf = searchparam.AppendKeys(out, buf, d, doc.Values(d), prefix, suffix)
 	}
 	for _, pid := range compartmentPatients(typ, id, doc) {
 		out = append(out, compartmentKey(pid, typ, id))
@@ -128,14 +136,6 @@ func (ix *indexer) keys(typ, id string, body []byte) [][]byte {
 	}
 	slices.SortFunc(out, bytes.Compare)
 	return dedupSorted(out)
-}
-
-// prefix returns the index-key prefix of a param: "x\0<type>\0<param>\0".
-func (ix *indexer) prefix(typ, param string) string {
-	if p, ok := ix.prefixes[typ][param]; ok {
-		return p
-	}
-	return string(prefixKey(pIndex, typ, param))
 }
 
 func lastUpdatedKey(typ, id string, ts int64) []byte {
