@@ -1,6 +1,11 @@
 package adt
 
-import "unicode/utf8"
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
 
 // Hand-written JSON encoders for the mapper's element types. encoding/json
 // reflects over every value, which was the largest single cost of building
@@ -55,8 +60,145 @@ func encode(dst []byte, v any) ([]byte, bool) {
 		return appendSlice(dst, v, appendExtension), true
 	case link:
 		return appendLink(dst, v), true
+	case *coding:
+		if v == nil {
+			return append(dst, "null"...), true
+		}
+		return appendCoding(dst, *v), true
+	case *reference:
+		if v == nil {
+			return append(dst, "null"...), true
+		}
+		return appendReference(dst, *v), true
+	case participant:
+		return appendParticipant(dst, v), true
+	case []participant:
+		return appendSlice(dst, v, appendParticipant), true
+	case encounterDiagnosis:
+		return appendEncounterDiagnosis(dst, v), true
+	case []encounterDiagnosis:
+		return appendSlice(dst, v, appendEncounterDiagnosis), true
+	case []json.RawMessage:
+		if v == nil {
+			return append(dst, "null"...), true
+		}
+		for _, e := range v {
+			if !compacted(e) {
+				return dst, false
+			}
+		}
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, e...)
+		}
+		return append(dst, ']'), true
+	case map[string]json.RawMessage:
+		if v == nil {
+			return append(dst, "null"...), true
+		}
+		keys := make([]string, 0, len(v))
+		for k, e := range v {
+			if !compacted(e) {
+				return dst, false
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+			dst = append(dst, ':')
+			dst = append(dst, v[k]...)
+		}
+		return append(dst, '}'), true
+	case map[string]any:
+		if v == nil {
+			return append(dst, "null"...), true
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		start := len(dst)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+			dst = append(dst, ':')
+			var ok bool
+			if dst, ok = encode(dst, v[k]); !ok {
+				return dst[:start], false
+			}
+		}
+		return append(dst, '}'), true
 	}
 	return dst, false
+}
+
+// compacted reports whether encoding/json would copy a json.RawMessage
+// unchanged: it is not empty and holds no whitespace outside strings and
+// none of the bytes its compaction escapes (<, >, &, and the lead byte of
+// U+2028/U+2029, checked conservatively). Anything else takes the
+// encoding/json path.
+func compacted(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	in, esc := false, false
+	for _, c := range b {
+		switch c {
+		case '<', '>', '&', 0xe2:
+			return false
+		}
+		switch {
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
+}
+
+func appendParticipant(dst []byte, p participant) []byte {
+	m := openObject(dst)
+	if len(p.Type) > 0 {
+		m.key("type")
+		m.b = appendSlice(m.b, p.Type, appendConcept)
+	}
+	if p.Individual != nil {
+		m.key("individual")
+		m.b = appendReference(m.b, *p.Individual)
+	}
+	return m.close()
+}
+
+func appendEncounterDiagnosis(dst []byte, d encounterDiagnosis) []byte {
+	m := openObject(dst)
+	m.key("condition")
+	m.b = appendReference(m.b, d.Condition)
+	if d.Use != nil {
+		m.key("use")
+		m.b = appendConcept(m.b, *d.Use)
+	}
+	if d.Rank != 0 {
+		m.key("rank")
+		m.b = strconv.AppendInt(m.b, int64(d.Rank), 10)
+	}
+	return m.close()
 }
 
 // appendSlice follows encoding/json: a nil slice is null.
