@@ -102,11 +102,21 @@ func (ix *indexer) defsFor(typ string) []searchparam.Def {
 // live resource version, except _lastUpdated (the writer adds that, as it
 // assigns the time). The index keys share one backing array.
 func (ix *indexer) keys(typ, id string, body []byte) [][]byte {
+	return ix.keysOf(typ, id, body, false)
+}
+
+// keysOf is keys; valid says body is known to be valid JSON (a canonical
+// body checked by canonical), which spares re-checking it.
+func (ix *indexer) keysOf(typ, id string, body []byte, valid bool) [][]byte {
 	doc, _ := ix.docs.Get().(*searchparam.Doc)
 	if doc == nil {
 		doc = new(searchparam.Doc)
 	}
-	doc.Reset(body)
+	if valid {
+		doc.ResetValid(body)
+	} else {
+		doc.Reset(body)
+	}
 	defer func() {
 		doc.Reset(nil)
 		ix.docs.Put(doc)

@@ -69,6 +69,7 @@ type prepared struct {
 	id       string
 	canon    []byte
 	hasMeta  bool // canon has a meta element
+	valid    bool // canon is known to be valid JSON
 	hash     uint64
 	newKeys  [][]byte
 	keyed    bool // newKeys computed
@@ -121,7 +122,7 @@ func (s *Store) prepareRange(ws []store.Write, out []prepared) {
 			continue // reported by the writer
 		}
 		if w.Op == store.OpPut {
-			if p.canon, p.hasMeta, p.err = canonical(w.Type, p.id, w.Body); p.err != nil {
+			if p.canon, p.hasMeta, p.valid, p.err = canonical(w.Type, p.id, w.Body); p.err != nil {
 				continue
 			}
 			p.hash = xxhash.Sum64(p.canon)
@@ -137,7 +138,7 @@ func (s *Store) prepareRange(ws []store.Write, out []prepared) {
 			}
 		}
 		if w.Op == store.OpPut {
-			p.newKeys = s.ix.keys(w.Type, p.id, p.canon)
+			p.newKeys = s.ix.keysOf(w.Type, p.id, p.canon, p.valid)
 			p.keyed = true
 		}
 	}
@@ -507,7 +508,7 @@ func (g *group) applyWrite(c *changes, w store.Write, p *prepared, ts int64) (*s
 	}
 	if !next.deleted {
 		if !p.keyed {
-			p.newKeys, p.keyed = g.s.ix.keys(w.Type, w.ID, p.canon), true
+			p.newKeys, p.keyed = g.s.ix.keysOf(w.Type, w.ID, p.canon, p.valid), true
 		}
 		newKeys = p.newKeys
 		c.set(lastUpdatedKey(w.Type, w.ID, ts), nil)
@@ -591,14 +592,17 @@ func withMeta(canon []byte, hasMeta bool, ver uint64, ts int64, reserve int) ([]
 // meta.versionId/meta.lastUpdated removed; other bytes are untouched.
 //
 // hasMeta reports whether the result still has a meta element, which
-// tells withMeta whether it can simply append one.
-func canonical(typ, id string, body []byte) (out []byte, hasMeta bool, err error) {
+// tells withMeta whether it can simply append one. valid reports that out
+// is known to be valid JSON without checking it again: body was checked,
+// and only appendID (a valid id into a valid object) changed it, or
+// nothing did.
+func canonical(typ, id string, body []byte) (out []byte, hasMeta, valid bool, err error) {
 	if !gjson.ValidBytes(body) {
-		return nil, false, fmt.Errorf("body is not valid JSON: %w", store.ErrInvalid)
+		return nil, false, false, fmt.Errorf("body is not valid JSON: %w", store.ErrInvalid)
 	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
-		return nil, false, fmt.Errorf("body is not a JSON object: %w", store.ErrInvalid)
+		return nil, false, false, fmt.Errorf("body is not a JSON object: %w", store.ErrInvalid)
 	}
 	// One pass over the top-level elements (first occurrence wins, as
 	// with gjson's Get) instead of a lookup per element.
@@ -616,31 +620,33 @@ func canonical(typ, id string, body []byte) (out []byte, hasMeta bool, err error
 		return seen != 7
 	})
 	if rt.String() != typ {
-		return nil, false, fmt.Errorf("resourceType %q does not match %s: %w", rt.String(), typ, store.ErrInvalid)
+		return nil, false, false, fmt.Errorf("resourceType %q does not match %s: %w", rt.String(), typ, store.ErrInvalid)
 	}
-	out = body
+	out, valid = body, true
 	switch {
 	case idv.Type == gjson.String && idv.Str == id:
 	case !idv.Exists() && appendableObject(body):
 		out = appendID(body, id)
 	default:
+		valid = false // sjson's output is not re-checked here
 		if out, err = sjson.SetBytes(out, "id", id); err != nil {
-			return nil, false, fmt.Errorf("setting id: %v: %w", err, store.ErrInvalid)
+			return nil, false, false, fmt.Errorf("setting id: %v: %w", err, store.ErrInvalid)
 		}
 	}
 	if !meta.Exists() {
 		if &out[0] == &body[0] {
 			out = append([]byte(nil), out...) // never alias the caller's slice
 		}
-		return out, false, nil
+		return out, false, valid, nil
 	}
 	if !meta.IsObject() {
-		return nil, false, fmt.Errorf("meta is not an object: %w", store.ErrInvalid)
+		return nil, false, false, fmt.Errorf("meta is not an object: %w", store.ErrInvalid)
 	}
 	for _, p := range []string{"meta.versionId", "meta.lastUpdated"} {
 		if gjson.GetBytes(out, p).Exists() {
+			valid = false
 			if out, err = sjson.DeleteBytes(out, p); err != nil {
-				return nil, false, fmt.Errorf("clearing %s: %v: %w", p, err, store.ErrInvalid)
+				return nil, false, false, fmt.Errorf("clearing %s: %v: %w", p, err, store.ErrInvalid)
 			}
 		}
 	}
@@ -648,15 +654,16 @@ func canonical(typ, id string, body []byte) (out []byte, hasMeta bool, err error
 	// body fed back in hashes like the original.
 	hasMeta = true
 	if m := gjson.GetBytes(out, "meta"); m.IsObject() && strings.TrimSpace(m.Raw[1:len(m.Raw)-1]) == "" {
+		valid = false
 		if out, err = sjson.DeleteBytes(out, "meta"); err != nil {
-			return nil, false, fmt.Errorf("clearing meta: %v: %w", err, store.ErrInvalid)
+			return nil, false, false, fmt.Errorf("clearing meta: %v: %w", err, store.ErrInvalid)
 		}
 		hasMeta = false
 	}
 	if &out[0] == &body[0] {
 		out = append([]byte(nil), out...) // never alias the caller's slice
 	}
-	return out, hasMeta, nil
+	return out, hasMeta, valid, nil
 }
 
 // appendableObject reports whether appendID gives the bytes sjson would:

@@ -73,7 +73,14 @@ func NewDoc(body []byte) *Doc {
 // Reset makes d index body instead, keeping its buffers (a writer indexing
 // many bodies reuses one Doc): the values Values returned before are
 // overwritten. Reset(nil) drops every reference to the previous body.
-func (d *Doc) Reset(body []byte) {
+func (d *Doc) Reset(body []byte) { d.reset(body, body != nil && gjson.ValidBytes(body)) }
+
+// ResetValid is Reset for a body the caller has already checked is valid
+// JSON (gjson.ValidBytes), which spares a pass over it. The values of an
+// invalid body given here may differ from those Reset finds.
+func (d *Doc) ResetValid(body []byte) { d.reset(body, true) }
+
+func (d *Doc) reset(body []byte, valid bool) {
 	clear(d.top)
 	clear(d.vals)
 	clear(d.buf)
@@ -90,7 +97,7 @@ func (d *Doc) Reset(body []byte) {
 		// for large ones (which then grow the slice as usual).
 		d.vals = make([]Value, 0, min(len(body)/32+8, 64))
 	}
-	d.valid = gjson.ValidBytes(body)
+	d.valid = valid
 	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
 		d.top = append(d.top, member{k.Str, v})
 		return true

@@ -99,6 +99,10 @@ func checkBody(t *testing.T, body []byte, defs []Def) {
 		reused.Values(d)
 	}
 	reused.Reset(body)
+	if gjson.ValidBytes(body) {
+		// What a store that validated body itself uses.
+		reused.ResetValid(body)
+	}
 	var keys [][]byte
 	var buf []byte
 	for _, d := range defs {
