@@ -311,12 +311,17 @@ func (f Field) Repetitions() []Repetition {
 	if f.d == nil {
 		return nil
 	}
-	parts := bytes.Split(f.raw, []byte{f.d.Repetition})
-	out := make([]Repetition, len(parts))
-	for i, p := range parts {
-		out[i] = Repetition{raw: p, d: f.d}
+	// One allocation: the repetitions are sub-slices of the field.
+	out := make([]Repetition, 0, bytes.Count(f.raw, []byte{f.d.Repetition})+1)
+	raw := f.raw
+	for {
+		i := bytes.IndexByte(raw, f.d.Repetition)
+		if i < 0 {
+			return append(out, Repetition{raw: raw, d: f.d})
+		}
+		out = append(out, Repetition{raw: raw[:i:i], d: f.d})
+		raw = raw[i+1:]
 	}
-	return out
 }
 
 // Repetition returns repetition n (1-based).

@@ -182,3 +182,15 @@ func TestRejectHead(t *testing.T) {
 		})
 	}
 }
+
+func TestRepetitionsSplitAtSeparator(t *testing.T) {
+	for _, field := range []string{"a", "a~b", "~", "a~~b~", "~x^y&z~"} {
+		m, err := Parse([]byte("MSH|^~\\&|S|F|R|F|20260101||ADT^A01|1|P|2.5.1\rPID|1||" + field))
+		require.NoError(t, err)
+		var got []string
+		for _, r := range m.Segment("PID").Field(3).Repetitions() {
+			got = append(got, string(r.Raw()))
+		}
+		assert.Equal(t, strings.Split(field, "~"), got, field)
+	}
+}
