@@ -20,6 +20,9 @@ type indexer struct {
 	// prefixes holds the key prefix ("x\0<type>\0<param>\0") of each
 	// param of defs, at the same index.
 	prefixes map[string][]string
+	// compartment holds the PatientCompartmentDef of each type of defs
+	// that has one.
+	compartment map[string]searchparam.Def
 	// docs recycles the extraction buffers of keys across writes.
 	docs sync.Pool
 }
@@ -36,6 +39,12 @@ func newIndexer() *indexer {
 		}
 	}
 	ix.other, _ = indexedDefs("")
+	ix.compartment = map[string]searchparam.Def{}
+	for t := range ix.defs {
+		if d, ok := searchparam.PatientCompartmentDef(t); ok {
+			ix.compartment[t] = d
+		}
+	}
 	ix.prefixes = make(map[string][]string, len(ix.defs))
 	for t, defs := range ix.defs {
 		ps := make([]string, len(defs))
@@ -138,7 +147,7 @@ func (ix *indexer) keysOf(typ, id string, body []byte, valid bool) [][]byte {
 		}
 		out, buf = searchparam.AppendKeys(out, buf, d, doc.Values(d), prefix, suffix)
 	}
-	for _, pid := range compartmentPatients(typ, id, doc) {
+	for _, pid := range ix.compartmentPatients(typ, id, doc) {
 		out = append(out, compartmentKey(pid, typ, id))
 	}
 	if len(out) == 0 {
@@ -154,8 +163,13 @@ func lastUpdatedKey(typ, id string, ts int64) []byte {
 
 // compartmentPatients returns the ids of the patients whose compartment
 // holds the resource.
-func compartmentPatients(typ, id string, doc *searchparam.Doc) []string {
-	def, ok := searchparam.PatientCompartmentDef(typ)
+func (ix *indexer) compartmentPatients(typ, id string, doc *searchparam.Doc) []string {
+	def, ok := ix.compartment[typ]
+	if !ok {
+		if _, known := ix.defs[typ]; !known {
+			def, ok = searchparam.PatientCompartmentDef(typ)
+		}
+	}
 	return searchparam.CompartmentPatients(typ, id, ok, doc.Values(def))
 }
 

@@ -28,7 +28,8 @@ func refKeys(ix *indexer, typ, id string, body []byte) [][]byte {
 			out = append(out, indexKey(typ, d.Name, term, id))
 		}
 	}
-	for _, pid := range compartmentPatients(typ, id, doc) {
+	def, ok := searchparam.PatientCompartmentDef(typ)
+	for _, pid := range searchparam.CompartmentPatients(typ, id, ok, doc.Values(def)) {
 		out = append(out, compartmentKey(pid, typ, id))
 	}
 	slices.SortFunc(out, bytes.Compare)
