@@ -70,6 +70,10 @@ func encode(dst []byte, v any) ([]byte, bool) {
 			return append(dst, "null"...), true
 		}
 		return appendReference(dst, *v), true
+	case header:
+		return appendHeader(dst, v), true
+	case prov:
+		return appendProv(dst, v), true
 	case participant:
 		return appendParticipant(dst, v), true
 	case []participant:
@@ -171,6 +175,87 @@ func compacted(b []byte) bool {
 		}
 	}
 	return true
+}
+
+func appendEndpointNamed(dst []byte, e endpointNamed) []byte {
+	m := openObject(dst)
+	m.str("name", e.Name)
+	m.key("endpoint")
+	m.b = appendJSONString(m.b, e.Endpoint)
+	return m.close()
+}
+
+func appendHeader(dst []byte, h header) []byte {
+	m := openObject(dst)
+	m.key("resourceType")
+	m.b = appendJSONString(m.b, h.ResourceType)
+	m.key("id")
+	m.b = appendJSONString(m.b, h.ID)
+	m.key("eventCoding")
+	m.b = appendCoding(m.b, h.EventCoding)
+	if len(h.Destination) > 0 {
+		m.key("destination")
+		m.b = appendSlice(m.b, h.Destination, appendEndpointNamed)
+	}
+	if h.Sender != nil {
+		m.key("sender")
+		m.b = appendReference(m.b, *h.Sender)
+	}
+	m.key("source")
+	m.b = appendEndpointNamed(m.b, h.Source)
+	if len(h.Focus) > 0 {
+		m.key("focus")
+		m.b = appendSlice(m.b, h.Focus, appendReference)
+	}
+	return m.close()
+}
+
+func appendAgent(dst []byte, a agent) []byte {
+	m := openObject(dst)
+	if a.Type != nil {
+		m.key("type")
+		m.b = appendConcept(m.b, *a.Type)
+	}
+	m.key("who")
+	m.b = appendReference(m.b, a.Who)
+	return m.close()
+}
+
+func appendEntity(dst []byte, e entity) []byte {
+	m := openObject(dst)
+	m.key("role")
+	m.b = appendJSONString(m.b, e.Role)
+	m.key("what")
+	m.b = appendReference(m.b, e.What)
+	return m.close()
+}
+
+func appendProv(dst []byte, p prov) []byte {
+	m := openObject(dst)
+	m.key("resourceType")
+	m.b = appendJSONString(m.b, p.ResourceType)
+	m.key("id")
+	m.b = appendJSONString(m.b, p.ID)
+	m.key("target")
+	m.b = appendSlice(m.b, p.Target, appendReference)
+	m.str("occurredDateTime", p.Occurred)
+	m.key("recorded")
+	m.b = appendJSONString(m.b, p.Recorded)
+	if p.Activity != nil {
+		m.key("activity")
+		m.b = appendConcept(m.b, *p.Activity)
+	}
+	if len(p.Reason) > 0 {
+		m.key("reason")
+		m.b = appendSlice(m.b, p.Reason, appendConcept)
+	}
+	m.key("agent")
+	m.b = appendSlice(m.b, p.Agent, appendAgent)
+	if len(p.Entity) > 0 {
+		m.key("entity")
+		m.b = appendSlice(m.b, p.Entity, appendEntity)
+	}
+	return m.close()
 }
 
 func appendParticipant(dst []byte, p participant) []byte {

@@ -35,6 +35,10 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		map[string]json.RawMessage{"a": json.RawMessage(`[1, 2]`)},
 		map[string]any{"status": s(1), "location": reference{Display: s(2)}, "period": period{Start: s(3)}},
 		map[string]any{"b": 1, "a": "x"},
+		header{}, header{ResourceType: s(1), ID: s(2), EventCoding: coding{Code: s(3)}, Destination: []endpointNamed{{Endpoint: s(4)}, {Name: s(5), Endpoint: s(6)}},
+			Sender: &reference{Display: s(7)}, Source: endpointNamed{Name: s(8)}, Focus: []reference{{Reference: s(9)}}},
+		prov{}, prov{ResourceType: s(1), ID: s(2), Target: []reference{{Reference: s(3)}}, Occurred: s(4), Recorded: s(5), Activity: cc,
+			Reason: []codeableConcept{*cc}, Agent: []agent{{Type: cc, Who: reference{Display: s(6)}}, {}}, Entity: []entity{{Role: s(7), What: reference{Identifier: id}}}},
 	}
 	for _, v := range values {
 		want, err := json.Marshal(v)

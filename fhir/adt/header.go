@@ -7,22 +7,46 @@ import (
 // sysURI is the identifier system for a value that is itself a URI.
 const sysURI = "urn:ietf:rfc:3986"
 
+// The MessageHeader and Provenance bodies. They are package-level so that
+// encode can write them without reflection.
+
+type endpointNamed struct {
+	Name     string `json:"name,omitempty"`
+	Endpoint string `json:"endpoint"`
+}
+type header struct {
+	ResourceType string          `json:"resourceType"`
+	ID           string          `json:"id"`
+	EventCoding  coding          `json:"eventCoding"`
+	Destination  []endpointNamed `json:"destination,omitempty"`
+	Sender       *reference      `json:"sender,omitempty"`
+	Source       endpointNamed   `json:"source"`
+	Focus        []reference     `json:"focus,omitempty"`
+}
+
+type agent struct {
+	Type *codeableConcept `json:"type,omitempty"`
+	Who  reference        `json:"who"`
+}
+type entity struct {
+	Role string    `json:"role"`
+	What reference `json:"what"`
+}
+type prov struct {
+	ResourceType string            `json:"resourceType"`
+	ID           string            `json:"id"`
+	Target       []reference       `json:"target"`
+	Occurred     string            `json:"occurredDateTime,omitempty"`
+	Recorded     string            `json:"recorded"`
+	Activity     *codeableConcept  `json:"activity,omitempty"`
+	Reason       []codeableConcept `json:"reason,omitempty"`
+	Agent        []agent           `json:"agent"`
+	Entity       []entity          `json:"entity,omitempty"`
+}
+
 // messageHeader maps MSH (MSH-3 source, MSH-4 sender, MSH-5/6 destination,
 // MSH-9 event) after the v2-to-FHIR IG.
 func (m *mapper) messageHeader(id string, msh *hl7v2.Segment, trigger string, focus []reference) []byte {
-	type endpointNamed struct {
-		Name     string `json:"name,omitempty"`
-		Endpoint string `json:"endpoint"`
-	}
-	type header struct {
-		ResourceType string          `json:"resourceType"`
-		ID           string          `json:"id"`
-		EventCoding  coding          `json:"eventCoding"`
-		Destination  []endpointNamed `json:"destination,omitempty"`
-		Sender       *reference      `json:"sender,omitempty"`
-		Source       endpointNamed   `json:"source"`
-		Focus        []reference     `json:"focus,omitempty"`
-	}
 	h := header{
 		ResourceType: "MessageHeader", ID: id,
 		EventCoding: coding{System: sysV2Prefix + "0003", Code: trigger},
@@ -51,25 +75,6 @@ func (m *mapper) endpoint(app, facility hl7v2.Field) string {
 // provenance maps EVN (EVN-2 recorded, EVN-4 reason, EVN-5 operator, EVN-6
 // occurred) and records the message (sender + MSH-10) as the source entity.
 func (m *mapper) provenance(id string, msh, evn *hl7v2.Segment, trigger, recorded, occurred string, targets []reference) []byte {
-	type agent struct {
-		Type *codeableConcept `json:"type,omitempty"`
-		Who  reference        `json:"who"`
-	}
-	type entity struct {
-		Role string    `json:"role"`
-		What reference `json:"what"`
-	}
-	type prov struct {
-		ResourceType string            `json:"resourceType"`
-		ID           string            `json:"id"`
-		Target       []reference       `json:"target"`
-		Occurred     string            `json:"occurredDateTime,omitempty"`
-		Recorded     string            `json:"recorded"`
-		Activity     *codeableConcept  `json:"activity,omitempty"`
-		Reason       []codeableConcept `json:"reason,omitempty"`
-		Agent        []agent           `json:"agent"`
-		Entity       []entity          `json:"entity,omitempty"`
-	}
 	p := prov{
 		ResourceType: "Provenance", ID: id, Target: targets, Occurred: occurred, Recorded: recorded,
 		Activity: &codeableConcept{Coding: []coding{{System: sysV2Prefix + "0003", Code: trigger}}},
