@@ -130,8 +130,10 @@ func (ix *indexer) keysOf(typ, id string, body []byte, valid bool) [][]byte {
 		doc.Reset(nil)
 		ix.docs.Put(doc)
 	}()
-	out := make([][]byte, 0, 32)
-	buf := make([]byte, 0, 2048)
+	// Sized from the body: a resource's keys (with a UUID id) take about
+	// twice its bytes, one key per 30-60 of them; large bodies grow both.
+	out := make([][]byte, 0, min(len(body)/40+8, 64))
+	buf := make([]byte, 0, min(2*len(body)+256, 4096))
 	suffix := "\x00" + id
 	defs, prefixes := ix.defsFor(typ), ix.prefixes[typ]
 	for i, d := range defs {
