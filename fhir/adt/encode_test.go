@@ -1,9 +1,13 @@
 package adt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -84,4 +88,29 @@ func FuzzCompacted(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, "["+string(b)+"]", string(got))
 	})
+}
+
+func TestParseObjectKeepsMembers(t *testing.T) {
+	for _, body := range []string{`{"a":1,"b":{"c":[1,2]},"d":"x"}`, ` { "a" : "y" , "b" : [ 1 ] } `, `{"a":1,"a":2}`} {
+		o, err := parseObject([]byte(body))
+		require.NoError(t, err)
+		var want map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(body), &want))
+		require.Len(t, o.keys, len(want), body)
+		for k, v := range want {
+			require.Equal(t, string(v), string(o.vals[k]), body)
+		}
+	}
+}
+
+func TestHashIDIsSHA256OfZeroTerminatedParts(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, parts := range [][]string{{}, {"a"}, {"Patient", "urn:oid:1.2.3", "12345"}, {long, "b"}} {
+		h := sha256.New()
+		for _, p := range parts {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+		assert.Equal(t, hex.EncodeToString(h.Sum(nil)[:16]), hashID(parts...))
+	}
 }

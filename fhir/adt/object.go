@@ -27,10 +27,20 @@ func parseObject(body []byte) (*object, error) {
 		if _, dup := o.vals[name]; !dup {
 			o.keys = append(o.keys, name)
 		}
-		o.vals[name] = []byte(v.Raw)
+		o.vals[name] = member(body, v)
 		return true
 	})
 	return o, nil
+}
+
+// member returns v's bytes within body without copying when gjson's
+// offset points at them, a copy otherwise. The result is capacity-limited
+// so nothing can append into body; the stored body is never written.
+func member(body []byte, v gjson.Result) []byte {
+	if end := v.Index + len(v.Raw); v.Index > 0 && end <= len(body) && string(body[v.Index:end]) == v.Raw {
+		return body[v.Index:end:end]
+	}
+	return []byte(v.Raw)
 }
 
 func newObject(resourceType, id string) *object {

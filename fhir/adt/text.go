@@ -116,12 +116,16 @@ var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 // hashID derives a FHIR id (32 hex digits) from parts, so the same visit
 // or message always maps to the same resource.
 func hashID(parts ...string) string {
-	h := sha256.New()
+	// One stack buffer and Sum256 instead of a streaming hash: the
+	// parts are short identifiers, and this runs several times a message.
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		b = append(b, p...)
+		b = append(b, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // fhirDate renders a v2 date as a FHIR date at the precision sent.
