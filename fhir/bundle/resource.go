@@ -1,4 +1,4 @@
-package subscription
+package bundle
 
 import (
 	"bytes"
@@ -6,13 +6,14 @@ import (
 	"slices"
 )
 
-// resource is a FHIR resource built by this package. It marshals
+// Resource is a FHIR resource the server builds itself (a report, a
+// notification) as a map of its elements. It marshals
 // resourceType and id first, as FHIR JSON is conventionally written and as
 // streaming readers expect; the other elements follow in name order.
-type resource map[string]any
+type Resource map[string]any
 
 // MarshalJSON implements json.Marshaler.
-func (r resource) MarshalJSON() ([]byte, error) {
+func (r Resource) MarshalJSON() ([]byte, error) {
 	keys := make([]string, 0, len(r))
 	for k := range r {
 		if k != "resourceType" && k != "id" {
