@@ -3,7 +3,6 @@ package caregaps
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -111,109 +110,34 @@ type Stats struct {
 // each patient's gaps in ids order, from the calling goroutine. Patients
 // listed but absent from the store are skipped.
 func (s *Service) Run(ctx context.Context, req *Request, measures []*Selected, ids []string, fn func(*PatientGaps) error) (Stats, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	src := patientsource.NewStore(s.st)
 	src.Patients = append(make([]string, 0, len(ids)), ids...)
-	type job struct {
-		seq int
-		p   *patientsource.Patient
-	}
-	type done struct {
-		seq int
-		pg  *PatientGaps
-	}
-	workers := s.opts.Workers
-	window := workers * 8
-	jobs := make(chan job, workers*2)
-	results := make(chan done, window)
-	slots := make(chan struct{}, window)
-	var srcErr error
-	go func() {
-		defer close(jobs)
-		seq := 0
-		srcErr = src.Each(ctx, func(p *patientsource.Patient) error {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			select {
-			case jobs <- job{seq: seq, p: p}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			seq++
-			return nil
-		})
-	}()
 	period := req.Period()
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sessions := make([]*measure.Session, len(measures))
-			for i, m := range measures {
-				sessions[i] = m.Measure.NewSession(period)
-			}
-			for j := range jobs {
-				pg := &PatientGaps{Patient: j.p}
-				for i, m := range measures {
-					pg.Measures = append(pg.Measures, judge(m, sessions[i].Evaluate(ctx, j.p)))
-				}
-				select {
-				case results <- done{seq: j.seq, pg: pg}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
 	var st Stats
-	pending := map[int]*PatientGaps{}
-	next := 0
-	var fnErr error
-	for d := range results {
-		pending[d.seq] = d.pg
-		for {
-			pg, ok := pending[next]
-			if !ok {
+	err := patientsource.Parallel(ctx, src, s.opts.Workers, func() func(context.Context, *patientsource.Patient) *PatientGaps {
+		sessions := make([]*measure.Session, len(measures))
+		for i, m := range measures {
+			sessions[i] = m.Measure.NewSession(period)
+		}
+		return func(ctx context.Context, p *patientsource.Patient) *PatientGaps {
+			pg := &PatientGaps{Patient: p}
+			for i, m := range measures {
+				pg.Measures = append(pg.Measures, judge(m, sessions[i].Evaluate(ctx, p)))
+			}
+			return pg
+		}
+	}, func(pg *PatientGaps) error {
+		st.Patients++
+		for _, mg := range pg.Measures {
+			if mg.Result.Err != nil {
+				st.Failed++
+				s.log.Warn("care-gaps: evaluation failed", "patient", pg.Patient.ID, "measure", mg.Measure.ID, "error", mg.Result.Err)
 				break
 			}
-			delete(pending, next)
-			next++
-			<-slots
-			st.Patients++
-			for _, mg := range pg.Measures {
-				if mg.Result.Err != nil {
-					st.Failed++
-					s.log.Warn("care-gaps: evaluation failed", "patient", pg.Patient.ID, "measure", mg.Measure.ID, "error", mg.Result.Err)
-					break
-				}
-			}
-			if fnErr == nil {
-				if err := fn(pg); err != nil {
-					fnErr = err
-					cancel()
-				}
-			}
 		}
-	}
-	if fnErr != nil {
-		return st, fnErr
-	}
-	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
-		return st, srcErr
-	}
-	if err := ctx.Err(); err != nil {
-		return st, err
-	}
-	return st, nil
+		return fn(pg)
+	})
+	return st, err
 }
 
 // judge derives the gap status of each proportion group.

@@ -2,11 +2,8 @@ package measure
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"runtime"
 	"runtime/debug"
-	"sync"
 
 	"github.com/equitas/equitas/measures/elm"
 	"github.com/equitas/equitas/measures/elm/cql"
@@ -397,97 +394,15 @@ type RunOptions struct {
 // Session (its own engine context and caches). Patients in flight are
 // bounded, so memory does not grow with the population.
 func (m *Measure) Run(ctx context.Context, src patientsource.Source, opts RunOptions, sink func(*PatientResult) error) (Stats, error) {
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type job struct {
-		seq int
-		p   *patientsource.Patient
-	}
-	type done struct {
-		seq int
-		r   *PatientResult
-	}
-	window := workers * 8
-	jobs := make(chan job, workers*2)
-	results := make(chan done, window)
-	slots := make(chan struct{}, window)
-	var srcErr error
-	go func() {
-		defer close(jobs)
-		seq := 0
-		srcErr = src.Each(ctx, func(p *patientsource.Patient) error {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			select {
-			case jobs <- job{seq: seq, p: p}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			seq++
-			return nil
-		})
-	}()
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sess := m.NewSession(opts.Period)
-			for j := range jobs {
-				r := sess.Evaluate(ctx, j.p)
-				select {
-				case results <- done{seq: j.seq, r: r}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
 	var st Stats
-	pending := map[int]*PatientResult{}
-	next := 0
-	var sinkErr error
-	for d := range results {
-		pending[d.seq] = d.r
-		for {
-			r, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			<-slots
-			st.Patients++
-			if r.Err != nil {
-				st.Failed++
-			}
-			if sinkErr == nil {
-				if err := sink(r); err != nil {
-					sinkErr = err
-					cancel()
-				}
-			}
+	err := patientsource.Parallel(ctx, src, opts.Workers, func() func(context.Context, *patientsource.Patient) *PatientResult {
+		return m.NewSession(opts.Period).Evaluate
+	}, func(r *PatientResult) error {
+		st.Patients++
+		if r.Err != nil {
+			st.Failed++
 		}
-	}
-	if sinkErr != nil {
-		return st, sinkErr
-	}
-	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
-		return st, srcErr
-	}
-	if err := ctx.Err(); err != nil {
-		return st, err
-	}
-	return st, srcErr
+		return sink(r)
+	})
+	return st, err
 }
